@@ -1,0 +1,33 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod directory;
+mod ids;
+mod list;
+mod model;
+pub mod ports;
+mod query;
+mod service;
+pub mod time;
+mod validation;
+
+pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary};
+pub use ids::{FlowId, InvitationId, MalformedId, UserId};
+pub use list::{ListPage, ListRequest, PageNumber, Pagination, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use model::{FixedData, Invitation, InvitationName, InvitationParts, NameError, NAME_MAX_CHARS};
+pub use ports::{
+    AuthError, Authenticator, Authorizer, BoxError, Clock, DirectoryError, EventSink,
+    FlowDirectory, IdGenerator, InvitationEvent, InvitationStore, NoEvents, Permission, Principal,
+    RandomIds, RedeemOutcome, StoreError, SystemClock, UserDirectory,
+};
+pub use query::{
+    contains_ignore_ascii_case, Filters, ListQuery, Ordering, SearchTerm, SortField, StoredPage,
+};
+pub use service::{
+    CreateError, DeleteError, GetError, InvitationService, InvitationView, ListError, RedeemError,
+    UpdateError,
+};
+pub use validation::{
+    validate, validate_collect, Changes, Field, FlowRef, InvitationInput, Mode, ValidationErrors,
+};

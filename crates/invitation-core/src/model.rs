@@ -1,0 +1,359 @@
+//! The Invitation aggregate and its value types.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::ids::{FlowId, InvitationId, UserId};
+
+/// Longest name accepted, in characters.
+pub const NAME_MAX_CHARS: usize = 50;
+
+/// Why a name was refused. The `Display` text is the exact API message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// Empty, or only white space.
+    #[error("This field may not be blank.")]
+    Blank,
+    /// More than [`NAME_MAX_CHARS`] characters after trimming.
+    #[error("Ensure this field has no more than 50 characters.")]
+    TooLong,
+    /// Not an ASCII slug (`^[-a-zA-Z0-9_]+$`).
+    #[error("Enter a valid \"slug\" consisting of letters, numbers, underscores or hyphens.")]
+    NotASlug,
+}
+
+/// An invitation's name: trimmed, 1 to 50 characters, an ASCII slug. Not
+/// unique: two invitations may share a name.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InvitationName(String);
+
+impl InvitationName {
+    /// Trims leading and trailing white space, then checks the name rules.
+    ///
+    /// # Errors
+    /// Every rule the name breaks, in the order authentik reports them
+    /// (blank alone; otherwise too long, then not a slug).
+    pub fn parse(input: &str) -> Result<Self, Vec<NameError>> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(vec![NameError::Blank]);
+        }
+        let mut errors = Vec::new();
+        if trimmed.chars().count() > NAME_MAX_CHARS {
+            errors.push(NameError::TooLong);
+        }
+        if !trimmed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            errors.push(NameError::NotASlug);
+        }
+        if errors.is_empty() {
+            Ok(Self(trimmed.to_owned()))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The name as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InvitationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for InvitationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl AsRef<str> for InvitationName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Data forced onto the account a person enrolls with this invitation: always
+/// a JSON object (possibly empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FixedData(Map<String, Value>);
+
+impl FixedData {
+    /// An empty object.
+    pub fn new() -> Self {
+        Self(Map::new())
+    }
+
+    /// The object inside.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// Takes the object out.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+    }
+
+    /// Merges this data into what the enrolling person typed: nested objects
+    /// merge, lists append (the person's items first), and on any other clash
+    /// the invitation's value wins.
+    pub fn merge_into(&self, user_data: &mut Map<String, Value>) {
+        merge_objects(user_data, &self.0);
+    }
+}
+
+impl From<Map<String, Value>> for FixedData {
+    fn from(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+}
+
+impl TryFrom<Value> for FixedData {
+    type Error = Value;
+
+    /// Only a JSON object is fixed data; anything else is handed back.
+    fn try_from(value: Value) -> Result<Self, Self::Error> {
+        match value {
+            Value::Object(map) => Ok(Self(map)),
+            other => Err(other),
+        }
+    }
+}
+
+fn merge_objects(target: &mut Map<String, Value>, source: &Map<String, Value>) {
+    for (key, value) in source {
+        match (target.get_mut(key), value) {
+            (Some(Value::Object(t)), Value::Object(s)) => merge_objects(t, s),
+            (Some(Value::Array(t)), Value::Array(s)) => t.extend(s.iter().cloned()),
+            _ => {
+                target.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// An invitation: a secret link that lets a person enroll.
+///
+/// Every field is a validated type, so an invalid invitation cannot be
+/// constructed. Use cases build them; storage adapters rebuild them from rows
+/// with [`Invitation::from_parts`] after parsing each column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    id: InvitationId,
+    name: InvitationName,
+    expires: Option<DateTime<Utc>>,
+    fixed_data: FixedData,
+    single_use: bool,
+    flow: Option<FlowId>,
+    created_by: UserId,
+}
+
+/// The parts of an [`Invitation`], all already valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationParts {
+    /// The id, which is also the redemption token.
+    pub id: InvitationId,
+    /// The name.
+    pub name: InvitationName,
+    /// When it stops being redeemable; `None` = never.
+    pub expires: Option<DateTime<Utc>>,
+    /// Data forced onto the enrolling account.
+    pub fixed_data: FixedData,
+    /// Consumed (deleted) by its first successful redemption.
+    pub single_use: bool,
+    /// The only flow that may redeem it; `None` = any flow.
+    pub flow: Option<FlowId>,
+    /// The user who created it.
+    pub created_by: UserId,
+}
+
+impl Invitation {
+    /// Assembles an invitation from valid parts. Timestamps are truncated to
+    /// microseconds, the precision every adapter stores.
+    pub fn from_parts(parts: InvitationParts) -> Self {
+        Self {
+            id: parts.id,
+            name: parts.name,
+            expires: parts.expires.map(crate::time::truncate_to_micros),
+            fixed_data: parts.fixed_data,
+            single_use: parts.single_use,
+            flow: parts.flow,
+            created_by: parts.created_by,
+        }
+    }
+
+    /// Takes the invitation apart.
+    pub fn into_parts(self) -> InvitationParts {
+        InvitationParts {
+            id: self.id,
+            name: self.name,
+            expires: self.expires,
+            fixed_data: self.fixed_data,
+            single_use: self.single_use,
+            flow: self.flow,
+            created_by: self.created_by,
+        }
+    }
+
+    /// The id, which is also the secret redemption token.
+    pub fn id(&self) -> &InvitationId {
+        &self.id
+    }
+    /// The name.
+    pub fn name(&self) -> &InvitationName {
+        &self.name
+    }
+    /// When it stops being redeemable; `None` = never.
+    pub fn expires(&self) -> Option<DateTime<Utc>> {
+        self.expires
+    }
+    /// Data forced onto the enrolling account.
+    pub fn fixed_data(&self) -> &FixedData {
+        &self.fixed_data
+    }
+    /// Whether the first successful redemption consumes it.
+    pub fn single_use(&self) -> bool {
+        self.single_use
+    }
+    /// The only flow that may redeem it, if any.
+    pub fn flow(&self) -> Option<&FlowId> {
+        self.flow.as_ref()
+    }
+    /// The user who created it.
+    pub fn created_by(&self) -> UserId {
+        self.created_by
+    }
+
+    /// Whether it has expired at `now` (an invitation expiring exactly at
+    /// `now` has expired).
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+
+    /// The expiry as the wire writes it (for search), or `None`.
+    pub fn expires_text(&self) -> Option<String> {
+        self.expires.as_ref().map(crate::time::format_timestamp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msgs(input: &str) -> Vec<String> {
+        InvitationName::parse(input)
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_name_of_50_characters_is_accepted() {
+        assert!(InvitationName::parse(&"a".repeat(50)).is_ok());
+    }
+
+    #[test]
+    fn a_name_of_51_characters_is_rejected() {
+        assert_eq!(msgs(&"a".repeat(51)), ["Ensure this field has no more than 50 characters."]);
+    }
+
+    #[test]
+    fn a_name_is_trimmed_before_it_is_checked() {
+        let name = InvitationName::parse(&format!("  {}\t\n", "b".repeat(50))).unwrap();
+        assert_eq!(name.as_str(), "b".repeat(50));
+    }
+
+    #[test]
+    fn a_blank_name_is_rejected() {
+        assert_eq!(msgs("   "), ["This field may not be blank."]);
+        assert_eq!(msgs(""), ["This field may not be blank."]);
+    }
+
+    #[test]
+    fn a_name_with_a_space_inside_is_not_a_slug() {
+        assert_eq!(
+            msgs("a b"),
+            ["Enter a valid \"slug\" consisting of letters, numbers, underscores or hyphens."]
+        );
+    }
+
+    #[test]
+    fn a_name_with_non_ascii_letters_is_not_a_slug() {
+        assert_eq!(msgs("café").len(), 1);
+        assert_eq!(msgs("ａｂｃ").len(), 1);
+    }
+
+    #[test]
+    fn a_long_name_that_is_not_a_slug_gets_both_messages_length_first() {
+        assert_eq!(
+            msgs(&"é".repeat(51)),
+            [
+                "Ensure this field has no more than 50 characters.",
+                "Enter a valid \"slug\" consisting of letters, numbers, underscores or hyphens."
+            ]
+        );
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        // 50 two-byte characters: long enough in bytes, fine in characters,
+        // but not a slug.
+        assert_eq!(msgs(&"é".repeat(50)).len(), 1);
+    }
+
+    #[test]
+    fn fixed_data_wins_over_typed_data_nested_objects_merge_and_lists_append() {
+        let fixed = FixedData::try_from(json!({
+            "email": "forced@example.org",
+            "attributes": {"team": "qa", "tags": ["b"]},
+            "groups": ["admins"]
+        }))
+        .unwrap();
+        let mut typed = json!({
+            "email": "typed@example.org",
+            "username": "alice",
+            "attributes": {"team": "dev", "tags": ["a"], "lang": "en"},
+            "groups": ["users"]
+        })
+        .as_object()
+        .cloned()
+        .unwrap();
+        fixed.merge_into(&mut typed);
+        assert_eq!(
+            Value::Object(typed),
+            json!({
+                "email": "forced@example.org",
+                "username": "alice",
+                "attributes": {"team": "qa", "tags": ["a", "b"], "lang": "en"},
+                "groups": ["users", "admins"]
+            })
+        );
+    }
+
+    #[test]
+    fn fixed_data_replaces_a_typed_value_of_another_type() {
+        let fixed = FixedData::try_from(json!({"attributes": {"x": 1}})).unwrap();
+        let mut typed = json!({"attributes": "plain"}).as_object().cloned().unwrap();
+        fixed.merge_into(&mut typed);
+        assert_eq!(Value::Object(typed), json!({"attributes": {"x": 1}}));
+    }
+
+    #[test]
+    fn only_an_object_is_fixed_data() {
+        assert!(FixedData::try_from(json!([1])).is_err());
+        assert!(FixedData::try_from(json!("{}")).is_err());
+        assert!(FixedData::try_from(json!({})).is_ok());
+    }
+}

@@ -1,0 +1,410 @@
+//! The ports: what the library needs from its host.
+//!
+//! Each trait is minimal and has a `# Contract`; the storage conformance
+//! suite in `invitation-testkit` checks [`InvitationStore`] implementations
+//! against it.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::directory::{FlowSummary, UserSummary};
+use crate::ids::{FlowId, InvitationId, UserId};
+use crate::model::Invitation;
+use crate::query::{ListQuery, StoredPage};
+
+/// A boxed error from an adapter, kept as the source of port errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a storage adapter can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An invitation with this id is already stored.
+    #[error("an invitation with id {0} already exists")]
+    Conflict(InvitationId),
+    /// The backend cannot be reached right now (connection refused, pool
+    /// timed out). Retrying later may succeed.
+    #[error("invitation storage is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A stored row breaks the domain's rules (e.g. written by hand).
+    #[error("stored invitation row is corrupt: {reason}")]
+    Corrupt {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Anything else the backend reported.
+    #[error("invitation storage failed")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// The answer of [`InvitationStore::redeem`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedeemOutcome {
+    /// Valid: here it is (for a single-use invitation, it is now deleted).
+    Redeemed(Invitation),
+    /// No invitation has this id.
+    NotFound,
+    /// It exists but expired at or before the given instant; nothing changed.
+    Expired,
+    /// It exists but is bound to another flow; nothing changed.
+    WrongFlow,
+}
+
+/// Where invitations are kept.
+///
+/// # Contract
+/// - `insert` stores a new invitation, or fails with
+///   [`StoreError::Conflict`] if its id is taken (and changes nothing).
+/// - `get` returns `Ok(None)` for an unknown id, never an error.
+/// - `replace` overwrites every field of the stored invitation with the same
+///   id and returns `true`, or returns `false` (storing nothing) when there is
+///   none.
+/// - `delete` returns `true` when it removed a row, `false` when there was none.
+/// - `list` applies [`ListQuery::matches`] and [`ListQuery::compare`] exactly
+///   (ties by id, `None` after every value when ascending), then skips
+///   `offset` and takes `limit`; `total` counts every matching row. It never
+///   loads rows that do not match into memory.
+/// - `redeem` is atomic: it finds the invitation by id, reports
+///   [`RedeemOutcome::Expired`] if `expires <= now`, and
+///   [`RedeemOutcome::WrongFlow`] if it is bound to a flow other than `flow`
+///   (an unbound one fits any flow), changing nothing in either case;
+///   otherwise it returns it and, if `single_use`, deletes it in the same
+///   step. Under any number of concurrent calls for one single-use
+///   invitation, exactly one gets `Redeemed`; the others get `NotFound`.
+/// - `purge_expired` deletes every invitation with `expires <= now` and
+///   returns how many; it never deletes one whose `expires` is `None`.
+/// - `unbind_flow` sets `flow = None` on every invitation bound to `flow`
+///   and returns how many changed.
+/// - `delete_created_by` deletes every invitation `user` created and returns
+///   how many.
+/// - `ping` answers `Ok(())` when the backend serves requests.
+/// - Every write is durable once the call returns `Ok`.
+#[async_trait]
+pub trait InvitationStore: Send + Sync + Debug + 'static {
+    /// Stores a new invitation.
+    async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError>;
+    /// Reads one invitation.
+    async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
+    /// Overwrites an existing invitation.
+    async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError>;
+    /// Deletes one invitation.
+    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError>;
+    /// One page of matching invitations, and how many match.
+    async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError>;
+    /// Atomically checks and, for single-use invitations, consumes.
+    async fn redeem(
+        &self,
+        id: &InvitationId,
+        flow: &FlowId,
+        now: DateTime<Utc>,
+    ) -> Result<RedeemOutcome, StoreError>;
+    /// Deletes expired invitations.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Unbinds invitations from a deleted flow.
+    async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError>;
+    /// Deletes the invitations a deleted user created.
+    async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError>;
+    /// Checks the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// What a directory (users or flows) can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirectoryError {
+    /// The directory cannot be reached right now.
+    #[error("directory is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("directory lookup failed")]
+    Backend(#[source] BoxError),
+}
+
+/// The host's flows.
+///
+/// # Contract
+/// - `flow` returns `Ok(None)` for an unknown id.
+/// - `flows` returns the summaries of the known ids among `ids`, in any
+///   order, unknown ids left out; one call, however many ids.
+/// - `find_by_slug` returns the flows whose slug equals `slug` exactly.
+/// - `search_slugs` returns the flows whose slug contains `text`, ignoring
+///   ASCII case, with no wildcard characters.
+#[async_trait]
+pub trait FlowDirectory: Send + Sync + Debug + 'static {
+    /// One flow.
+    async fn flow(&self, id: &FlowId) -> Result<Option<FlowSummary>, DirectoryError>;
+    /// Many flows in one call.
+    async fn flows(&self, ids: &[FlowId]) -> Result<Vec<FlowSummary>, DirectoryError>;
+    /// Flows with exactly this slug.
+    async fn find_by_slug(&self, slug: &str) -> Result<Vec<FlowId>, DirectoryError>;
+    /// Flows whose slug contains `text`.
+    async fn search_slugs(&self, text: &str) -> Result<Vec<FlowId>, DirectoryError>;
+}
+
+/// The host's users.
+///
+/// # Contract
+/// - `user` returns `Ok(None)` for an unknown id.
+/// - `users` returns the summaries of the known ids among `ids`, in any
+///   order, unknown ids left out; one call, however many ids.
+/// - `find_by_username` returns the users whose username equals `username`.
+/// - `search_usernames` returns the users whose username contains `text`,
+///   ignoring ASCII case, with no wildcard characters.
+#[async_trait]
+pub trait UserDirectory: Send + Sync + Debug + 'static {
+    /// One user.
+    async fn user(&self, id: &UserId) -> Result<Option<UserSummary>, DirectoryError>;
+    /// Many users in one call.
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, DirectoryError>;
+    /// Users with exactly this username.
+    async fn find_by_username(&self, username: &str) -> Result<Vec<UserId>, DirectoryError>;
+    /// Users whose username contains `text`.
+    async fn search_usernames(&self, text: &str) -> Result<Vec<UserId>, DirectoryError>;
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Principal {
+    user: UserId,
+}
+
+impl Principal {
+    /// The caller is this user.
+    pub const fn user(user: UserId) -> Self {
+        Self { user }
+    }
+
+    /// The user acting.
+    pub const fn user_id(&self) -> UserId {
+        self.user
+    }
+}
+
+/// The four invitation permissions (authentik's codenames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Permission {
+    /// `authentik_stages_invitation.add_invitation`
+    Add,
+    /// `authentik_stages_invitation.view_invitation`
+    View,
+    /// `authentik_stages_invitation.change_invitation`
+    Change,
+    /// `authentik_stages_invitation.delete_invitation`
+    Delete,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Self; 4] = [Self::Add, Self::View, Self::Change, Self::Delete];
+
+    /// The full codename, e.g. `authentik_stages_invitation.add_invitation`.
+    pub fn codename(self) -> &'static str {
+        match self {
+            Self::Add => "authentik_stages_invitation.add_invitation",
+            Self::View => "authentik_stages_invitation.view_invitation",
+            Self::Change => "authentik_stages_invitation.change_invitation",
+            Self::Delete => "authentik_stages_invitation.delete_invitation",
+        }
+    }
+
+    /// Reads a full codename.
+    pub fn from_codename(codename: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.codename() == codename)
+    }
+}
+
+/// What an authorizer or authenticator can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The backing service cannot be reached right now.
+    #[error("authorization service is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("authorization check failed")]
+    Backend(#[source] BoxError),
+}
+
+/// Decides what a caller may do.
+///
+/// # Contract
+/// `is_allowed` answers whether `principal` holds `permission` on
+/// invitations; `Ok(false)` for an unknown principal. It has no side effects.
+#[async_trait]
+pub trait Authorizer: Send + Sync + Debug + 'static {
+    /// Whether the caller holds the permission.
+    async fn is_allowed(
+        &self,
+        principal: &Principal,
+        permission: Permission,
+    ) -> Result<bool, AuthError>;
+}
+
+/// Turns an API token into a caller (used by the HTTP adapter).
+///
+/// # Contract
+/// `authenticate` returns `Ok(None)` for an unknown token or one whose user
+/// is inactive; it compares tokens exactly and has no side effects.
+#[async_trait]
+pub trait Authenticator: Send + Sync + Debug + 'static {
+    /// The caller this token stands for.
+    async fn authenticate(&self, token: &str) -> Result<Option<Principal>, AuthError>;
+}
+
+/// The time.
+///
+/// # Contract
+/// `now` returns the current instant; it may be called many times per
+/// operation and must not go backwards within one process.
+pub trait Clock: Send + Sync + Debug + 'static {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Makes invitation ids, which are also secret tokens.
+///
+/// # Contract
+/// `new_id` returns an id never returned before; in production it must be
+/// unguessable (random v4 UUIDs, as [`RandomIds`] makes).
+pub trait IdGenerator: Send + Sync + Debug + 'static {
+    /// A fresh id.
+    fn new_id(&self) -> InvitationId;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Random (v4) UUIDs from the operating system's generator.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn new_id(&self) -> InvitationId {
+        InvitationId::from_uuid(uuid::Uuid::new_v4())
+    }
+}
+
+/// Something that happened to an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvitationEvent {
+    /// Created by `by`.
+    Created {
+        /// The new invitation.
+        invitation: InvitationId,
+        /// Who created it.
+        by: UserId,
+    },
+    /// Updated (full or partial) by `by`.
+    Updated {
+        /// The invitation.
+        invitation: InvitationId,
+        /// Who changed it.
+        by: UserId,
+    },
+    /// Deleted through the API by `by`.
+    Deleted {
+        /// The invitation.
+        invitation: InvitationId,
+        /// Who deleted it.
+        by: UserId,
+    },
+    /// Redeemed in `flow` (authentik's `invitation_used` event).
+    Used {
+        /// The invitation.
+        invitation: InvitationId,
+        /// The flow that redeemed it.
+        flow: FlowId,
+    },
+}
+
+impl InvitationEvent {
+    /// authentik's event action name: `model_created`, `model_updated`,
+    /// `model_deleted` or `invitation_used`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Created { .. } => "model_created",
+            Self::Updated { .. } => "model_updated",
+            Self::Deleted { .. } => "model_deleted",
+            Self::Used { .. } => "invitation_used",
+        }
+    }
+}
+
+/// Receives events.
+///
+/// # Contract
+/// `record` is called once per successful operation, after the write is
+/// durable, and never for a refused or failed one. It cannot fail the
+/// operation: a sink that must not lose events keeps its own outbox.
+#[async_trait]
+pub trait EventSink: Send + Sync + Debug + 'static {
+    /// Takes one event.
+    async fn record(&self, event: InvitationEvent);
+}
+
+/// An event sink that drops everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEvents;
+
+#[async_trait]
+impl EventSink for NoEvents {
+    async fn record(&self, _event: InvitationEvent) {}
+}
+
+#[async_trait]
+impl<T: InvitationStore + ?Sized> InvitationStore for std::sync::Arc<T> {
+    async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        (**self).insert(invitation).await
+    }
+    async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        (**self).get(id).await
+    }
+    async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError> {
+        (**self).replace(invitation).await
+    }
+    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError> {
+        (**self).delete(id).await
+    }
+    async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
+        (**self).list(query).await
+    }
+    async fn redeem(
+        &self,
+        id: &InvitationId,
+        flow: &FlowId,
+        now: DateTime<Utc>,
+    ) -> Result<RedeemOutcome, StoreError> {
+        (**self).redeem(id, flow, now).await
+    }
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        (**self).purge_expired(now).await
+    }
+    async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
+        (**self).unbind_flow(flow).await
+    }
+    async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError> {
+        (**self).delete_created_by(user).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        (**self).ping().await
+    }
+}

@@ -1,0 +1,588 @@
+//! The use cases, behind the ports.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::directory::{FlowSummary, UserSummary};
+use crate::ids::{FlowId, InvitationId, UserId};
+use crate::list::{ListPage, ListRequest, PageNumber, Pagination};
+use crate::model::{Invitation, InvitationParts};
+use crate::ports::{
+    AuthError, Authorizer, Clock, DirectoryError, EventSink, FlowDirectory, IdGenerator,
+    InvitationEvent, InvitationStore, NoEvents, Permission, Principal, RandomIds, RedeemOutcome,
+    StoreError, SystemClock, UserDirectory,
+};
+use crate::query::{Filters, ListQuery, SearchTerm};
+use crate::validation::{validate_collect, Changes, Field, InvitationInput, Mode, ValidationErrors};
+
+/// An invitation with its creator and flow resolved: what the API returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvitationView {
+    /// The invitation.
+    pub invitation: Invitation,
+    /// Its creator ([`UserSummary::unknown`] if the directory no longer knows them).
+    pub created_by: UserSummary,
+    /// Its flow, if bound and known to the flow directory.
+    pub flow: Option<FlowSummary>,
+}
+
+macro_rules! use_case_error {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident $( ( $inner:ty ) )? => $msg:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, thiserror::Error)]
+        #[non_exhaustive]
+        pub enum $name {
+            $(
+                $(#[$vmeta])*
+                #[error($msg)]
+                $variant $( (#[source] $inner) )?,
+            )*
+        }
+    };
+}
+
+use_case_error!(
+    /// Why creating an invitation failed.
+    CreateError {
+        /// The caller lacks `add_invitation`.
+        Forbidden => "you do not have permission to perform this action",
+        /// The input breaks field rules (all of them listed).
+        Invalid(ValidationErrors) => "invalid invitation",
+        /// Storage failed.
+        Store(StoreError) => "storage failed",
+        /// A directory failed.
+        Directory(DirectoryError) => "directory failed",
+        /// The authorizer failed.
+        Auth(AuthError) => "authorization failed",
+    }
+);
+
+use_case_error!(
+    /// Why reading one invitation failed.
+    GetError {
+        /// The caller lacks `view_invitation`.
+        Forbidden => "you do not have permission to perform this action",
+        /// No invitation has this id.
+        NotFound => "no invitation matches the given query",
+        /// Storage failed.
+        Store(StoreError) => "storage failed",
+        /// A directory failed.
+        Directory(DirectoryError) => "directory failed",
+        /// The authorizer failed.
+        Auth(AuthError) => "authorization failed",
+    }
+);
+
+use_case_error!(
+    /// Why listing failed.
+    ListError {
+        /// The caller lacks `view_invitation`.
+        Forbidden => "you do not have permission to perform this action",
+        /// The page does not exist (0, unreadable, or past the end).
+        InvalidPage => "invalid page",
+        /// Storage failed.
+        Store(StoreError) => "storage failed",
+        /// A directory failed.
+        Directory(DirectoryError) => "directory failed",
+        /// The authorizer failed.
+        Auth(AuthError) => "authorization failed",
+    }
+);
+
+use_case_error!(
+    /// Why an update (full or partial) failed.
+    UpdateError {
+        /// The caller lacks `change_invitation`.
+        Forbidden => "you do not have permission to perform this action",
+        /// No invitation has this id.
+        NotFound => "no invitation matches the given query",
+        /// The input breaks field rules (all of them listed).
+        Invalid(ValidationErrors) => "invalid invitation",
+        /// Storage failed.
+        Store(StoreError) => "storage failed",
+        /// A directory failed.
+        Directory(DirectoryError) => "directory failed",
+        /// The authorizer failed.
+        Auth(AuthError) => "authorization failed",
+    }
+);
+
+use_case_error!(
+    /// Why a delete failed.
+    DeleteError {
+        /// The caller lacks `delete_invitation`.
+        Forbidden => "you do not have permission to perform this action",
+        /// No invitation has this id.
+        NotFound => "no invitation matches the given query",
+        /// Storage failed.
+        Store(StoreError) => "storage failed",
+        /// The authorizer failed.
+        Auth(AuthError) => "authorization failed",
+    }
+);
+
+use_case_error!(
+    /// Why a redemption failed. Every variant but `Store` means "this token
+    /// is not valid here" and changed nothing.
+    RedeemError {
+        /// The token is not a UUID.
+        Malformed => "the invitation token is malformed",
+        /// No invitation has this token (or a single-use one was consumed).
+        NotFound => "no invitation matches the token",
+        /// The invitation has expired.
+        Expired => "the invitation has expired",
+        /// The invitation is bound to another flow.
+        WrongFlow => "the invitation is bound to another flow",
+        /// Storage failed.
+        Store(StoreError) => "storage failed",
+    }
+);
+
+macro_rules! from_errors {
+    ($target:ident: $($source:ident => $variant:ident),*) => {
+        $(impl From<$source> for $target {
+            fn from(e: $source) -> Self {
+                Self::$variant(e)
+            }
+        })*
+    };
+}
+from_errors!(CreateError: StoreError => Store, DirectoryError => Directory, AuthError => Auth);
+from_errors!(GetError: StoreError => Store, DirectoryError => Directory, AuthError => Auth);
+from_errors!(ListError: StoreError => Store, DirectoryError => Directory, AuthError => Auth);
+from_errors!(UpdateError: StoreError => Store, DirectoryError => Directory, AuthError => Auth);
+from_errors!(DeleteError: StoreError => Store, AuthError => Auth);
+from_errors!(RedeemError: StoreError => Store);
+
+/// The invitation use cases. Cheap to clone; share one per process.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use invitation_core::*;
+/// # fn wire(store: Arc<dyn InvitationStore>, flows: Arc<dyn FlowDirectory>,
+/// #         users: Arc<dyn UserDirectory>, authz: Arc<dyn Authorizer>) {
+/// let service = InvitationService::new(store, flows, users, authz)
+///     .with_clock(Arc::new(SystemClock))
+///     .with_events(Arc::new(NoEvents));
+/// # let _ = service; }
+/// ```
+#[derive(Debug, Clone)]
+pub struct InvitationService {
+    store: Arc<dyn InvitationStore>,
+    flows: Arc<dyn FlowDirectory>,
+    users: Arc<dyn UserDirectory>,
+    authorizer: Arc<dyn Authorizer>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    events: Arc<dyn EventSink>,
+}
+
+impl InvitationService {
+    /// Wires the use cases to storage, directories and an authorizer, with
+    /// the system clock, random ids and no event sink.
+    pub fn new(
+        store: Arc<dyn InvitationStore>,
+        flows: Arc<dyn FlowDirectory>,
+        users: Arc<dyn UserDirectory>,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Self {
+        Self {
+            store,
+            flows,
+            users,
+            authorizer,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            events: Arc::new(NoEvents),
+        }
+    }
+
+    /// Replaces the clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the id generator.
+    #[must_use]
+    pub fn with_ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Replaces the event sink.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// The storage this service writes to (for readiness checks).
+    pub fn store(&self) -> &Arc<dyn InvitationStore> {
+        &self.store
+    }
+
+    async fn allowed(&self, caller: &Principal, permission: Permission) -> Result<bool, AuthError> {
+        self.authorizer.is_allowed(caller, permission).await
+    }
+
+    /// Creates an invitation (`add_invitation`): validates every field,
+    /// checks the flow exists, stores it with `created_by` = the caller, and
+    /// records a `Created` event. A refused or invalid request writes and
+    /// records nothing.
+    ///
+    /// # Errors
+    /// See [`CreateError`].
+    pub async fn create(
+        &self,
+        caller: &Principal,
+        input: InvitationInput,
+    ) -> Result<InvitationView, CreateError> {
+        if !self.allowed(caller, Permission::Add).await? {
+            return Err(CreateError::Forbidden);
+        }
+        let (changes, mut errors) = validate_collect(input, Mode::Full);
+        let flow = self.resolve_flow(&changes, &mut errors).await?;
+        let Some(name) = changes.name.filter(|_| errors.is_empty()) else {
+            return Err(CreateError::Invalid(errors));
+        };
+        let creator = self.creator(caller.user_id()).await?;
+        let invitation = Invitation::from_parts(InvitationParts {
+            id: self.ids.new_id(),
+            name,
+            expires: changes.expires.flatten(),
+            fixed_data: changes.fixed_data.unwrap_or_default(),
+            single_use: changes.single_use.unwrap_or(false),
+            flow: flow.as_ref().and_then(|f| f.as_ref().map(|f| f.pk)),
+            created_by: caller.user_id(),
+        });
+        self.store.insert(&invitation).await?;
+        self.events
+            .record(InvitationEvent::Created {
+                invitation: *invitation.id(),
+                by: caller.user_id(),
+            })
+            .await;
+        Ok(InvitationView {
+            invitation,
+            created_by: creator,
+            flow: flow.flatten(),
+        })
+    }
+
+    /// Reads one invitation (`view_invitation`).
+    ///
+    /// # Errors
+    /// See [`GetError`].
+    pub async fn get(&self, caller: &Principal, id: &InvitationId) -> Result<InvitationView, GetError> {
+        if !self.allowed(caller, Permission::View).await? {
+            return Err(GetError::Forbidden);
+        }
+        let invitation = self.store.get(id).await?.ok_or(GetError::NotFound)?;
+        Ok(self.view(invitation).await?)
+    }
+
+    /// The users who enrolled with an invitation (`view_invitation`). The
+    /// library keeps no such record, so this is always empty for an
+    /// existing invitation, as authentik's `used_by` answers `[]`.
+    ///
+    /// # Errors
+    /// See [`GetError`].
+    pub async fn used_by(&self, caller: &Principal, id: &InvitationId) -> Result<Vec<UserSummary>, GetError> {
+        if !self.allowed(caller, Permission::View).await? {
+            return Err(GetError::Forbidden);
+        }
+        self.store.get(id).await?.ok_or(GetError::NotFound)?;
+        Ok(Vec::new())
+    }
+
+    /// One page of invitations (`view_invitation`): filters, search,
+    /// ordering and pagination as spec §2 states them. Creators and flows
+    /// are resolved with one directory call each per page.
+    ///
+    /// # Errors
+    /// See [`ListError`].
+    pub async fn list(&self, caller: &Principal, request: &ListRequest) -> Result<ListPage, ListError> {
+        if !self.allowed(caller, Permission::View).await? {
+            return Err(ListError::Forbidden);
+        }
+        let page_size = request.effective_page_size();
+        let mut query = ListQuery {
+            filters: Filters {
+                name: request.name.clone(),
+                created_by: None,
+                expires: request.expires,
+                flow: None,
+            },
+            search: Vec::new(),
+            ordering: request.ordering.unwrap_or_default(),
+            offset: 0,
+            limit: page_size,
+        };
+        if let Some(username) = &request.created_by_username {
+            query.filters.created_by = Some(self.users.find_by_username(username).await?);
+        }
+        if let Some(slug) = &request.flow_slug {
+            query.filters.flow = Some(self.flows.find_by_slug(slug).await?);
+        }
+        for word in request.search_words() {
+            query.search.push(SearchTerm {
+                text: word.to_owned(),
+                creators: self.users.search_usernames(word).await?,
+                flows: self.flows.search_slugs(word).await?,
+            });
+        }
+        let current = match request.page {
+            PageNumber::First => 1,
+            PageNumber::Number(0) | PageNumber::Invalid => return Err(ListError::InvalidPage),
+            PageNumber::Number(n) => n,
+            PageNumber::Last => {
+                // Counting first costs one more round trip, only for `last`.
+                let counted = self.store.list(&ListQuery { limit: 0, ..query.clone() }).await?;
+                Pagination::total_pages(counted.total, page_size)
+            }
+        };
+        query.offset = (current - 1).saturating_mul(page_size);
+        let page = self.store.list(&query).await?;
+        if current > Pagination::total_pages(page.total, page_size) {
+            return Err(ListError::InvalidPage);
+        }
+        let results = self.views(page.items).await?;
+        Ok(ListPage {
+            pagination: Pagination::new(page.total, page_size, current),
+            results,
+        })
+    }
+
+    /// Full update, PUT (`change_invitation`): the same rules as create
+    /// (`name` required); optional fields left out keep their stored values.
+    ///
+    /// # Errors
+    /// See [`UpdateError`].
+    pub async fn update(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+        input: InvitationInput,
+    ) -> Result<InvitationView, UpdateError> {
+        self.change(caller, id, input, Mode::Full).await
+    }
+
+    /// Partial update, PATCH (`change_invitation`): only the fields given
+    /// are checked and changed.
+    ///
+    /// # Errors
+    /// See [`UpdateError`].
+    pub async fn partial_update(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+        input: InvitationInput,
+    ) -> Result<InvitationView, UpdateError> {
+        self.change(caller, id, input, Mode::Partial).await
+    }
+
+    async fn change(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+        input: InvitationInput,
+        mode: Mode,
+    ) -> Result<InvitationView, UpdateError> {
+        if !self.allowed(caller, Permission::Change).await? {
+            return Err(UpdateError::Forbidden);
+        }
+        let current = self.store.get(id).await?.ok_or(UpdateError::NotFound)?;
+        let (changes, mut errors) = validate_collect(input, mode);
+        let flow = self.resolve_flow(&changes, &mut errors).await?;
+        if !errors.is_empty() {
+            return Err(UpdateError::Invalid(errors));
+        }
+        let mut parts = current.into_parts();
+        if let Some(name) = changes.name {
+            parts.name = name;
+        }
+        if let Some(expires) = changes.expires {
+            parts.expires = expires;
+        }
+        if let Some(data) = changes.fixed_data {
+            parts.fixed_data = data;
+        }
+        if let Some(single_use) = changes.single_use {
+            parts.single_use = single_use;
+        }
+        let flow = match flow {
+            Some(flow) => {
+                parts.flow = flow.as_ref().map(|f| f.pk);
+                flow
+            }
+            None => match parts.flow {
+                Some(f) => self.flows.flow(&f).await?,
+                None => None,
+            },
+        };
+        let invitation = Invitation::from_parts(parts);
+        if !self.store.replace(&invitation).await? {
+            return Err(UpdateError::NotFound);
+        }
+        self.events
+            .record(InvitationEvent::Updated {
+                invitation: *invitation.id(),
+                by: caller.user_id(),
+            })
+            .await;
+        let created_by = self.creator(invitation.created_by()).await?;
+        Ok(InvitationView {
+            invitation,
+            created_by,
+            flow,
+        })
+    }
+
+    /// Deletes an invitation (`delete_invitation`).
+    ///
+    /// # Errors
+    /// See [`DeleteError`].
+    pub async fn delete(&self, caller: &Principal, id: &InvitationId) -> Result<(), DeleteError> {
+        if !self.allowed(caller, Permission::Delete).await? {
+            return Err(DeleteError::Forbidden);
+        }
+        if !self.store.delete(id).await? {
+            return Err(DeleteError::NotFound);
+        }
+        self.events
+            .record(InvitationEvent::Deleted {
+                invitation: *id,
+                by: caller.user_id(),
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Redeems a token in `flow` (spec §3): the token is the invitation id,
+    /// dashed or 32-hex, any case. Checks expiry by the clock now and the
+    /// flow binding; consumes a single-use invitation exactly once; records
+    /// an `invitation_used` event on success. Merge the returned
+    /// invitation's data into the enrolling user's with
+    /// [`crate::FixedData::merge_into`].
+    ///
+    /// # Errors
+    /// See [`RedeemError`].
+    pub async fn redeem(&self, token: &str, flow: &FlowId) -> Result<Invitation, RedeemError> {
+        let id = InvitationId::parse(token).map_err(|_| RedeemError::Malformed)?;
+        let outcome = self.store.redeem(&id, flow, self.clock.now()).await?;
+        let invitation = match outcome {
+            RedeemOutcome::Redeemed(invitation) => invitation,
+            RedeemOutcome::Expired => return Err(RedeemError::Expired),
+            RedeemOutcome::WrongFlow => return Err(RedeemError::WrongFlow),
+            RedeemOutcome::NotFound => return Err(RedeemError::NotFound),
+        };
+        self.events
+            .record(InvitationEvent::Used {
+                invitation: id,
+                flow: *flow,
+            })
+            .await;
+        Ok(invitation)
+    }
+
+    /// Deletes every invitation that has expired by the clock now; never
+    /// one without an expiry. Returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.store.purge_expired(self.clock.now()).await
+    }
+
+    /// The host deleted a flow: invitations bound to it become unbound.
+    /// Returns how many changed.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn flow_deleted(&self, flow: &FlowId) -> Result<u64, StoreError> {
+        self.store.unbind_flow(flow).await
+    }
+
+    /// The host deleted a user: the invitations they created are deleted.
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn user_deleted(&self, user: &UserId) -> Result<u64, StoreError> {
+        self.store.delete_created_by(user).await
+    }
+
+    /// Checks a flow reference exists, adding the field error if it does
+    /// not. `None` = field absent; `Some(None)` = explicitly unbound.
+    async fn resolve_flow(
+        &self,
+        changes: &Changes,
+        errors: &mut ValidationErrors,
+    ) -> Result<Option<Option<FlowSummary>>, DirectoryError> {
+        match &changes.flow {
+            None => Ok(None),
+            Some(None) => Ok(Some(None)),
+            Some(Some(flow_ref)) => match self.flows.flow(&flow_ref.id).await? {
+                Some(summary) => Ok(Some(Some(summary))),
+                None => {
+                    errors.add(Field::Flow, flow_ref.not_found_message());
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    async fn creator(&self, id: UserId) -> Result<UserSummary, DirectoryError> {
+        Ok(self
+            .users
+            .user(&id)
+            .await?
+            .unwrap_or_else(|| UserSummary::unknown(id)))
+    }
+
+    async fn view(&self, invitation: Invitation) -> Result<InvitationView, DirectoryError> {
+        let created_by = self.creator(invitation.created_by()).await?;
+        let flow = match invitation.flow() {
+            Some(f) => self.flows.flow(f).await?,
+            None => None,
+        };
+        Ok(InvitationView {
+            invitation,
+            created_by,
+            flow,
+        })
+    }
+
+    /// Resolves a page's creators and flows with one call per directory.
+    async fn views(&self, items: Vec<Invitation>) -> Result<Vec<InvitationView>, DirectoryError> {
+        let mut user_ids: Vec<UserId> = items.iter().map(Invitation::created_by).collect();
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let mut flow_ids: Vec<FlowId> = items.iter().filter_map(|i| i.flow().copied()).collect();
+        flow_ids.sort_unstable();
+        flow_ids.dedup();
+        let users: HashMap<UserId, UserSummary> = if user_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.users.users(&user_ids).await?.into_iter().map(|u| (u.pk, u)).collect()
+        };
+        let flows: HashMap<FlowId, FlowSummary> = if flow_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.flows.flows(&flow_ids).await?.into_iter().map(|f| (f.pk, f)).collect()
+        };
+        Ok(items
+            .into_iter()
+            .map(|invitation| InvitationView {
+                created_by: users
+                    .get(&invitation.created_by())
+                    .cloned()
+                    .unwrap_or_else(|| UserSummary::unknown(invitation.created_by())),
+                flow: invitation.flow().and_then(|f| flows.get(f).cloned()),
+                invitation,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,441 @@
+//! Validation of create, update and partial-update input (spec §1).
+//!
+//! Input arrives loosely typed (a JSON body, [`InvitationInput::from_json`])
+//! or typed (Rust callers, the builder methods); both go through the same
+//! rules and give the same messages.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::ids::FlowId;
+use crate::model::{FixedData, InvitationName};
+use crate::time::{parse_timestamp, DATETIME_FORMAT_MESSAGE};
+
+/// A field of the invitation API, in the order errors are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Field {
+    /// `non_field_errors`: the body as a whole.
+    NonField,
+    /// `name`
+    Name,
+    /// `expires`
+    Expires,
+    /// `fixed_data`
+    FixedData,
+    /// `single_use`
+    SingleUse,
+    /// `flow`
+    Flow,
+}
+
+impl Field {
+    /// The wire key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NonField => "non_field_errors",
+            Self::Name => "name",
+            Self::Expires => "expires",
+            Self::FixedData => "fixed_data",
+            Self::SingleUse => "single_use",
+            Self::Flow => "flow",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every field error of one request, by field, in field order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationErrors {
+    fields: Vec<(Field, Vec<String>)>,
+}
+
+impl ValidationErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One error.
+    pub fn single(field: Field, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    /// Adds a message to a field.
+    pub fn add(&mut self, field: Field, message: impl Into<String>) {
+        let message = message.into();
+        match self.fields.binary_search_by(|(f, _)| f.cmp(&field)) {
+            Ok(i) => self.fields[i].1.push(message),
+            Err(i) => self.fields.insert(i, (field, vec![message])),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The messages for one field (empty if none).
+    pub fn messages(&self, field: Field) -> &[String] {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or(&[], |(_, m)| m.as_slice())
+    }
+
+    /// Every field with its messages, in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (Field, &[String])> {
+        self.fields.iter().map(|(f, m)| (*f, m.as_slice()))
+    }
+
+    fn into_result<T>(self, value: T) -> Result<T, Self> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (field, messages) in &self.fields {
+            for m in messages {
+                if !first {
+                    f.write_str("; ")?;
+                }
+                first = false;
+                write!(f, "{field}: {m}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+/// A field's raw value: typed from Rust, or a JSON value from a body.
+#[derive(Debug, Clone, PartialEq)]
+enum Raw<T> {
+    Typed(T),
+    Json(Value),
+}
+
+/// Unvalidated invitation input. Build it from a JSON body or with the typed
+/// setters; a field never set is "absent".
+///
+/// ```
+/// use invitation_core::InvitationInput;
+/// let input = InvitationInput::new().name("welcome-alice").single_use(true);
+/// # let _ = input;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InvitationInput {
+    name: Option<Raw<String>>,
+    expires: Option<Raw<Option<DateTime<Utc>>>>,
+    fixed_data: Option<Raw<Map<String, Value>>>,
+    single_use: Option<Raw<bool>>,
+    flow: Option<Raw<Option<FlowId>>>,
+}
+
+impl InvitationInput {
+    /// No fields set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads a parsed JSON body. Unknown and read-only keys (`pk`,
+    /// `created_by`, `flow_obj`) are ignored.
+    ///
+    /// # Errors
+    /// A body that is not a JSON object gets authentik's `non_field_errors`
+    /// message.
+    pub fn from_json(body: Value) -> Result<Self, ValidationErrors> {
+        match body {
+            Value::Object(map) => Ok(Self::from_json_object(map)),
+            other => Err(ValidationErrors::single(
+                Field::NonField,
+                format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    python_type_name(&other)
+                ),
+            )),
+        }
+    }
+
+    /// Reads a JSON object's fields.
+    pub fn from_json_object(mut map: Map<String, Value>) -> Self {
+        Self {
+            name: map.remove("name").map(Raw::Json),
+            expires: map.remove("expires").map(Raw::Json),
+            fixed_data: map.remove("fixed_data").map(Raw::Json),
+            single_use: map.remove("single_use").map(Raw::Json),
+            flow: map.remove("flow").map(Raw::Json),
+        }
+    }
+
+    /// Sets the name.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(Raw::Typed(name.into()));
+        self
+    }
+
+    /// Sets the expiry (`None` = never).
+    #[must_use]
+    pub fn expires(mut self, expires: Option<DateTime<Utc>>) -> Self {
+        self.expires = Some(Raw::Typed(expires));
+        self
+    }
+
+    /// Sets the fixed data.
+    #[must_use]
+    pub fn fixed_data(mut self, data: Map<String, Value>) -> Self {
+        self.fixed_data = Some(Raw::Typed(data));
+        self
+    }
+
+    /// Sets single use.
+    #[must_use]
+    pub fn single_use(mut self, single_use: bool) -> Self {
+        self.single_use = Some(Raw::Typed(single_use));
+        self
+    }
+
+    /// Binds to a flow (`None` = any flow).
+    #[must_use]
+    pub fn flow(mut self, flow: Option<FlowId>) -> Self {
+        self.flow = Some(Raw::Typed(flow));
+        self
+    }
+}
+
+/// How absent fields are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Create or full update (PUT): `name` is required; other absent fields
+    /// take defaults (create) or keep their stored values (update).
+    Full,
+    /// Partial update (PATCH): only the fields given are checked.
+    Partial,
+}
+
+/// A flow reference that passed syntax checks but whose existence is still
+/// to be checked against the flow directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRef {
+    /// The id.
+    pub id: FlowId,
+    /// The value as given, for the "does not exist" message.
+    pub given: String,
+}
+
+impl FlowRef {
+    /// The message when no such flow exists.
+    pub fn not_found_message(&self) -> String {
+        does_not_exist(&self.given)
+    }
+}
+
+fn does_not_exist(given: &str) -> String {
+    format!("Invalid pk \"{given}\" - object does not exist.")
+}
+
+/// Input that passed every syntactic rule. `None` = field absent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changes {
+    /// New name.
+    pub name: Option<InvitationName>,
+    /// New expiry.
+    pub expires: Option<Option<DateTime<Utc>>>,
+    /// New fixed data.
+    pub fixed_data: Option<FixedData>,
+    /// New single-use flag.
+    pub single_use: Option<bool>,
+    /// New flow binding; `Some(Some(_))` still needs an existence check.
+    pub flow: Option<Option<FlowRef>>,
+}
+
+const REQUIRED: &str = "This field is required.";
+const NOT_NULL: &str = "This field may not be null.";
+
+/// Checks every field, collecting every error.
+///
+/// # Errors
+/// All field errors together. A flow that is well-formed is *not* looked
+/// up here: the use case checks it exists and adds its error to these.
+pub fn validate(input: InvitationInput, mode: Mode) -> Result<Changes, ValidationErrors> {
+    let (changes, errors) = validate_collect(input, mode);
+    errors.into_result(changes)
+}
+
+/// Like [`validate`], but returns what passed beside the errors so that a
+/// caller can add the flow existence check to the same error set.
+pub fn validate_collect(input: InvitationInput, mode: Mode) -> (Changes, ValidationErrors) {
+    let mut errors = ValidationErrors::new();
+    let mut changes = Changes::default();
+
+    match input.name {
+        None if mode == Mode::Full => errors.add(Field::Name, REQUIRED),
+        None => {}
+        Some(raw) => match name_text(raw) {
+            Ok(text) => match InvitationName::parse(&text) {
+                Ok(name) => changes.name = Some(name),
+                Err(es) => es
+                    .into_iter()
+                    .for_each(|e| errors.add(Field::Name, e.to_string())),
+            },
+            Err(message) => errors.add(Field::Name, message),
+        },
+    }
+
+    if let Some(raw) = input.expires {
+        match raw {
+            Raw::Typed(v) => changes.expires = Some(v),
+            Raw::Json(Value::Null) => changes.expires = Some(None),
+            Raw::Json(Value::String(s)) => match parse_timestamp(&s) {
+                Some(ts) => changes.expires = Some(Some(ts)),
+                None => errors.add(Field::Expires, DATETIME_FORMAT_MESSAGE),
+            },
+            Raw::Json(_) => errors.add(Field::Expires, DATETIME_FORMAT_MESSAGE),
+        }
+    }
+
+    if let Some(raw) = input.fixed_data {
+        match raw {
+            Raw::Typed(map) | Raw::Json(Value::Object(map)) => {
+                if map_has_nul(&map) {
+                    errors.add(Field::FixedData, "Null characters are not allowed.");
+                } else {
+                    changes.fixed_data = Some(FixedData::from(map));
+                }
+            }
+            Raw::Json(Value::Null) => errors.add(Field::FixedData, NOT_NULL),
+            Raw::Json(_) => errors.add(
+                Field::FixedData,
+                "Value must be a dictionary, and not have any duplicate keys.",
+            ),
+        }
+    }
+
+    if let Some(raw) = input.single_use {
+        match raw {
+            Raw::Typed(b) => changes.single_use = Some(b),
+            Raw::Json(Value::Null) => errors.add(Field::SingleUse, NOT_NULL),
+            Raw::Json(v) => match drf_boolean(&v) {
+                Some(b) => changes.single_use = Some(b),
+                None => errors.add(Field::SingleUse, "Must be a valid boolean."),
+            },
+        }
+    }
+
+    if let Some(raw) = input.flow {
+        match raw {
+            Raw::Typed(flow) => {
+                changes.flow = Some(flow.map(|id| FlowRef {
+                    id,
+                    given: id.to_string(),
+                }));
+            }
+            Raw::Json(Value::Null) => changes.flow = Some(None),
+            Raw::Json(Value::String(s)) => match FlowId::parse(&s) {
+                Ok(id) => changes.flow = Some(Some(FlowRef { id, given: s })),
+                Err(e) => errors.add(Field::Flow, e.to_string()),
+            },
+            Raw::Json(Value::Number(n)) => errors.add(Field::Flow, does_not_exist(&n.to_string())),
+            Raw::Json(other) => errors.add(
+                Field::Flow,
+                format!(
+                    "Incorrect type. Expected pk value, received {}.",
+                    python_type_name(&other)
+                ),
+            ),
+        }
+    }
+
+    (changes, errors)
+}
+
+/// Whether a NUL character stands in any key or string of the object. No
+/// adapter can store one faithfully (PostgreSQL's `jsonb` refuses `\u0000`),
+/// so every adapter refuses it alike. Iterative, so depth cannot overflow the
+/// stack.
+fn map_has_nul(map: &Map<String, Value>) -> bool {
+    let mut stack: Vec<&Value> = Vec::new();
+    let check = |key: &str| key.contains('\0');
+    for (k, v) in map {
+        if check(k) {
+            return true;
+        }
+        stack.push(v);
+    }
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::String(s) if check(s) => return true,
+            Value::Array(items) => stack.extend(items),
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if check(k) {
+                        return true;
+                    }
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The name's text: strings as given, JSON numbers as their decimal text.
+fn name_text(raw: Raw<String>) -> Result<String, &'static str> {
+    match raw {
+        Raw::Typed(s) | Raw::Json(Value::String(s)) => Ok(s),
+        Raw::Json(Value::Number(n)) => Ok(n.to_string()),
+        Raw::Json(Value::Null) => Err(NOT_NULL),
+        Raw::Json(_) => Err("Not a valid string."),
+    }
+}
+
+/// Django REST framework's `BooleanField` reading.
+fn drf_boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f == 1.0 => Some(true),
+            Some(f) if f == 0.0 => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.as_str() {
+            "true" | "True" | "TRUE" | "1" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "t"
+            | "T" | "y" | "Y" => Some(true),
+            "false" | "False" | "FALSE" | "0" | "no" | "No" | "NO" | "off" | "Off" | "OFF"
+            | "f" | "F" | "n" | "N" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The Python type name Django REST framework puts in its messages.
+fn python_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
