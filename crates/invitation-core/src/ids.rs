@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn a_malformed_uuid_reports_the_value_in_curly_quotes() {
         let err = FlowId::parse("not-a-uuid").unwrap_err();
-        assert_eq!(err.to_string(), "\u{201c}not-a-uuid\u{201d} is not a valid UUID.");
+        assert_eq!(
+            err.to_string(),
+            "\u{201c}not-a-uuid\u{201d} is not a valid UUID."
+        );
     }
 
     #[test]

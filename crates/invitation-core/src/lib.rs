@@ -15,7 +15,9 @@ mod validation;
 pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary};
 pub use ids::{FlowId, InvitationId, MalformedId, UserId};
 pub use list::{ListPage, ListRequest, PageNumber, Pagination, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-pub use model::{FixedData, Invitation, InvitationName, InvitationParts, NameError, NAME_MAX_CHARS};
+pub use model::{
+    FixedData, Invitation, InvitationName, InvitationParts, NameError, NAME_MAX_CHARS,
+};
 pub use ports::{
     AuthError, Authenticator, Authorizer, BoxError, Clock, DirectoryError, EventSink,
     FlowDirectory, IdGenerator, InvitationEvent, InvitationStore, NoEvents, Permission, Principal,

@@ -155,7 +155,11 @@ impl Pagination {
             (offset + 1, (offset + page_size).min(count))
         };
         Self {
-            next: if current < total_pages { current + 1 } else { 0 },
+            next: if current < total_pages {
+                current + 1
+            } else {
+                0
+            },
             previous: current - 1,
             count,
             current,
@@ -183,7 +187,15 @@ mod tests {
     fn an_empty_list_is_one_page_with_zero_indices() {
         let p = Pagination::new(0, 20, 1);
         assert_eq!(
-            (p.count, p.current, p.total_pages, p.start_index, p.end_index, p.next, p.previous),
+            (
+                p.count,
+                p.current,
+                p.total_pages,
+                p.start_index,
+                p.end_index,
+                p.next,
+                p.previous
+            ),
             (0, 1, 1, 0, 0, 0, 0)
         );
     }
@@ -191,18 +203,34 @@ mod tests {
     #[test]
     fn the_middle_page_links_both_ways() {
         let p = Pagination::new(45, 20, 2);
-        assert_eq!((p.next, p.previous, p.total_pages, p.start_index, p.end_index), (3, 1, 3, 21, 40));
+        assert_eq!(
+            (
+                p.next,
+                p.previous,
+                p.total_pages,
+                p.start_index,
+                p.end_index
+            ),
+            (3, 1, 3, 21, 40)
+        );
     }
 
     #[test]
     fn the_last_page_ends_at_the_count() {
         let p = Pagination::new(45, 20, 3);
-        assert_eq!((p.next, p.previous, p.start_index, p.end_index), (0, 2, 41, 45));
+        assert_eq!(
+            (p.next, p.previous, p.start_index, p.end_index),
+            (0, 2, 41, 45)
+        );
     }
 
     #[test]
     fn page_size_defaults_to_20_and_is_capped_at_100() {
-        let q = |s| ListRequest::from_query([("page_size", s)]).unwrap().effective_page_size();
+        let q = |s| {
+            ListRequest::from_query([("page_size", s)])
+                .unwrap()
+                .effective_page_size()
+        };
         assert_eq!(q("0"), 20);
         assert_eq!(q("-3"), 20);
         assert_eq!(q("abc"), 20);

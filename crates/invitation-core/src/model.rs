@@ -266,7 +266,10 @@ mod tests {
 
     #[test]
     fn a_name_of_51_characters_is_rejected() {
-        assert_eq!(msgs(&"a".repeat(51)), ["Ensure this field has no more than 50 characters."]);
+        assert_eq!(
+            msgs(&"a".repeat(51)),
+            ["Ensure this field has no more than 50 characters."]
+        );
     }
 
     #[test]

@@ -130,9 +130,7 @@ impl Filters {
                 .created_by
                 .as_ref()
                 .is_none_or(|ids| ids.contains(&invitation.created_by()))
-            && self
-                .expires
-                .is_none_or(|e| invitation.expires() == Some(e))
+            && self.expires.is_none_or(|e| invitation.expires() == Some(e))
             && self
                 .flow
                 .as_ref()

@@ -13,7 +13,9 @@ use crate::ports::{
     StoreError, SystemClock, UserDirectory,
 };
 use crate::query::{Filters, ListQuery, SearchTerm};
-use crate::validation::{validate_collect, Changes, Field, InvitationInput, Mode, ValidationErrors};
+use crate::validation::{
+    validate_collect, Changes, Field, InvitationInput, Mode, ValidationErrors,
+};
 
 /// An invitation with its creator and flow resolved: what the API returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -275,7 +277,11 @@ impl InvitationService {
     ///
     /// # Errors
     /// See [`GetError`].
-    pub async fn get(&self, caller: &Principal, id: &InvitationId) -> Result<InvitationView, GetError> {
+    pub async fn get(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+    ) -> Result<InvitationView, GetError> {
         if !self.allowed(caller, Permission::View).await? {
             return Err(GetError::Forbidden);
         }
@@ -289,7 +295,11 @@ impl InvitationService {
     ///
     /// # Errors
     /// See [`GetError`].
-    pub async fn used_by(&self, caller: &Principal, id: &InvitationId) -> Result<Vec<UserSummary>, GetError> {
+    pub async fn used_by(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+    ) -> Result<Vec<UserSummary>, GetError> {
         if !self.allowed(caller, Permission::View).await? {
             return Err(GetError::Forbidden);
         }
@@ -303,7 +313,11 @@ impl InvitationService {
     ///
     /// # Errors
     /// See [`ListError`].
-    pub async fn list(&self, caller: &Principal, request: &ListRequest) -> Result<ListPage, ListError> {
+    pub async fn list(
+        &self,
+        caller: &Principal,
+        request: &ListRequest,
+    ) -> Result<ListPage, ListError> {
         if !self.allowed(caller, Permission::View).await? {
             return Err(ListError::Forbidden);
         }
@@ -339,7 +353,13 @@ impl InvitationService {
             PageNumber::Number(n) => n,
             PageNumber::Last => {
                 // Counting first costs one more round trip, only for `last`.
-                let counted = self.store.list(&ListQuery { limit: 0, ..query.clone() }).await?;
+                let counted = self
+                    .store
+                    .list(&ListQuery {
+                        limit: 0,
+                        ..query.clone()
+                    })
+                    .await?;
                 Pagination::total_pages(counted.total, page_size)
             }
         };
@@ -566,12 +586,22 @@ impl InvitationService {
         let users: HashMap<UserId, UserSummary> = if user_ids.is_empty() {
             HashMap::new()
         } else {
-            self.users.users(&user_ids).await?.into_iter().map(|u| (u.pk, u)).collect()
+            self.users
+                .users(&user_ids)
+                .await?
+                .into_iter()
+                .map(|u| (u.pk, u))
+                .collect()
         };
         let flows: HashMap<FlowId, FlowSummary> = if flow_ids.is_empty() {
             HashMap::new()
         } else {
-            self.flows.flows(&flow_ids).await?.into_iter().map(|f| (f.pk, f)).collect()
+            self.flows
+                .flows(&flow_ids)
+                .await?
+                .into_iter()
+                .map(|f| (f.pk, f))
+                .collect()
         };
         Ok(items
             .into_iter()

@@ -1,6 +1,8 @@
 //! Timestamps in authentik's wire form.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
+};
 
 /// The message Django REST framework gives for a timestamp it cannot read.
 pub const DATETIME_FORMAT_MESSAGE: &str = "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].";
@@ -63,10 +65,7 @@ fn parse_date(b: &[u8]) -> Option<NaiveDate> {
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return None;
     }
-    let year = i32::try_from(
-        two_digits(b.get(0..2)?)? * 100 + two_digits(b.get(2..4)?)?,
-    )
-    .ok()?;
+    let year = i32::try_from(two_digits(b.get(0..2)?)? * 100 + two_digits(b.get(2..4)?)?).ok()?;
     if year == 0 {
         return None;
     }
@@ -142,24 +141,42 @@ mod tests {
 
     #[test]
     fn a_z_suffixed_timestamp_is_read_as_utc() {
-        assert_eq!(p("2024-07-29T15:51:28.071Z").as_deref(), Some("2024-07-29T15:51:28.071000Z"));
+        assert_eq!(
+            p("2024-07-29T15:51:28.071Z").as_deref(),
+            Some("2024-07-29T15:51:28.071000Z")
+        );
     }
 
     #[test]
     fn an_offset_is_converted_to_utc() {
-        assert_eq!(p("2024-07-29T15:51:28+02:00").as_deref(), Some("2024-07-29T13:51:28Z"));
-        assert_eq!(p("2024-07-29T15:51:28-0130").as_deref(), Some("2024-07-29T17:21:28Z"));
-        assert_eq!(p("2024-07-29T15:51:28+02").as_deref(), Some("2024-07-29T13:51:28Z"));
+        assert_eq!(
+            p("2024-07-29T15:51:28+02:00").as_deref(),
+            Some("2024-07-29T13:51:28Z")
+        );
+        assert_eq!(
+            p("2024-07-29T15:51:28-0130").as_deref(),
+            Some("2024-07-29T17:21:28Z")
+        );
+        assert_eq!(
+            p("2024-07-29T15:51:28+02").as_deref(),
+            Some("2024-07-29T13:51:28Z")
+        );
     }
 
     #[test]
     fn a_space_may_stand_for_the_t() {
-        assert_eq!(p("2024-07-29 15:51:28Z").as_deref(), Some("2024-07-29T15:51:28Z"));
+        assert_eq!(
+            p("2024-07-29 15:51:28Z").as_deref(),
+            Some("2024-07-29T15:51:28Z")
+        );
     }
 
     #[test]
     fn seconds_may_be_missing() {
-        assert_eq!(p("2024-07-29T15:51").as_deref(), Some("2024-07-29T15:51:00Z"));
+        assert_eq!(
+            p("2024-07-29T15:51").as_deref(),
+            Some("2024-07-29T15:51:00Z")
+        );
     }
 
     #[test]
@@ -169,25 +186,44 @@ mod tests {
 
     #[test]
     fn more_than_six_fraction_digits_are_truncated_to_microseconds() {
-        assert_eq!(p("2024-07-29T15:51:28.123456789Z").as_deref(), Some("2024-07-29T15:51:28.123456Z"));
+        assert_eq!(
+            p("2024-07-29T15:51:28.123456789Z").as_deref(),
+            Some("2024-07-29T15:51:28.123456Z")
+        );
     }
 
     #[test]
     fn a_timestamp_without_offset_is_utc() {
-        assert_eq!(p("2024-07-29T15:51:28").as_deref(), Some("2024-07-29T15:51:28Z"));
+        assert_eq!(
+            p("2024-07-29T15:51:28").as_deref(),
+            Some("2024-07-29T15:51:28Z")
+        );
     }
 
     #[test]
     fn whole_seconds_are_written_without_a_fraction() {
-        assert_eq!(p("2024-07-29T15:51:28.000Z").as_deref(), Some("2024-07-29T15:51:28Z"));
+        assert_eq!(
+            p("2024-07-29T15:51:28.000Z").as_deref(),
+            Some("2024-07-29T15:51:28Z")
+        );
     }
 
     #[test]
     fn malformed_timestamps_are_refused() {
         for bad in [
-            "", "2024", "2024-13-01", "2024-02-30", "2024-07-29T", "2024-07-29T25:00",
-            "2024-07-29T15:51:28.Z", "2024-07-29T15:51:28+2", "2024-07-29X15:51",
-            "tomorrow", "2024-07-29T15:51:28Zjunk", "0000-01-01", "２０２４-07-29",
+            "",
+            "2024",
+            "2024-13-01",
+            "2024-02-30",
+            "2024-07-29T",
+            "2024-07-29T25:00",
+            "2024-07-29T15:51:28.Z",
+            "2024-07-29T15:51:28+2",
+            "2024-07-29X15:51",
+            "tomorrow",
+            "2024-07-29T15:51:28Zjunk",
+            "0000-01-01",
+            "２０２４-07-29",
         ] {
             assert_eq!(p(bad), None, "{bad:?} should be refused");
         }

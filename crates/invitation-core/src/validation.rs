@@ -411,11 +411,16 @@ fn name_text(raw: Raw<String>) -> Result<String, &'static str> {
 fn drf_boolean(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f == 1.0 => Some(true),
-            Some(f) if f == 0.0 => Some(false),
-            _ => None,
-        },
+        // Python compares 1.0 == 1 and 0.0 == 0, so DRF takes those too.
+        Value::Number(n) => n.as_f64().and_then(|f| {
+            if f == 1.0 {
+                Some(true)
+            } else if f == 0.0 {
+                Some(false)
+            } else {
+                None
+            }
+        }),
         Value::String(s) => match s.as_str() {
             "true" | "True" | "TRUE" | "1" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "t"
             | "T" | "y" | "Y" => Some(true),

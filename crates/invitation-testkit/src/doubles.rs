@@ -31,7 +31,11 @@ impl SettableClock {
 
     /// Stands at 2030-01-01T00:00:00Z.
     pub fn new() -> Self {
-        Self::at(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default())
+        Self::at(
+            Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_default(),
+        )
     }
 
     /// Moves to `now`.
@@ -125,7 +129,9 @@ impl PermissionTable {
     /// Grants every invitation permission to `user`.
     #[must_use]
     pub fn grant_all(self, user: i64) -> Self {
-        Permission::ALL.into_iter().fold(self, |t, p| t.grant(user, p))
+        Permission::ALL
+            .into_iter()
+            .fold(self, |t, p| t.grant(user, p))
     }
 }
 
@@ -150,7 +156,10 @@ impl RecordingEvents {
 
     /// Everything recorded so far, in order.
     pub fn events(&self) -> Vec<InvitationEvent> {
-        self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -249,7 +258,10 @@ impl UserDirectory for StaticDirectory {
     }
 
     async fn users(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, DirectoryError> {
-        Ok(ids.iter().filter_map(|id| self.users.get(id).cloned()).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.users.get(id).cloned())
+            .collect())
     }
 
     async fn find_by_username(&self, username: &str) -> Result<Vec<UserId>, DirectoryError> {
@@ -278,7 +290,10 @@ impl FlowDirectory for StaticDirectory {
     }
 
     async fn flows(&self, ids: &[FlowId]) -> Result<Vec<FlowSummary>, DirectoryError> {
-        Ok(ids.iter().filter_map(|id| self.flows.get(id).cloned()).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.flows.get(id).cloned())
+            .collect())
     }
 
     async fn find_by_slug(&self, slug: &str) -> Result<Vec<FlowId>, DirectoryError> {

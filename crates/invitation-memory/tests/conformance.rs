@@ -1,0 +1,18 @@
+//! The memory store runs the whole storage conformance suite, directly and
+//! through `Arc<dyn InvitationStore>`.
+
+mod direct {
+    invitation_testkit::store_conformance_tests!(invitation_memory::MemoryStore::new());
+}
+
+mod through_dyn {
+    use std::sync::Arc;
+
+    use invitation_core::InvitationStore;
+
+    fn store() -> Arc<dyn InvitationStore> {
+        Arc::new(invitation_memory::MemoryStore::new())
+    }
+
+    invitation_testkit::store_conformance_tests!(store());
+}

@@ -1,0 +1,764 @@
+//! The storage conformance suite: one `pub async fn` per clause of the
+//! [`InvitationStore`] contract.
+//!
+//! Every behaviour makes its own random data (ids, names, users, flows, and
+//! expiry years it alone uses), so behaviours can share one database and run
+//! in parallel. Run them all with [`crate::store_conformance_tests!`].
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use invitation_core::{
+    Filters, FixedData, FlowId, Invitation, InvitationId, InvitationName, InvitationParts,
+    InvitationStore, ListQuery, Ordering, RedeemOutcome, SearchTerm, SortField, StoreError,
+    StoredPage, UserId,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+/// How many racers the concurrency behaviours start.
+pub const RACERS: usize = 64;
+
+/// Random data for one behaviour.
+#[derive(Debug)]
+pub struct Fixture {
+    /// A token unique to this behaviour, usable inside names (`[a-z0-9]`).
+    pub tag: String,
+    /// A user id no other behaviour uses.
+    pub user: UserId,
+}
+
+impl Fixture {
+    /// Fresh random data.
+    pub fn new() -> Self {
+        let uuid = Uuid::new_v4();
+        let (hi, _) = uuid.as_u64_pair();
+        Self {
+            tag: uuid.simple().to_string()[..12].to_owned(),
+            // Positive, large, and unlikely to meet a real user's id.
+            user: UserId::new(i64::try_from(hi >> 2).unwrap_or(1) | (1 << 60)),
+        }
+    }
+
+    /// A name `<tag>-<suffix>`.
+    pub fn name(&self, suffix: &str) -> InvitationName {
+        let text = format!("{}-{suffix}", self.tag);
+        InvitationName::parse(&text).unwrap_or_else(|e| panic!("bad test name {text:?}: {e:?}"))
+    }
+
+    /// A plain invitation by this fixture's user: multi-use, no expiry, no flow.
+    pub fn invitation(&self, suffix: &str) -> InvitationParts {
+        InvitationParts {
+            id: InvitationId::from_uuid(Uuid::new_v4()),
+            name: self.name(suffix),
+            expires: None,
+            fixed_data: FixedData::new(),
+            single_use: false,
+            flow: None,
+            created_by: self.user,
+        }
+    }
+
+    /// A query for this fixture's rows only (filtered by its user).
+    pub fn query(&self) -> ListQuery {
+        ListQuery {
+            filters: Filters {
+                created_by: Some(vec![self.user]),
+                ..Filters::default()
+            },
+            search: Vec::new(),
+            ordering: Ordering::DEFAULT,
+            offset: 0,
+            limit: 1000,
+        }
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn random_flow() -> FlowId {
+    FlowId::from_uuid(Uuid::new_v4())
+}
+
+fn ts(year: i32, month: u32, day: u32, micros: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(year, month, day, 12, 30, 45)
+        .single()
+        .map(|t| t + Duration::microseconds(i64::from(micros)))
+        .unwrap_or_else(|| panic!("bad test timestamp {year}-{month}-{day}"))
+}
+
+async fn put<S: InvitationStore>(store: &S, parts: InvitationParts) -> Invitation {
+    let invitation = Invitation::from_parts(parts);
+    store
+        .insert(&invitation)
+        .await
+        .unwrap_or_else(|e| panic!("insert failed: {e:?}"));
+    invitation
+}
+
+async fn list<S: InvitationStore>(store: &S, query: &ListQuery) -> StoredPage {
+    store
+        .list(query)
+        .await
+        .unwrap_or_else(|e| panic!("list failed: {e:?}"))
+}
+
+async fn names<S: InvitationStore>(store: &S, query: &ListQuery) -> Vec<String> {
+    list(store, query)
+        .await
+        .items
+        .iter()
+        .map(|i| i.name().as_str().to_owned())
+        .collect()
+}
+
+fn rich(f: &Fixture, suffix: &str) -> InvitationParts {
+    let mut parts = f.invitation(suffix);
+    parts.expires = Some(ts(2041, 3, 4, 123_456));
+    parts.fixed_data = FixedData::try_from(json!({
+        "email": "ünïcode@example.org",
+        "attributes": {"nested": {"deep": [1, 2.5, "three", null, true]}},
+        "quote": "it's \"quoted\" and \\ backslashed",
+        "empty": {}
+    }))
+    .unwrap_or_default();
+    parts.single_use = true;
+    parts.flow = Some(random_flow());
+    parts
+}
+
+/// `insert` then `get` gives back every field exactly.
+pub async fn insert_then_get_round_trips_every_field<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let stored = put(store, rich(&f, "rich")).await;
+    let read = store.get(stored.id()).await.expect("get failed");
+    assert_eq!(read.as_ref(), Some(&stored));
+    let plain = put(store, f.invitation("plain")).await;
+    assert_eq!(
+        store.get(plain.id()).await.expect("get failed"),
+        Some(plain)
+    );
+}
+
+/// `insert` of a taken id is a `Conflict` and changes nothing.
+pub async fn inserting_a_taken_id_is_a_conflict_and_changes_nothing<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let first = put(store, f.invitation("first")).await;
+    let mut again = f.invitation("second");
+    again.id = *first.id();
+    let result = store.insert(&Invitation::from_parts(again)).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(id)) if id == *first.id()),
+        "expected Conflict, got {result:?}"
+    );
+    assert_eq!(
+        store.get(first.id()).await.expect("get failed"),
+        Some(first)
+    );
+}
+
+/// `get` of an unknown id is `Ok(None)`.
+pub async fn getting_an_unknown_id_is_none<S: InvitationStore>(store: &S) {
+    let id = InvitationId::from_uuid(Uuid::new_v4());
+    assert_eq!(store.get(&id).await.expect("get failed"), None);
+}
+
+/// `replace` overwrites every field.
+pub async fn replacing_overwrites_every_field<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let original = put(store, rich(&f, "before")).await;
+    let mut parts = f.invitation("after");
+    parts.id = *original.id();
+    parts.expires = Some(ts(2042, 5, 6, 0));
+    parts.fixed_data = FixedData::try_from(json!({"k": "v"})).unwrap_or_default();
+    parts.single_use = false;
+    parts.flow = None;
+    let replacement = Invitation::from_parts(parts);
+    assert!(store.replace(&replacement).await.expect("replace failed"));
+    assert_eq!(
+        store.get(original.id()).await.expect("get failed"),
+        Some(replacement)
+    );
+}
+
+/// `replace` of an unknown id returns `false` and stores nothing.
+pub async fn replacing_an_unknown_id_returns_false_and_stores_nothing<S: InvitationStore>(
+    store: &S,
+) {
+    let f = Fixture::new();
+    let ghost = Invitation::from_parts(f.invitation("ghost"));
+    assert!(!store.replace(&ghost).await.expect("replace failed"));
+    assert_eq!(store.get(ghost.id()).await.expect("get failed"), None);
+}
+
+/// `delete` removes a row and says so; a second delete finds nothing.
+pub async fn deleting_removes_the_row_once<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let keep = put(store, f.invitation("keep")).await;
+    let gone = put(store, f.invitation("gone")).await;
+    assert!(store.delete(gone.id()).await.expect("delete failed"));
+    assert_eq!(store.get(gone.id()).await.expect("get failed"), None);
+    assert!(!store.delete(gone.id()).await.expect("delete failed"));
+    assert_eq!(store.get(keep.id()).await.expect("get failed"), Some(keep));
+}
+
+async fn race<S: InvitationStore + Clone>(
+    store: &S,
+    id: InvitationId,
+    flow: FlowId,
+) -> Vec<RedeemOutcome> {
+    let now = ts(2030, 1, 1, 0);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.redeem(&id, &flow, now).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(RACERS);
+    for task in tasks {
+        let outcome = task.await.expect("racer panicked").expect("redeem failed");
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// 64 concurrent redemptions of one single-use invitation: exactly one
+/// succeeds, the rest find nothing, and the row is gone.
+pub async fn a_single_use_invitation_is_redeemed_exactly_once_under_64_racers<
+    S: InvitationStore + Clone,
+>(
+    store: &S,
+) {
+    let f = Fixture::new();
+    let flow = random_flow();
+    let mut parts = f.invitation("once");
+    parts.single_use = true;
+    parts.flow = Some(flow);
+    let invitation = put(store, parts).await;
+    let outcomes = race(store, *invitation.id(), flow).await;
+    let winners: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, RedeemOutcome::Redeemed(_)))
+        .collect();
+    assert_eq!(winners.len(), 1, "outcomes: {outcomes:?}");
+    assert_eq!(winners[0], &RedeemOutcome::Redeemed(invitation.clone()));
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, RedeemOutcome::Redeemed(_) | RedeemOutcome::NotFound)));
+    assert_eq!(store.get(invitation.id()).await.expect("get failed"), None);
+}
+
+/// 64 concurrent redemptions of a multi-use invitation all succeed and the
+/// row stays.
+pub async fn a_multi_use_invitation_is_redeemed_by_all_64_racers<S: InvitationStore + Clone>(
+    store: &S,
+) {
+    let f = Fixture::new();
+    let invitation = put(store, f.invitation("many")).await;
+    let outcomes = race(store, *invitation.id(), random_flow()).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| *o == RedeemOutcome::Redeemed(invitation.clone())),
+        "outcomes: {outcomes:?}"
+    );
+    assert_eq!(
+        store.get(invitation.id()).await.expect("get failed"),
+        Some(invitation)
+    );
+}
+
+/// Redeeming an unknown id is `NotFound`.
+pub async fn redeeming_an_unknown_id_is_not_found<S: InvitationStore>(store: &S) {
+    let id = InvitationId::from_uuid(Uuid::new_v4());
+    let outcome = store.redeem(&id, &random_flow(), ts(2030, 1, 1, 0)).await;
+    assert_eq!(outcome.expect("redeem failed"), RedeemOutcome::NotFound);
+}
+
+/// An invitation expiring at or before `now` is `Expired` and stays stored,
+/// single-use or not; one expiring a microsecond later is redeemable.
+pub async fn an_expired_invitation_is_refused_and_kept<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let now = ts(2031, 6, 7, 500);
+    let flow = random_flow();
+    for (suffix, expires, single_use) in [
+        ("past", now - Duration::days(1), true),
+        ("exact", now, true),
+        ("past-multi", now - Duration::microseconds(1), false),
+    ] {
+        let mut parts = f.invitation(suffix);
+        parts.expires = Some(expires);
+        parts.single_use = single_use;
+        let invitation = put(store, parts).await;
+        let outcome = store.redeem(invitation.id(), &flow, now).await;
+        assert_eq!(
+            outcome.expect("redeem failed"),
+            RedeemOutcome::Expired,
+            "{suffix}"
+        );
+        assert_eq!(
+            store.get(invitation.id()).await.expect("get failed"),
+            Some(invitation)
+        );
+    }
+    let mut parts = f.invitation("future");
+    parts.expires = Some(now + Duration::microseconds(1));
+    parts.single_use = true;
+    let fresh = put(store, parts).await;
+    let outcome = store.redeem(fresh.id(), &flow, now).await;
+    assert_eq!(
+        outcome.expect("redeem failed"),
+        RedeemOutcome::Redeemed(fresh)
+    );
+}
+
+/// An invitation bound to another flow is `WrongFlow` and stays stored; an
+/// unbound one fits any flow.
+pub async fn a_flow_bound_invitation_refuses_other_flows_and_an_unbound_one_fits_any<
+    S: InvitationStore,
+>(
+    store: &S,
+) {
+    let f = Fixture::new();
+    let now = ts(2030, 1, 1, 0);
+    let mut parts = f.invitation("bound");
+    parts.flow = Some(random_flow());
+    parts.single_use = true;
+    let bound = put(store, parts).await;
+    let outcome = store.redeem(bound.id(), &random_flow(), now).await;
+    assert_eq!(outcome.expect("redeem failed"), RedeemOutcome::WrongFlow);
+    assert_eq!(
+        store.get(bound.id()).await.expect("get failed"),
+        Some(bound.clone())
+    );
+    let right = bound.flow().copied().unwrap_or_else(random_flow);
+    let outcome = store.redeem(bound.id(), &right, now).await;
+    assert_eq!(
+        outcome.expect("redeem failed"),
+        RedeemOutcome::Redeemed(bound)
+    );
+
+    let unbound = put(store, f.invitation("unbound")).await;
+    let outcome = store.redeem(unbound.id(), &random_flow(), now).await;
+    assert_eq!(
+        outcome.expect("redeem failed"),
+        RedeemOutcome::Redeemed(unbound)
+    );
+}
+
+/// `purge_expired` deletes rows with `expires <= now` and never a row
+/// without an expiry or one expiring later. (This behaviour alone uses
+/// expiries before 1901, so it cannot touch other behaviours' rows.)
+pub async fn purging_deletes_expired_rows_and_keeps_never_expiring_ones<S: InvitationStore>(
+    store: &S,
+) {
+    let f = Fixture::new();
+    let now = ts(1900, 6, 1, 0);
+    let mut old = f.invitation("old");
+    old.expires = Some(ts(1900, 1, 1, 0));
+    let old = put(store, old).await;
+    let mut exact = f.invitation("exact");
+    exact.expires = Some(now);
+    let exact = put(store, exact).await;
+    let mut later = f.invitation("later");
+    later.expires = Some(ts(1900, 6, 2, 0));
+    let later = put(store, later).await;
+    let never = put(store, f.invitation("never")).await;
+    let purged = store.purge_expired(now).await.expect("purge failed");
+    assert!(purged >= 2, "purged {purged}");
+    assert_eq!(store.get(old.id()).await.expect("get failed"), None);
+    assert_eq!(store.get(exact.id()).await.expect("get failed"), None);
+    assert_eq!(
+        store.get(later.id()).await.expect("get failed"),
+        Some(later)
+    );
+    assert_eq!(
+        store.get(never.id()).await.expect("get failed"),
+        Some(never)
+    );
+}
+
+/// Five rows with distinct and tied values in every sortable field.
+async fn ordering_fixture<S: InvitationStore>(store: &S, f: &Fixture) -> Vec<Invitation> {
+    let flow_a = FlowId::from_uuid(Uuid::from_u128(0x1000_0000_0000_4000_8000_0000_0000_0001));
+    let flow_b = FlowId::from_uuid(Uuid::from_u128(0xf000_0000_0000_4000_8000_0000_0000_0001));
+    let rows = [
+        ("b", Some(ts(2035, 1, 1, 0)), false, Some(flow_b)),
+        ("A", None, true, None),
+        ("a", Some(ts(2035, 1, 1, 0)), true, Some(flow_a)),
+        ("c_", None, false, Some(flow_a)),
+        ("B-", Some(ts(2033, 1, 1, 7)), false, None),
+    ];
+    let mut out = Vec::new();
+    for (suffix, expires, single_use, flow) in rows {
+        let mut parts = f.invitation(suffix);
+        parts.expires = expires;
+        parts.single_use = single_use;
+        parts.flow = flow;
+        out.push(put(store, parts).await);
+    }
+    out
+}
+
+/// With no ordering given, rows come by `expires` descending, rows without
+/// an expiry first, ties by id.
+pub async fn the_default_order_is_expires_descending_with_never_expiring_first<
+    S: InvitationStore,
+>(
+    store: &S,
+) {
+    let f = Fixture::new();
+    let rows = ordering_fixture(store, &f).await;
+    let page = list(store, &f.query()).await;
+    let expires: Vec<_> = page.items.iter().map(Invitation::expires).collect();
+    assert_eq!(
+        expires,
+        [
+            None,
+            None,
+            Some(ts(2035, 1, 1, 0)),
+            Some(ts(2035, 1, 1, 0)),
+            Some(ts(2033, 1, 1, 7))
+        ]
+    );
+    assert!(
+        page.items[0].id() < page.items[1].id(),
+        "ties by id ascending"
+    );
+    assert!(
+        page.items[2].id() < page.items[3].id(),
+        "ties by id ascending"
+    );
+    assert_eq!(page.total, rows.len() as u64);
+}
+
+/// Every sortable field, both directions, gives the reference order of
+/// [`ListQuery::compare`] (ties by id), the same on every call.
+pub async fn every_field_orders_both_ways_with_ties_broken_by_id<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let rows = ordering_fixture(store, &f).await;
+    for field in [
+        SortField::Pk,
+        SortField::Name,
+        SortField::Expires,
+        SortField::SingleUse,
+        SortField::Flow,
+        SortField::CreatedBy,
+    ] {
+        for descending in [false, true] {
+            let mut query = f.query();
+            query.ordering = Ordering { field, descending };
+            let mut expected = rows.clone();
+            expected.sort_by(|a, b| query.compare(a, b));
+            let expected: Vec<_> = expected.iter().map(|i| *i.id()).collect();
+            for _ in 0..2 {
+                let got: Vec<_> = list(store, &query)
+                    .await
+                    .items
+                    .iter()
+                    .map(|i| *i.id())
+                    .collect();
+                assert_eq!(got, expected, "ordering {field:?} descending={descending}");
+            }
+        }
+    }
+}
+
+/// Each exact filter keeps exactly the matching rows.
+pub async fn each_filter_keeps_exactly_the_matching_rows<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let rows = ordering_fixture(store, &f).await;
+    let other = Fixture::new();
+    let mut foreign = other.invitation("b");
+    foreign.name = f.name("b");
+    put(store, foreign).await;
+
+    let mut by_name = f.query();
+    by_name.filters.created_by = None;
+    by_name.filters.name = Some(f.name("b").as_str().to_owned());
+    assert_eq!(
+        list(store, &by_name).await.total,
+        2,
+        "name filter spans users"
+    );
+    let mut by_name_exact = f.query();
+    by_name_exact.filters.name = Some(f.name("B").as_str().to_owned());
+    assert_eq!(
+        list(store, &by_name_exact).await.total,
+        0,
+        "name filter is case-sensitive"
+    );
+
+    let mut by_expiry = f.query();
+    by_expiry.filters.expires = Some(ts(2033, 1, 1, 7));
+    assert_eq!(names(store, &by_expiry).await, [f.name("B-").as_str()]);
+
+    let flow_a = rows[2].flow().copied();
+    let mut by_flow = f.query();
+    by_flow.filters.flow = flow_a.map(|fl| vec![fl]);
+    by_flow.ordering = Ordering {
+        field: SortField::Name,
+        descending: false,
+    };
+    assert_eq!(
+        names(store, &by_flow).await,
+        [f.name("a").as_str(), f.name("c_").as_str()]
+    );
+
+    let mut nobody = f.query();
+    nobody.filters.created_by = Some(Vec::new());
+    assert_eq!(
+        list(store, &nobody).await.total,
+        0,
+        "an empty creator list matches nothing"
+    );
+    let mut no_flow = f.query();
+    no_flow.filters.flow = Some(Vec::new());
+    assert_eq!(
+        list(store, &no_flow).await.total,
+        0,
+        "an empty flow list matches nothing"
+    );
+}
+
+fn term(text: &str) -> SearchTerm {
+    SearchTerm {
+        text: text.to_owned(),
+        creators: Vec::new(),
+        flows: Vec::new(),
+    }
+}
+
+/// Search: every word must match, case-insensitively, in the name, the
+/// expiry text, the creator set or the flow set.
+pub async fn search_words_must_all_match_ignoring_case<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let mut alpha = f.invitation("Alpha-Red");
+    alpha.expires = Some(ts(2036, 2, 3, 0));
+    put(store, alpha).await;
+    put(store, f.invitation("alpha-blue")).await;
+    let flow = random_flow();
+    let mut bound = f.invitation("gamma");
+    bound.flow = Some(flow);
+    put(store, bound).await;
+
+    let mut query = f.query();
+    query.ordering = Ordering {
+        field: SortField::Name,
+        descending: false,
+    };
+    query.search = vec![term(&f.tag.to_uppercase()), term("ALPHA")];
+    assert_eq!(
+        names(store, &query).await,
+        [f.name("Alpha-Red").as_str(), f.name("alpha-blue").as_str()]
+    );
+    query.search.push(term("red"));
+    assert_eq!(names(store, &query).await, [f.name("Alpha-Red").as_str()]);
+
+    query.search = vec![term("2036-02-03T12:30")];
+    assert_eq!(
+        names(store, &query).await,
+        [f.name("Alpha-Red").as_str()],
+        "expiry text"
+    );
+
+    query.search = vec![SearchTerm {
+        flows: vec![flow],
+        ..term("zzz-no-such-text")
+    }];
+    assert_eq!(
+        names(store, &query).await,
+        [f.name("gamma").as_str()],
+        "flow set"
+    );
+
+    query.search = vec![SearchTerm {
+        creators: vec![f.user],
+        ..term("zzz-no-such-text")
+    }];
+    assert_eq!(list(store, &query).await.total, 3, "creator set");
+}
+
+/// Search treats `%`, `_` and `\` as plain characters.
+pub async fn search_wildcards_are_literal<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    put(store, f.invitation("under_score")).await;
+    put(store, f.invitation("underXscore")).await;
+    let mut query = f.query();
+    for (text, expected) in [("r_s", 1), ("%", 0), ("r%s", 0), ("\\", 0), ("_", 1)] {
+        query.search = vec![term(text)];
+        assert_eq!(list(store, &query).await.total, expected, "search {text:?}");
+    }
+}
+
+/// Offset and limit cut the ordered rows; `total` ignores them, including
+/// past the end and with `limit` 0.
+pub async fn pages_cut_the_ordered_rows_and_total_ignores_the_cut<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    for i in 0..7 {
+        put(store, f.invitation(&format!("p{i}"))).await;
+    }
+    let mut query = f.query();
+    query.ordering = Ordering {
+        field: SortField::Name,
+        descending: false,
+    };
+    query.limit = 3;
+    for (offset, expected) in [
+        (0, vec!["p0", "p1", "p2"]),
+        (3, vec!["p3", "p4", "p5"]),
+        (6, vec!["p6"]),
+        (7, vec![]),
+        (70, vec![]),
+    ] {
+        query.offset = offset;
+        let page = list(store, &query).await;
+        assert_eq!(page.total, 7, "offset {offset}");
+        let expected: Vec<String> = expected
+            .iter()
+            .map(|s| f.name(s).as_str().to_owned())
+            .collect();
+        let got: Vec<String> = page
+            .items
+            .iter()
+            .map(|i| i.name().as_str().to_owned())
+            .collect();
+        assert_eq!(got, expected, "offset {offset}");
+    }
+    query.offset = 0;
+    query.limit = 0;
+    let page = list(store, &query).await;
+    assert_eq!((page.total, page.items.len()), (7, 0));
+}
+
+/// Deleting a flow unbinds exactly its invitations.
+pub async fn unbinding_a_flow_clears_only_its_invitations<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let (gone, kept) = (random_flow(), random_flow());
+    let mut ids = Vec::new();
+    for (suffix, flow) in [
+        ("x", Some(gone)),
+        ("y", Some(gone)),
+        ("z", Some(kept)),
+        ("w", None),
+    ] {
+        let mut parts = f.invitation(suffix);
+        parts.flow = flow;
+        ids.push(*put(store, parts).await.id());
+    }
+    assert_eq!(store.unbind_flow(&gone).await.expect("unbind failed"), 2);
+    let mut flows = Vec::new();
+    for id in &ids {
+        flows.push(
+            store
+                .get(id)
+                .await
+                .expect("get failed")
+                .and_then(|i| i.flow().copied()),
+        );
+    }
+    assert_eq!(flows, [None, None, Some(kept), None]);
+    assert_eq!(store.unbind_flow(&gone).await.expect("unbind failed"), 0);
+}
+
+/// Deleting a user deletes exactly the invitations they created.
+pub async fn deleting_a_user_deletes_only_their_invitations<S: InvitationStore>(store: &S) {
+    let (doomed, other) = (Fixture::new(), Fixture::new());
+    let a = put(store, doomed.invitation("a")).await;
+    let b = put(store, doomed.invitation("b")).await;
+    let c = put(store, other.invitation("c")).await;
+    assert_eq!(
+        store
+            .delete_created_by(&doomed.user)
+            .await
+            .expect("delete failed"),
+        2
+    );
+    assert_eq!(store.get(a.id()).await.expect("get failed"), None);
+    assert_eq!(store.get(b.id()).await.expect("get failed"), None);
+    assert_eq!(store.get(c.id()).await.expect("get failed"), Some(c));
+}
+
+/// `ping` answers.
+pub async fn a_live_store_answers_ping<S: InvitationStore>(store: &S) {
+    store.ping().await.expect("ping failed");
+}
+
+/// Many rows inserted concurrently are all stored, none twice.
+pub async fn concurrent_inserts_are_all_stored<S: InvitationStore + Clone>(store: &S) {
+    let f = Fixture::new();
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = store.clone();
+            let parts = f.invitation(&format!("c{i}"));
+            tokio::spawn(async move { put(&store, parts).await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for t in tasks {
+        ids.insert(*t.await.expect("inserter panicked").id());
+    }
+    let page = list(store, &f.query()).await;
+    assert_eq!(page.total, RACERS as u64);
+    assert_eq!(
+        page.items.iter().map(|i| *i.id()).collect::<HashSet<_>>(),
+        ids
+    );
+}
+
+/// Expands to one `#[tokio::test]` per behaviour of the conformance suite.
+///
+/// The argument is an expression evaluated inside each (async) test body to
+/// get the store, so it may `.await`, and may `return` to skip. The store
+/// must be `InvitationStore + Clone`.
+///
+/// ```ignore
+/// invitation_testkit::store_conformance_tests!(invitation_memory::MemoryStore::new());
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($store:expr) => {
+        $crate::store_conformance_tests!(@tests $store;
+            insert_then_get_round_trips_every_field,
+            inserting_a_taken_id_is_a_conflict_and_changes_nothing,
+            getting_an_unknown_id_is_none,
+            replacing_overwrites_every_field,
+            replacing_an_unknown_id_returns_false_and_stores_nothing,
+            deleting_removes_the_row_once,
+            a_single_use_invitation_is_redeemed_exactly_once_under_64_racers,
+            a_multi_use_invitation_is_redeemed_by_all_64_racers,
+            redeeming_an_unknown_id_is_not_found,
+            an_expired_invitation_is_refused_and_kept,
+            a_flow_bound_invitation_refuses_other_flows_and_an_unbound_one_fits_any,
+            purging_deletes_expired_rows_and_keeps_never_expiring_ones,
+            the_default_order_is_expires_descending_with_never_expiring_first,
+            every_field_orders_both_ways_with_ties_broken_by_id,
+            each_filter_keeps_exactly_the_matching_rows,
+            search_words_must_all_match_ignoring_case,
+            search_wildcards_are_literal,
+            pages_cut_the_ordered_rows_and_total_ignores_the_cut,
+            unbinding_a_flow_clears_only_its_invitations,
+            deleting_a_user_deletes_only_their_invitations,
+            a_live_store_answers_ping,
+            concurrent_inserts_are_all_stored,
+        );
+    };
+    (@tests $store:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store = $store;
+                $crate::conformance::$name(&store).await;
+            }
+        )*
+    };
+}
