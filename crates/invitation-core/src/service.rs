@@ -616,3 +616,7 @@ impl InvitationService {
             .collect())
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -444,3 +444,7 @@ fn python_type_name(value: &Value) -> &'static str {
         Value::Object(_) => "dict",
     }
 }
+
+#[cfg(test)]
+#[path = "validation_tests.rs"]
+mod tests;
