@@ -225,8 +225,19 @@ impl InvitationService {
         &self.store
     }
 
-    async fn allowed(&self, caller: &Principal, permission: Permission) -> Result<bool, AuthError> {
+    /// Whether `caller` holds `permission`, as the use cases check it. An
+    /// adapter asks this when it refuses a request before reaching a use
+    /// case (an unreadable body or path), so that a caller without the
+    /// permission is told so first, as authentik does.
+    ///
+    /// # Errors
+    /// The authorizer's failure.
+    pub async fn is_allowed(&self, caller: &Principal, permission: Permission) -> Result<bool, AuthError> {
         self.authorizer.is_allowed(caller, permission).await
+    }
+
+    async fn allowed(&self, caller: &Principal, permission: Permission) -> Result<bool, AuthError> {
+        self.is_allowed(caller, permission).await
     }
 
     /// Creates an invitation (`add_invitation`): validates every field,
