@@ -1,0 +1,205 @@
+//! [`InvitationStore`] for [`PgStore`]: one prepared (cached) statement per
+//! operation.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Object;
+use invitation_core::time::truncate_to_micros;
+use invitation_core::{
+    FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
+    StoredPage, UserId,
+};
+use serde_json::{Map, Value};
+use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::Statement;
+use uuid::Uuid;
+
+use crate::error::{insert_error, pool_error, store_error};
+use crate::list::{plan, Plan};
+use crate::row::{id_at, invitation_at};
+use crate::PgStore;
+
+impl PgStore {
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool().get().await.map_err(pool_error)
+    }
+
+    async fn prepare(client: &Object, sql: &str) -> Result<Statement, StoreError> {
+        client.prepare_cached(sql).await.map_err(store_error)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let statement = Self::prepare(&client, sql).await?;
+        client
+            .execute(&statement, params)
+            .await
+            .map_err(store_error)
+    }
+}
+
+/// An invitation's column values, in the order of
+/// [`crate::schema::COLUMNS`] (and of the insert and replace parameters).
+struct Columns<'a> {
+    id: &'a Uuid,
+    name: &'a str,
+    expires: Option<DateTime<Utc>>,
+    fixed_data: Json<&'a Map<String, Value>>,
+    single_use: bool,
+    flow: Option<&'a Uuid>,
+    created_by: i64,
+}
+
+impl<'a> Columns<'a> {
+    fn of(invitation: &'a Invitation) -> Self {
+        Self {
+            id: invitation.id().as_uuid(),
+            name: invitation.name().as_str(),
+            expires: invitation.expires(),
+            fixed_data: Json(invitation.fixed_data().as_map()),
+            single_use: invitation.single_use(),
+            flow: invitation.flow().map(FlowId::as_uuid),
+            created_by: invitation.created_by().get(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            self.id,
+            &self.name,
+            &self.expires,
+            &self.fixed_data,
+            &self.single_use,
+            &self.flow,
+            &self.created_by,
+        ]
+    }
+}
+
+/// The instant as the database compares it: whole microseconds, rounded
+/// down (the driver would round instants before 2000 towards 2000, i.e. up).
+/// Stored expiries are whole microseconds, so `expires <= now` is unchanged.
+fn db_instant(now: DateTime<Utc>) -> DateTime<Utc> {
+    truncate_to_micros(now)
+}
+
+#[async_trait]
+impl InvitationStore for PgStore {
+    async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let statement = Self::prepare(&client, &self.sql.insert).await?;
+        client
+            .execute(&statement, &Columns::of(invitation).params())
+            .await
+            .map_err(|e| insert_error(e, *invitation.id()))?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        let client = self.client().await?;
+        let statement = Self::prepare(&client, &self.sql.get).await?;
+        let row = client
+            .query_opt(&statement, &[id.as_uuid()])
+            .await
+            .map_err(store_error)?;
+        row.map(|row| invitation_at(&row, 0)).transpose()
+    }
+
+    async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(&self.sql.replace, &Columns::of(invitation).params())
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError> {
+        let deleted = self.execute(&self.sql.delete, &[id.as_uuid()]).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
+        let statement = match plan(&self.sql, query) {
+            Ok(Plan::Query(statement)) => statement,
+            Ok(Plan::Empty) => {
+                return Ok(StoredPage {
+                    total: 0,
+                    items: Vec::new(),
+                })
+            }
+            Err(unsupported) => return Err(StoreError::Backend(Box::new(unsupported))),
+        };
+        let client = self.client().await?;
+        let prepared = Self::prepare(&client, &statement.sql).await?;
+        let rows = client
+            .query(&prepared, &statement.params())
+            .await
+            .map_err(store_error)?;
+        let mut total = 0;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let count: i64 = row.try_get(0).map_err(|e| StoreError::Corrupt {
+                reason: format!("list total cannot be read: {e}"),
+            })?;
+            total = u64::try_from(count).unwrap_or(0);
+            if id_at(row, 1)?.is_some() {
+                items.push(invitation_at(row, 1)?);
+            }
+        }
+        Ok(StoredPage { total, items })
+    }
+
+    async fn redeem(
+        &self,
+        id: &InvitationId,
+        flow: &FlowId,
+        now: DateTime<Utc>,
+    ) -> Result<RedeemOutcome, StoreError> {
+        let now = db_instant(now);
+        let client = self.client().await?;
+        let statement = Self::prepare(&client, &self.sql.redeem).await?;
+        let row = client
+            .query_opt(&statement, &[id.as_uuid(), flow.as_uuid(), &now])
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(RedeemOutcome::NotFound);
+        };
+        let consumed: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
+            reason: format!("redeem result cannot be read: {e}"),
+        })?;
+        let invitation = invitation_at(&row, 1)?;
+        if consumed {
+            return Ok(RedeemOutcome::Redeemed(invitation));
+        }
+        // Not consumed: the row as it was when the statement began.
+        Ok(if invitation.is_expired_at(now) {
+            RedeemOutcome::Expired
+        } else if invitation.flow().is_some_and(|bound| bound != flow) {
+            RedeemOutcome::WrongFlow
+        } else if invitation.single_use() {
+            // Valid and single-use, yet not deleted by us: a concurrent
+            // redemption consumed it first.
+            RedeemOutcome::NotFound
+        } else {
+            RedeemOutcome::Redeemed(invitation)
+        })
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.execute(&self.sql.purge_expired, &[&db_instant(now)])
+            .await
+    }
+
+    async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
+        self.execute(&self.sql.unbind_flow, &[flow.as_uuid()]).await
+    }
+
+    async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError> {
+        self.execute(&self.sql.delete_created_by, &[&user.get()])
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.execute(&self.sql.ping, &[]).await.map(|_| ())
+    }
+}
