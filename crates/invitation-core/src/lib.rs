@@ -16,7 +16,8 @@ pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary}
 pub use ids::{FlowId, InvitationId, MalformedId, UserId};
 pub use list::{ListPage, ListRequest, PageNumber, Pagination, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use model::{
-    FixedData, Invitation, InvitationName, InvitationParts, NameError, NAME_MAX_CHARS,
+    FixedData, FixedDataError, Invitation, InvitationName, InvitationParts, NameError,
+    FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,
 };
 pub use ports::{
     AuthError, Authenticator, Authorizer, BoxError, Clock, DirectoryError, EventSink,

@@ -1,8 +1,11 @@
 //! The Invitation aggregate and its value types.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::ids::{FlowId, InvitationId, UserId};
@@ -26,9 +29,9 @@ pub enum NameError {
 }
 
 /// An invitation's name: trimmed, 1 to 50 characters, an ASCII slug. Not
-/// unique: two invitations may share a name.
+/// unique: two invitations may share a name. Cheap to clone (shared).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InvitationName(String);
+pub struct InvitationName(Arc<str>);
 
 impl InvitationName {
     /// Trims leading and trailing white space, then checks the name rules.
@@ -52,7 +55,7 @@ impl InvitationName {
             errors.push(NameError::NotASlug);
         }
         if errors.is_empty() {
-            Ok(Self(trimmed.to_owned()))
+            Ok(Self(Arc::from(trimmed)))
         } else {
             Err(errors)
         }
@@ -82,51 +85,168 @@ impl AsRef<str> for InvitationName {
     }
 }
 
+/// Deepest nesting accepted in `fixed_data` (the object itself is level 1).
+pub const FIXED_DATA_MAX_DEPTH: usize = 100;
+
+/// Why a value cannot be fixed data. The `Display` text is the API message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FixedDataError {
+    /// Not a JSON object.
+    #[error("Value must be a dictionary, and not have any duplicate keys.")]
+    NotAnObject,
+    /// A key or string holds U+0000, which no adapter can store faithfully
+    /// (PostgreSQL's `jsonb` refuses it), so every adapter refuses it alike.
+    #[error("Null characters are not allowed.")]
+    NulCharacter,
+    /// Nested deeper than [`FIXED_DATA_MAX_DEPTH`].
+    #[error("Ensure this value has no more than 100 levels of nesting.")]
+    TooDeep,
+}
+
 /// Data forced onto the account a person enrolls with this invitation: always
 /// a JSON object (possibly empty).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FixedData(Map<String, Value>);
+///
+/// The library never looks inside it except to merge it at redemption, so it
+/// is kept as its compact JSON text, shared: cloning is a reference-count
+/// increment, and the text costs a third of the heap of a parsed object.
+/// Two values are equal when their compact texts are equal (keys sorted).
+#[derive(Clone, Default)]
+pub struct FixedData(Option<Arc<RawValue>>);
 
 impl FixedData {
     /// An empty object.
     pub fn new() -> Self {
-        Self(Map::new())
+        Self(None)
     }
 
-    /// The object inside.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+    /// Whether it is the empty object.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
     }
 
-    /// Takes the object out.
-    pub fn into_map(self) -> Map<String, Value> {
+    /// The compact JSON text of the object (keys sorted).
+    pub fn as_json(&self) -> &str {
+        self.0.as_deref().map_or("{}", RawValue::get)
+    }
+
+    /// The object, parsed.
+    pub fn to_map(&self) -> Map<String, Value> {
+        // The text was written by serde_json from an object no deeper than
+        // the parser's limit, so it always parses back.
         self.0
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default()
     }
 
     /// Merges this data into what the enrolling person typed: nested objects
     /// merge, lists append (the person's items first), and on any other clash
     /// the invitation's value wins.
     pub fn merge_into(&self, user_data: &mut Map<String, Value>) {
-        merge_objects(user_data, &self.0);
+        merge_objects(user_data, &self.to_map());
     }
 }
 
-impl From<Map<String, Value>> for FixedData {
-    fn from(map: Map<String, Value>) -> Self {
-        Self(map)
+impl TryFrom<Map<String, Value>> for FixedData {
+    type Error = FixedDataError;
+
+    fn try_from(map: Map<String, Value>) -> Result<Self, Self::Error> {
+        check_fixed_data(&map)?;
+        if map.is_empty() {
+            return Ok(Self(None));
+        }
+        // Serialising a map of JSON values cannot fail: every key is a string.
+        serde_json::value::to_raw_value(&map)
+            .map(|raw| Self(Some(Arc::from(raw))))
+            .map_err(|_| FixedDataError::NotAnObject)
     }
 }
 
 impl TryFrom<Value> for FixedData {
-    type Error = Value;
+    type Error = FixedDataError;
 
-    /// Only a JSON object is fixed data; anything else is handed back.
+    /// Only a JSON object is fixed data.
     fn try_from(value: Value) -> Result<Self, Self::Error> {
         match value {
-            Value::Object(map) => Ok(Self(map)),
-            other => Err(other),
+            Value::Object(map) => Self::try_from(map),
+            _ => Err(FixedDataError::NotAnObject),
         }
     }
+}
+
+impl PartialEq for FixedData {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+impl Eq for FixedData {}
+
+impl fmt::Debug for FixedData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FixedData").field(&self.as_json()).finish()
+    }
+}
+
+impl Serialize for FixedData {
+    /// Writes the object; into serde_json, its text verbatim.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_deref() {
+            Some(raw) => raw.serialize(serializer),
+            None => serializer.serialize_map(Some(0))?.end(),
+        }
+    }
+}
+
+/// Refuses NUL characters and over-deep nesting, without recursion (so no
+/// input can overflow the stack here) and without allocating for flat data.
+/// The object itself is level 1.
+fn check_fixed_data(map: &Map<String, Value>) -> Result<(), FixedDataError> {
+    fn visit<'a>(
+        value: &'a Value,
+        depth: usize,
+        nested: &mut Vec<(&'a Value, usize)>,
+    ) -> Result<(), FixedDataError> {
+        match value {
+            Value::String(s) if s.contains('\0') => Err(FixedDataError::NulCharacter),
+            Value::Object(_) | Value::Array(_) => {
+                nested.push((value, depth));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    fn visit_object<'a>(
+        map: &'a Map<String, Value>,
+        depth: usize,
+        nested: &mut Vec<(&'a Value, usize)>,
+    ) -> Result<(), FixedDataError> {
+        for (key, value) in map {
+            if key.contains('\0') {
+                return Err(FixedDataError::NulCharacter);
+            }
+            visit(value, depth + 1, nested)?;
+        }
+        Ok(())
+    }
+    let mut nested = Vec::new();
+    visit_object(map, 1, &mut nested)?;
+    while let Some((value, depth)) = nested.pop() {
+        if depth > FIXED_DATA_MAX_DEPTH {
+            return Err(FixedDataError::TooDeep);
+        }
+        match value {
+            Value::Object(m) => visit_object(m, depth, &mut nested)?,
+            Value::Array(items) => {
+                for item in items {
+                    visit(item, depth + 1, &mut nested)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn merge_objects(target: &mut Map<String, Value>, source: &Map<String, Value>) {
@@ -348,9 +468,33 @@ mod tests {
     #[test]
     fn fixed_data_replaces_a_typed_value_of_another_type() {
         let fixed = FixedData::try_from(json!({"attributes": {"x": 1}})).unwrap();
+        assert_eq!(fixed.as_json(), r#"{"attributes":{"x":1}}"#);
         let mut typed = json!({"attributes": "plain"}).as_object().cloned().unwrap();
         fixed.merge_into(&mut typed);
         assert_eq!(Value::Object(typed), json!({"attributes": {"x": 1}}));
+    }
+
+    #[test]
+    fn fixed_data_nested_100_levels_is_accepted_and_101_refused() {
+        fn nest(levels: usize) -> Value {
+            (1..levels).fold(json!({}), |inner, _| json!({ "a": inner }))
+        }
+        assert!(FixedData::try_from(nest(100)).is_ok());
+        assert_eq!(FixedData::try_from(nest(101)), Err(FixedDataError::TooDeep));
+        let deep_list = (1..101).fold(json!(1), |inner, _| json!([inner]));
+        assert_eq!(
+            FixedData::try_from(json!({ "l": deep_list })),
+            Err(FixedDataError::TooDeep)
+        );
+    }
+
+    #[test]
+    fn fixed_data_round_trips_through_its_text() {
+        let value = json!({"b": [1, 2.5, "x", null], "a": {"z": true}});
+        let data = FixedData::try_from(value.clone()).unwrap();
+        assert_eq!(Value::Object(data.to_map()), value);
+        assert_eq!(serde_json::to_value(&data).unwrap(), value);
+        assert_eq!(serde_json::to_string(&FixedData::new()).unwrap(), "{}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! against it.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -132,6 +133,10 @@ pub enum DirectoryError {
 
 /// The host's flows.
 ///
+/// Summaries are shared, immutable snapshots (`Arc`), so a directory can
+/// hand out what it caches without copying, and a page of invitations by one
+/// creator shares one summary.
+///
 /// # Contract
 /// - `flow` returns `Ok(None)` for an unknown id.
 /// - `flows` returns the summaries of the known ids among `ids`, in any
@@ -142,9 +147,9 @@ pub enum DirectoryError {
 #[async_trait]
 pub trait FlowDirectory: Send + Sync + Debug + 'static {
     /// One flow.
-    async fn flow(&self, id: &FlowId) -> Result<Option<FlowSummary>, DirectoryError>;
+    async fn flow(&self, id: &FlowId) -> Result<Option<Arc<FlowSummary>>, DirectoryError>;
     /// Many flows in one call.
-    async fn flows(&self, ids: &[FlowId]) -> Result<Vec<FlowSummary>, DirectoryError>;
+    async fn flows(&self, ids: &[FlowId]) -> Result<Vec<Arc<FlowSummary>>, DirectoryError>;
     /// Flows with exactly this slug.
     async fn find_by_slug(&self, slug: &str) -> Result<Vec<FlowId>, DirectoryError>;
     /// Flows whose slug contains `text`.
@@ -152,6 +157,9 @@ pub trait FlowDirectory: Send + Sync + Debug + 'static {
 }
 
 /// The host's users.
+///
+/// Summaries are shared, immutable snapshots (`Arc`), as for
+/// [`FlowDirectory`].
 ///
 /// # Contract
 /// - `user` returns `Ok(None)` for an unknown id.
@@ -163,9 +171,9 @@ pub trait FlowDirectory: Send + Sync + Debug + 'static {
 #[async_trait]
 pub trait UserDirectory: Send + Sync + Debug + 'static {
     /// One user.
-    async fn user(&self, id: &UserId) -> Result<Option<UserSummary>, DirectoryError>;
+    async fn user(&self, id: &UserId) -> Result<Option<Arc<UserSummary>>, DirectoryError>;
     /// Many users in one call.
-    async fn users(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, DirectoryError>;
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<Arc<UserSummary>>, DirectoryError>;
     /// Users with exactly this username.
     async fn find_by_username(&self, username: &str) -> Result<Vec<UserId>, DirectoryError>;
     /// Users whose username contains `text`.
@@ -371,7 +379,7 @@ impl EventSink for NoEvents {
 }
 
 #[async_trait]
-impl<T: InvitationStore + ?Sized> InvitationStore for std::sync::Arc<T> {
+impl<T: InvitationStore + ?Sized> InvitationStore for Arc<T> {
     async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
         (**self).insert(invitation).await
     }

@@ -9,8 +9,8 @@ use crate::list::{ListPage, ListRequest, PageNumber, Pagination};
 use crate::model::{Invitation, InvitationParts};
 use crate::ports::{
     AuthError, Authorizer, Clock, DirectoryError, EventSink, FlowDirectory, IdGenerator,
-    InvitationEvent, InvitationStore, NoEvents, Permission, Principal, RandomIds, RedeemOutcome,
-    StoreError, SystemClock, UserDirectory,
+    InvitationEvent, InvitationStore, Permission, Principal, RandomIds, RedeemOutcome, StoreError,
+    SystemClock, UserDirectory,
 };
 use crate::query::{Filters, ListQuery, SearchTerm};
 use crate::validation::{
@@ -23,9 +23,9 @@ pub struct InvitationView {
     /// The invitation.
     pub invitation: Invitation,
     /// Its creator ([`UserSummary::unknown`] if the directory no longer knows them).
-    pub created_by: UserSummary,
+    pub created_by: Arc<UserSummary>,
     /// Its flow, if bound and known to the flow directory.
-    pub flow: Option<FlowSummary>,
+    pub flow: Option<Arc<FlowSummary>>,
 }
 
 macro_rules! use_case_error {
@@ -176,12 +176,13 @@ pub struct InvitationService {
     authorizer: Arc<dyn Authorizer>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
-    events: Arc<dyn EventSink>,
+    /// `None`: no sink, nothing to record (and nothing to pay per call).
+    events: Option<Arc<dyn EventSink>>,
 }
 
 impl InvitationService {
     /// Wires the use cases to storage, directories and an authorizer, with
-    /// the system clock, random ids and no event sink.
+    /// the system clock, random ids and no event sink (events are dropped).
     pub fn new(
         store: Arc<dyn InvitationStore>,
         flows: Arc<dyn FlowDirectory>,
@@ -195,7 +196,7 @@ impl InvitationService {
             authorizer,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
-            events: Arc::new(NoEvents),
+            events: None,
         }
     }
 
@@ -216,7 +217,7 @@ impl InvitationService {
     /// Replaces the event sink.
     #[must_use]
     pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
-        self.events = events;
+        self.events = Some(events);
         self
     }
 
@@ -232,7 +233,11 @@ impl InvitationService {
     ///
     /// # Errors
     /// The authorizer's failure.
-    pub async fn is_allowed(&self, caller: &Principal, permission: Permission) -> Result<bool, AuthError> {
+    pub async fn is_allowed(
+        &self,
+        caller: &Principal,
+        permission: Permission,
+    ) -> Result<bool, AuthError> {
         self.authorizer.is_allowed(caller, permission).await
     }
 
@@ -270,13 +275,12 @@ impl InvitationService {
             flow: flow.as_ref().and_then(|f| f.as_ref().map(|f| f.pk)),
             created_by: caller.user_id(),
         });
-        self.store.insert(&invitation).await?;
-        self.events
-            .record(InvitationEvent::Created {
-                invitation: *invitation.id(),
-                by: caller.user_id(),
-            })
-            .await;
+        self.storage().insert(&invitation).await?;
+        self.record(InvitationEvent::Created {
+            invitation: *invitation.id(),
+            by: caller.user_id(),
+        })
+        .await;
         Ok(InvitationView {
             invitation,
             created_by: creator,
@@ -296,7 +300,7 @@ impl InvitationService {
         if !self.allowed(caller, Permission::View).await? {
             return Err(GetError::Forbidden);
         }
-        let invitation = self.store.get(id).await?.ok_or(GetError::NotFound)?;
+        let invitation = self.storage().get(id).await?.ok_or(GetError::NotFound)?;
         Ok(self.view(invitation).await?)
     }
 
@@ -314,7 +318,7 @@ impl InvitationService {
         if !self.allowed(caller, Permission::View).await? {
             return Err(GetError::Forbidden);
         }
-        self.store.get(id).await?.ok_or(GetError::NotFound)?;
+        self.storage().get(id).await?.ok_or(GetError::NotFound)?;
         Ok(Vec::new())
     }
 
@@ -375,7 +379,7 @@ impl InvitationService {
             }
         };
         query.offset = (current - 1).saturating_mul(page_size);
-        let page = self.store.list(&query).await?;
+        let page = self.storage().list(&query).await?;
         if current > Pagination::total_pages(page.total, page_size) {
             return Err(ListError::InvalidPage);
         }
@@ -424,7 +428,7 @@ impl InvitationService {
         if !self.allowed(caller, Permission::Change).await? {
             return Err(UpdateError::Forbidden);
         }
-        let current = self.store.get(id).await?.ok_or(UpdateError::NotFound)?;
+        let current = self.storage().get(id).await?.ok_or(UpdateError::NotFound)?;
         let (changes, mut errors) = validate_collect(input, mode);
         let flow = self.resolve_flow(&changes, &mut errors).await?;
         if !errors.is_empty() {
@@ -454,15 +458,14 @@ impl InvitationService {
             },
         };
         let invitation = Invitation::from_parts(parts);
-        if !self.store.replace(&invitation).await? {
+        if !self.storage().replace(&invitation).await? {
             return Err(UpdateError::NotFound);
         }
-        self.events
-            .record(InvitationEvent::Updated {
-                invitation: *invitation.id(),
-                by: caller.user_id(),
-            })
-            .await;
+        self.record(InvitationEvent::Updated {
+            invitation: *invitation.id(),
+            by: caller.user_id(),
+        })
+        .await;
         let created_by = self.creator(invitation.created_by()).await?;
         Ok(InvitationView {
             invitation,
@@ -479,15 +482,14 @@ impl InvitationService {
         if !self.allowed(caller, Permission::Delete).await? {
             return Err(DeleteError::Forbidden);
         }
-        if !self.store.delete(id).await? {
+        if !self.storage().delete(id).await? {
             return Err(DeleteError::NotFound);
         }
-        self.events
-            .record(InvitationEvent::Deleted {
-                invitation: *id,
-                by: caller.user_id(),
-            })
-            .await;
+        self.record(InvitationEvent::Deleted {
+            invitation: *id,
+            by: caller.user_id(),
+        })
+        .await;
         Ok(())
     }
 
@@ -502,19 +504,18 @@ impl InvitationService {
     /// See [`RedeemError`].
     pub async fn redeem(&self, token: &str, flow: &FlowId) -> Result<Invitation, RedeemError> {
         let id = InvitationId::parse(token).map_err(|_| RedeemError::Malformed)?;
-        let outcome = self.store.redeem(&id, flow, self.clock.now()).await?;
+        let outcome = self.storage().redeem(&id, flow, self.clock.now()).await?;
         let invitation = match outcome {
             RedeemOutcome::Redeemed(invitation) => invitation,
             RedeemOutcome::Expired => return Err(RedeemError::Expired),
             RedeemOutcome::WrongFlow => return Err(RedeemError::WrongFlow),
             RedeemOutcome::NotFound => return Err(RedeemError::NotFound),
         };
-        self.events
-            .record(InvitationEvent::Used {
-                invitation: id,
-                flow: *flow,
-            })
-            .await;
+        self.record(InvitationEvent::Used {
+            invitation: id,
+            flow: *flow,
+        })
+        .await;
         Ok(invitation)
     }
 
@@ -524,7 +525,7 @@ impl InvitationService {
     /// # Errors
     /// Storage failures.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
-        self.store.purge_expired(self.clock.now()).await
+        self.storage().purge_expired(self.clock.now()).await
     }
 
     /// The host deleted a flow: invitations bound to it become unbound.
@@ -533,7 +534,7 @@ impl InvitationService {
     /// # Errors
     /// Storage failures.
     pub async fn flow_deleted(&self, flow: &FlowId) -> Result<u64, StoreError> {
-        self.store.unbind_flow(flow).await
+        self.storage().unbind_flow(flow).await
     }
 
     /// The host deleted a user: the invitations they created are deleted.
@@ -542,7 +543,7 @@ impl InvitationService {
     /// # Errors
     /// Storage failures.
     pub async fn user_deleted(&self, user: &UserId) -> Result<u64, StoreError> {
-        self.store.delete_created_by(user).await
+        self.storage().delete_created_by(user).await
     }
 
     /// Checks a flow reference exists, adding the field error if it does
@@ -551,7 +552,7 @@ impl InvitationService {
         &self,
         changes: &Changes,
         errors: &mut ValidationErrors,
-    ) -> Result<Option<Option<FlowSummary>>, DirectoryError> {
+    ) -> Result<Option<Option<Arc<FlowSummary>>>, DirectoryError> {
         match &changes.flow {
             None => Ok(None),
             Some(None) => Ok(Some(None)),
@@ -565,12 +566,24 @@ impl InvitationService {
         }
     }
 
-    async fn creator(&self, id: UserId) -> Result<UserSummary, DirectoryError> {
+    /// The store as `&dyn`: calling through the `Arc` would go through the
+    /// blanket `impl InvitationStore for Arc<T>` and box every future twice.
+    fn storage(&self) -> &dyn InvitationStore {
+        &*self.store
+    }
+
+    async fn record(&self, event: InvitationEvent) {
+        if let Some(sink) = &self.events {
+            sink.record(event).await;
+        }
+    }
+
+    async fn creator(&self, id: UserId) -> Result<Arc<UserSummary>, DirectoryError> {
         Ok(self
             .users
             .user(&id)
             .await?
-            .unwrap_or_else(|| UserSummary::unknown(id)))
+            .unwrap_or_else(|| Arc::new(UserSummary::unknown(id))))
     }
 
     async fn view(&self, invitation: Invitation) -> Result<InvitationView, DirectoryError> {
@@ -594,7 +607,7 @@ impl InvitationService {
         let mut flow_ids: Vec<FlowId> = items.iter().filter_map(|i| i.flow().copied()).collect();
         flow_ids.sort_unstable();
         flow_ids.dedup();
-        let users: HashMap<UserId, UserSummary> = if user_ids.is_empty() {
+        let users: HashMap<UserId, Arc<UserSummary>> = if user_ids.is_empty() {
             HashMap::new()
         } else {
             self.users
@@ -604,7 +617,7 @@ impl InvitationService {
                 .map(|u| (u.pk, u))
                 .collect()
         };
-        let flows: HashMap<FlowId, FlowSummary> = if flow_ids.is_empty() {
+        let flows: HashMap<FlowId, Arc<FlowSummary>> = if flow_ids.is_empty() {
             HashMap::new()
         } else {
             self.flows
@@ -620,7 +633,7 @@ impl InvitationService {
                 created_by: users
                     .get(&invitation.created_by())
                     .cloned()
-                    .unwrap_or_else(|| UserSummary::unknown(invitation.created_by())),
+                    .unwrap_or_else(|| Arc::new(UserSummary::unknown(invitation.created_by()))),
                 flow: invitation.flow().and_then(|f| flows.get(f).cloned()),
                 invitation,
             })

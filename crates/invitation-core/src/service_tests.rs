@@ -109,8 +109,8 @@ impl InvitationStore for FakeStore {
 
 #[derive(Debug, Default)]
 struct FakeDirectory {
-    users: Vec<UserSummary>,
-    flows: Vec<FlowSummary>,
+    users: Vec<Arc<UserSummary>>,
+    flows: Vec<Arc<FlowSummary>>,
     bulk_user_calls: AtomicUsize,
     bulk_flow_calls: AtomicUsize,
     single_calls: AtomicUsize,
@@ -118,11 +118,11 @@ struct FakeDirectory {
 
 #[async_trait]
 impl UserDirectory for FakeDirectory {
-    async fn user(&self, id: &UserId) -> Result<Option<UserSummary>, DirectoryError> {
+    async fn user(&self, id: &UserId) -> Result<Option<Arc<UserSummary>>, DirectoryError> {
         self.single_calls.fetch_add(1, AtomicOrdering::SeqCst);
         Ok(self.users.iter().find(|u| u.pk == *id).cloned())
     }
-    async fn users(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, DirectoryError> {
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<Arc<UserSummary>>, DirectoryError> {
         self.bulk_user_calls.fetch_add(1, AtomicOrdering::SeqCst);
         Ok(self
             .users
@@ -151,11 +151,11 @@ impl UserDirectory for FakeDirectory {
 
 #[async_trait]
 impl FlowDirectory for FakeDirectory {
-    async fn flow(&self, id: &FlowId) -> Result<Option<FlowSummary>, DirectoryError> {
+    async fn flow(&self, id: &FlowId) -> Result<Option<Arc<FlowSummary>>, DirectoryError> {
         self.single_calls.fetch_add(1, AtomicOrdering::SeqCst);
         Ok(self.flows.iter().find(|f| f.pk == *id).cloned())
     }
-    async fn flows(&self, ids: &[FlowId]) -> Result<Vec<FlowSummary>, DirectoryError> {
+    async fn flows(&self, ids: &[FlowId]) -> Result<Vec<Arc<FlowSummary>>, DirectoryError> {
         self.bulk_flow_calls.fetch_add(1, AtomicOrdering::SeqCst);
         Ok(self
             .flows
@@ -235,22 +235,25 @@ impl World {
         let mut alice = UserSummary::new(ADMIN, "alice");
         alice.email = "alice@example.org".into();
         let directory = Arc::new(FakeDirectory {
-            users: vec![alice, UserSummary::new(VIEWER, "victor")],
+            users: vec![
+                Arc::new(alice),
+                Arc::new(UserSummary::new(VIEWER, "victor")),
+            ],
             flows: vec![
-                FlowSummary::new(
+                Arc::new(FlowSummary::new(
                     flow_id(1),
                     "default-enrollment",
                     "Enroll",
                     "Welcome",
                     FlowDesignation::Enrollment,
-                ),
-                FlowSummary::new(
+                )),
+                Arc::new(FlowSummary::new(
                     flow_id(2),
                     "partner-signup",
                     "Partners",
                     "Hi",
                     FlowDesignation::Enrollment,
-                ),
+                )),
             ],
             ..FakeDirectory::default()
         });
@@ -339,7 +342,7 @@ async fn creating_with_defaults_gives_no_expiry_empty_data_multi_use_and_no_flow
     assert_eq!(
         (
             i.expires(),
-            i.fixed_data().as_map().len(),
+            i.fixed_data().to_map().len(),
             i.single_use(),
             i.flow()
         ),
@@ -591,7 +594,7 @@ async fn a_full_update_keeps_stored_optional_fields_it_leaves_out() {
         (old.expires(), true, old.flow(), old.fixed_data())
     );
     assert_eq!(
-        updated.flow.map(|f| f.slug),
+        updated.flow.map(|f| f.slug.clone()),
         Some("default-enrollment".to_owned())
     );
     assert_eq!(world.store.all(), vec![new.clone()]);

@@ -313,13 +313,10 @@ pub fn validate_collect(input: InvitationInput, mode: Mode) -> (Changes, Validat
 
     if let Some(raw) = input.fixed_data {
         match raw {
-            Raw::Typed(map) | Raw::Json(Value::Object(map)) => {
-                if map_has_nul(&map) {
-                    errors.add(Field::FixedData, "Null characters are not allowed.");
-                } else {
-                    changes.fixed_data = Some(FixedData::from(map));
-                }
-            }
+            Raw::Typed(map) | Raw::Json(Value::Object(map)) => match FixedData::try_from(map) {
+                Ok(data) => changes.fixed_data = Some(data),
+                Err(e) => errors.add(Field::FixedData, e.to_string()),
+            },
             Raw::Json(Value::Null) => errors.add(Field::FixedData, NOT_NULL),
             Raw::Json(_) => errors.add(
                 Field::FixedData,
@@ -364,37 +361,6 @@ pub fn validate_collect(input: InvitationInput, mode: Mode) -> (Changes, Validat
     }
 
     (changes, errors)
-}
-
-/// Whether a NUL character stands in any key or string of the object. No
-/// adapter can store one faithfully (PostgreSQL's `jsonb` refuses `\u0000`),
-/// so every adapter refuses it alike. Iterative, so depth cannot overflow the
-/// stack.
-fn map_has_nul(map: &Map<String, Value>) -> bool {
-    let mut stack: Vec<&Value> = Vec::new();
-    let check = |key: &str| key.contains('\0');
-    for (k, v) in map {
-        if check(k) {
-            return true;
-        }
-        stack.push(v);
-    }
-    while let Some(value) = stack.pop() {
-        match value {
-            Value::String(s) if check(s) => return true,
-            Value::Array(items) => stack.extend(items),
-            Value::Object(m) => {
-                for (k, v) in m {
-                    if check(k) {
-                        return true;
-                    }
-                    stack.push(v);
-                }
-            }
-            _ => {}
-        }
-    }
-    false
 }
 
 /// The name's text: strings as given, JSON numbers as their decimal text.

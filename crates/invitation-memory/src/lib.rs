@@ -2,14 +2,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use invitation_core::{
-    FlowId, Invitation, InvitationId, InvitationParts, InvitationStore, ListQuery, RedeemOutcome,
-    StoreError, StoredPage, UserId,
+    FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
+    StoredPage, UserId,
 };
 
 /// An in-memory invitation store. Clones share the same data.
@@ -48,12 +49,14 @@ impl MemoryStore {
 #[async_trait]
 impl InvitationStore for MemoryStore {
     async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
-        let mut rows = self.write();
-        if rows.contains_key(invitation.id()) {
-            return Err(StoreError::Conflict(*invitation.id()));
+        match self.write().entry(*invitation.id()) {
+            Entry::Occupied(_) => Err(StoreError::Conflict(*invitation.id())),
+            Entry::Vacant(slot) => {
+                // Cheap: the name and fixed_data are shared, not copied.
+                slot.insert(invitation.clone());
+                Ok(())
+            }
         }
-        rows.insert(*invitation.id(), invitation.clone());
-        Ok(())
     }
 
     async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
@@ -101,6 +104,7 @@ impl InvitationStore for MemoryStore {
         flow: &FlowId,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
+        // One write lock for check and consume: exactly one racer wins.
         let mut rows = self.write();
         let Some(invitation) = rows.get(id) else {
             return Ok(RedeemOutcome::NotFound);
@@ -129,13 +133,11 @@ impl InvitationStore for MemoryStore {
     async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
         let mut rows = self.write();
         let mut changed = 0;
-        for row in rows.values_mut() {
-            if row.flow() == Some(flow) {
-                let mut parts: InvitationParts = row.clone().into_parts();
-                parts.flow = None;
-                *row = Invitation::from_parts(parts);
-                changed += 1;
-            }
+        for row in rows.values_mut().filter(|i| i.flow() == Some(flow)) {
+            let mut parts = row.clone().into_parts();
+            parts.flow = None;
+            *row = Invitation::from_parts(parts);
+            changed += 1;
         }
         Ok(changed)
     }

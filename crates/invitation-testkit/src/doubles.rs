@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -180,8 +180,8 @@ impl EventSink for RecordingEvents {
 /// building the directory ([`StaticDirectory::flow_id`]).
 #[derive(Debug, Clone, Default)]
 pub struct StaticDirectory {
-    users: HashMap<UserId, UserSummary>,
-    flows: HashMap<FlowId, FlowSummary>,
+    users: HashMap<UserId, Arc<UserSummary>>,
+    flows: HashMap<FlowId, Arc<FlowSummary>>,
     tokens: HashMap<String, UserId>,
 }
 
@@ -200,7 +200,7 @@ impl StaticDirectory {
     /// Adds a user as given.
     #[must_use]
     pub fn with_user_summary(mut self, user: UserSummary) -> Self {
-        self.users.insert(user.pk, user);
+        self.users.insert(user.pk, Arc::new(user));
         self
     }
 
@@ -226,7 +226,7 @@ impl StaticDirectory {
     /// Adds a flow as given.
     #[must_use]
     pub fn with_flow_summary(mut self, flow: FlowSummary) -> Self {
-        self.flows.insert(flow.pk, flow);
+        self.flows.insert(flow.pk, Arc::new(flow));
         self
     }
 
@@ -253,11 +253,11 @@ impl StaticDirectory {
 
 #[async_trait]
 impl UserDirectory for StaticDirectory {
-    async fn user(&self, id: &UserId) -> Result<Option<UserSummary>, DirectoryError> {
+    async fn user(&self, id: &UserId) -> Result<Option<Arc<UserSummary>>, DirectoryError> {
         Ok(self.users.get(id).cloned())
     }
 
-    async fn users(&self, ids: &[UserId]) -> Result<Vec<UserSummary>, DirectoryError> {
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<Arc<UserSummary>>, DirectoryError> {
         Ok(ids
             .iter()
             .filter_map(|id| self.users.get(id).cloned())
@@ -285,11 +285,11 @@ impl UserDirectory for StaticDirectory {
 
 #[async_trait]
 impl FlowDirectory for StaticDirectory {
-    async fn flow(&self, id: &FlowId) -> Result<Option<FlowSummary>, DirectoryError> {
+    async fn flow(&self, id: &FlowId) -> Result<Option<Arc<FlowSummary>>, DirectoryError> {
         Ok(self.flows.get(id).cloned())
     }
 
-    async fn flows(&self, ids: &[FlowId]) -> Result<Vec<FlowSummary>, DirectoryError> {
+    async fn flows(&self, ids: &[FlowId]) -> Result<Vec<Arc<FlowSummary>>, DirectoryError> {
         Ok(ids
             .iter()
             .filter_map(|id| self.flows.get(id).cloned())
