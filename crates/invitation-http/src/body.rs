@@ -1,0 +1,142 @@
+//! Request bodies: size limit, media type, JSON.
+//!
+//! Read by hand (not with axum's `Json` extractor) so that every refusal has
+//! authentik's JSON body, and so that the caller is authenticated and
+//! authorized before a body is even looked at.
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::MAX_BODY_BYTES;
+
+/// How much of an oversized body is still read (and thrown away) before
+/// answering 413, so that a client still sending gets to read the answer
+/// instead of a reset connection. Past this the connection is just closed.
+const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
+
+/// Reads the body of `request` as JSON, the way Django REST framework's
+/// `JSONParser` does: an empty body is an empty object whatever its media
+/// type; otherwise the media type must be `application/json` (or
+/// `application/<x>+json`) and the text must parse.
+pub(crate) async fn json_body(request: Request) -> Result<Value, ApiError> {
+    let (parts, body) = request.into_parts();
+    if declared_length(&parts.headers).is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Err(ApiError::TooLarge);
+    }
+    let bytes = read_limited(body).await?;
+    if bytes.is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    check_media_type(&parts.headers)?;
+    // serde_json stops at 128 levels of nesting with an error, so a deeply
+    // nested body is a parse error, never a stack overflow.
+    serde_json::from_slice(&bytes).map_err(ApiError::Parse)
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+async fn read_limited(mut body: Body) -> Result<Bytes, ApiError> {
+    // Most bodies arrive in one frame: keep it without copying.
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::BodyUnreadable);
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > MAX_BODY_BYTES {
+            drain(body, DRAIN_LIMIT - total.min(DRAIN_LIMIT)).await;
+            return Err(ApiError::TooLarge);
+        }
+        match &first {
+            None => first = Some(data),
+            Some(head) => {
+                if rest.is_empty() {
+                    rest.extend_from_slice(head);
+                }
+                rest.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(if rest.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        Bytes::from(rest)
+    })
+}
+
+/// Reads and drops up to `budget` more bytes of a body.
+async fn drain(mut body: Body, mut budget: usize) {
+    while let Some(Ok(frame)) = body.frame().await {
+        let len = frame.data_ref().map_or(0, Bytes::len);
+        if len >= budget {
+            return;
+        }
+        budget -= len;
+    }
+}
+
+fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let essence = raw.split(';').next().unwrap_or_default().trim();
+    let structured_json = essence.len() > "application/+json".len()
+        && essence
+            .get(..12)
+            .is_some_and(|p| p.eq_ignore_ascii_case("application/"))
+        && essence
+            .get(essence.len() - 5..)
+            .is_some_and(|s| s.eq_ignore_ascii_case("+json"));
+    let json = structured_json || essence.eq_ignore_ascii_case("application/json");
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(raw))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn media(value: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+        check_media_type(&headers).is_ok()
+    }
+
+    #[test]
+    fn json_media_types_are_accepted_with_or_without_parameters() {
+        assert!(media("application/json"));
+        assert!(media("Application/JSON; charset=utf-8"));
+        assert!(media("application/vnd.api+json"));
+    }
+
+    #[test]
+    fn other_media_types_are_refused() {
+        assert!(!media("text/plain"));
+        assert!(!media("application/x-www-form-urlencoded"));
+        assert!(!media("application/+json"));
+        assert!(!media("json"));
+        assert!(check_media_type(&HeaderMap::new()).is_err());
+    }
+}

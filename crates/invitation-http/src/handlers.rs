@@ -1,0 +1,356 @@
+//! One handler per route.
+//!
+//! Every invitation handler authenticates first (so a refused request never
+//! has its body read), then hands over to a use case, which checks the
+//! permission before it reads or writes anything. When the request is
+//! refused before it reaches a use case (an unreadable body, query or pk),
+//! the handler asks for the permission itself first, so that a caller
+//! without it is answered 403, as authentik answers.
+
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use invitation_core::{
+    InvitationId, InvitationInput, ListRequest, Mode, Permission, Principal, ValidationErrors,
+};
+use serde_json::Value;
+
+use crate::body::json_body;
+use crate::error::ApiError;
+use crate::{wire, AppState};
+
+type ApiResult = Result<Response, ApiError>;
+
+impl AppState {
+    /// `refusal` unless the caller lacks `permission`, in which case 403.
+    async fn refuse(
+        &self,
+        caller: &Principal,
+        permission: Permission,
+        refusal: ApiError,
+    ) -> ApiError {
+        match self.service.is_allowed(caller, permission).await {
+            Ok(true) => refusal,
+            Ok(false) => ApiError::PermissionDenied,
+            Err(e) => e.into(),
+        }
+    }
+
+    /// The pk in the path, or 404 `Not found.` (403 first if the caller
+    /// lacks `permission`).
+    async fn pk(
+        &self,
+        caller: &Principal,
+        raw: &str,
+        permission: Permission,
+    ) -> Result<InvitationId, ApiError> {
+        match InvitationId::parse(raw) {
+            Ok(id) => Ok(id),
+            Err(_) => Err(self.refuse(caller, permission, ApiError::NotFound).await),
+        }
+    }
+
+    /// The body as invitation input, or its 400/413/415 (403 first if the
+    /// caller lacks `permission`).
+    async fn input(
+        &self,
+        caller: &Principal,
+        request: Request,
+        permission: Permission,
+    ) -> Result<InvitationInput, ApiError> {
+        let refusal = match json_body(request).await {
+            Ok(value) => match InvitationInput::from_json(value) {
+                Ok(input) => return Ok(input),
+                Err(errors) => ApiError::Invalid(errors),
+            },
+            Err(refusal) => refusal,
+        };
+        Err(self.refuse(caller, permission, refusal).await)
+    }
+}
+
+/// `GET /api/v3/stages/invitation/invitations/`
+#[utoipa::path(
+    get,
+    path = "/api/v3/stages/invitation/invitations/",
+    operation_id = "stages_invitation_invitations_list",
+    tag = "stages",
+    params(
+        ("created_by__username" = Option<String>, Query, description = "Exact creator username."),
+        ("expires" = Option<String>, Query, format = DateTime, description = "Exact expiry."),
+        ("flow__slug" = Option<String>, Query, description = "Exact flow slug."),
+        ("name" = Option<String>, Query, description = "Exact name."),
+        ("ordering" = Option<String>, Query, description = "Field to order by (`pk`, `name`, `expires`, `single_use`, `flow`, `created_by`), `-` for descending. Default `-expires`, never-expiring first."),
+        ("page" = Option<i64>, Query, description = "A page number within the paginated result set (default 1)."),
+        ("page_size" = Option<i64>, Query, description = "Number of results to return per page (default 20, at most 100)."),
+        ("search" = Option<String>, Query, description = "Words that must each appear in the name, creator username, expiry or flow slug (any case)."),
+    ),
+    responses(
+        (status = 200, body = wire::PageJson),
+        (status = 400, body = crate::openapi::ValidationError),
+        (status = 403, body = crate::openapi::GenericError),
+        (status = 404, description = "The page does not exist.", body = crate::openapi::GenericError),
+    ),
+    security(("authentik" = []))
+)]
+pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Request) -> ApiResult {
+    let caller = state.authenticate(request.headers()).await?;
+    let list_request = match Query::<Vec<(String, String)>>::try_from_uri(&uri) {
+        Ok(Query(pairs)) => {
+            ListRequest::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(ApiError::Invalid)
+        }
+        // Only a query string that is not `k=v&...` at all gets here.
+        Err(_) => Err(ApiError::Invalid(ValidationErrors::single(
+            invitation_core::Field::NonField,
+            "Invalid query string.",
+        ))),
+    };
+    let list_request = match list_request {
+        Ok(r) => r,
+        Err(refusal) => return Err(state.refuse(&caller, Permission::View, refusal).await),
+    };
+    let page = state.service.list(&caller, &list_request).await?;
+    wire::page(&page)
+}
+
+/// `POST /api/v3/stages/invitation/invitations/`
+#[utoipa::path(
+    post,
+    path = "/api/v3/stages/invitation/invitations/",
+    operation_id = "stages_invitation_invitations_create",
+    tag = "stages",
+    request_body = crate::openapi::InvitationRequest,
+    responses(
+        (status = 201, body = wire::InvitationJson),
+        (status = 400, body = crate::openapi::ValidationError),
+        (status = 403, body = crate::openapi::GenericError),
+        (status = 413, body = crate::openapi::GenericError),
+        (status = 415, body = crate::openapi::GenericError),
+    ),
+    security(("authentik" = []))
+)]
+pub(crate) async fn create(State(state): State<AppState>, request: Request) -> ApiResult {
+    let caller = state.authenticate(request.headers()).await?;
+    let input = state.input(&caller, request, Permission::Add).await?;
+    let view = state.service.create(&caller, input).await?;
+    wire::invitation(StatusCode::CREATED, &view)
+}
+
+/// `GET /api/v3/stages/invitation/invitations/{pk}/`
+#[utoipa::path(
+    get,
+    path = "/api/v3/stages/invitation/invitations/{pk}/",
+    operation_id = "stages_invitation_invitations_retrieve",
+    tag = "stages",
+    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    responses(
+        (status = 200, body = wire::InvitationJson),
+        (status = 403, body = crate::openapi::GenericError),
+        (status = 404, body = crate::openapi::GenericError),
+    ),
+    security(("authentik" = []))
+)]
+pub(crate) async fn retrieve(
+    State(state): State<AppState>,
+    PkSegment(pk): PkSegment,
+    request: Request,
+) -> ApiResult {
+    let caller = state.authenticate(request.headers()).await?;
+    let id = state.pk(&caller, &pk, Permission::View).await?;
+    let view = state.service.get(&caller, &id).await?;
+    wire::invitation(StatusCode::OK, &view)
+}
+
+/// `PUT /api/v3/stages/invitation/invitations/{pk}/`
+#[utoipa::path(
+    put,
+    path = "/api/v3/stages/invitation/invitations/{pk}/",
+    operation_id = "stages_invitation_invitations_update",
+    tag = "stages",
+    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    request_body = crate::openapi::InvitationRequest,
+    responses(
+        (status = 200, body = wire::InvitationJson),
+        (status = 400, body = crate::openapi::ValidationError),
+        (status = 403, body = crate::openapi::GenericError),
+        (status = 404, body = crate::openapi::GenericError),
+        (status = 413, body = crate::openapi::GenericError),
+        (status = 415, body = crate::openapi::GenericError),
+    ),
+    security(("authentik" = []))
+)]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    PkSegment(pk): PkSegment,
+    request: Request,
+) -> ApiResult {
+    change(state, pk, request, Mode::Full).await
+}
+
+/// `PATCH /api/v3/stages/invitation/invitations/{pk}/`
+#[utoipa::path(
+    patch,
+    path = "/api/v3/stages/invitation/invitations/{pk}/",
+    operation_id = "stages_invitation_invitations_partial_update",
+    tag = "stages",
+    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    request_body = crate::openapi::PatchedInvitationRequest,
+    responses(
+        (status = 200, body = wire::InvitationJson),
+        (status = 400, body = crate::openapi::ValidationError),
+        (status = 403, body = crate::openapi::GenericError),
+        (status = 404, body = crate::openapi::GenericError),
+        (status = 413, body = crate::openapi::GenericError),
+        (status = 415, body = crate::openapi::GenericError),
+    ),
+    security(("authentik" = []))
+)]
+pub(crate) async fn partial_update(
+    State(state): State<AppState>,
+    PkSegment(pk): PkSegment,
+    request: Request,
+) -> ApiResult {
+    change(state, pk, request, Mode::Partial).await
+}
+
+/// PUT (`Mode::Full`) or PATCH (`Mode::Partial`).
+async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> ApiResult {
+    let caller = state.authenticate(request.headers()).await?;
+    let id = state.pk(&caller, &pk, Permission::Change).await?;
+    let input = state.input(&caller, request, Permission::Change).await?;
+    let view = match mode {
+        Mode::Full => state.service.update(&caller, &id, input).await?,
+        Mode::Partial => state.service.partial_update(&caller, &id, input).await?,
+    };
+    wire::invitation(StatusCode::OK, &view)
+}
+
+/// `DELETE /api/v3/stages/invitation/invitations/{pk}/`
+#[utoipa::path(
+    delete,
+    path = "/api/v3/stages/invitation/invitations/{pk}/",
+    operation_id = "stages_invitation_invitations_destroy",
+    tag = "stages",
+    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    responses(
+        (status = 204, description = "Deleted; no body."),
+        (status = 403, body = crate::openapi::GenericError),
+        (status = 404, body = crate::openapi::GenericError),
+    ),
+    security(("authentik" = []))
+)]
+pub(crate) async fn destroy(
+    State(state): State<AppState>,
+    PkSegment(pk): PkSegment,
+    request: Request,
+) -> ApiResult {
+    let caller = state.authenticate(request.headers()).await?;
+    let id = state.pk(&caller, &pk, Permission::Delete).await?;
+    state.service.delete(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v3/stages/invitation/invitations/{pk}/used_by/`
+#[utoipa::path(
+    get,
+    path = "/api/v3/stages/invitation/invitations/{pk}/used_by/",
+    operation_id = "stages_invitation_invitations_used_by_list",
+    tag = "stages",
+    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    responses(
+        (status = 200, description = "Objects referencing this invitation: always none.", body = Vec<crate::openapi::UsedBy>),
+        (status = 403, body = crate::openapi::GenericError),
+        (status = 404, body = crate::openapi::GenericError),
+    ),
+    security(("authentik" = []))
+)]
+pub(crate) async fn used_by(
+    State(state): State<AppState>,
+    PkSegment(pk): PkSegment,
+    request: Request,
+) -> ApiResult {
+    let caller = state.authenticate(request.headers()).await?;
+    let id = state.pk(&caller, &pk, Permission::View).await?;
+    // Nothing in this library references an invitation: the use case
+    // answers an empty list for an existing one.
+    let _users = state.service.used_by(&caller, &id).await?;
+    wire::json(StatusCode::OK, &Vec::<Value>::new())
+}
+
+/// `GET /api/v3/schema/`
+#[utoipa::path(
+    get,
+    path = "/api/v3/schema/",
+    operation_id = "schema_retrieve",
+    tag = "schema",
+    responses((status = 200, description = "This OpenAPI document.", content_type = "application/json"))
+)]
+pub(crate) async fn schema(State(state): State<AppState>) -> Response {
+    wire::json_bytes(StatusCode::OK, state.schema.to_vec())
+}
+
+/// `GET /-/health/live/`
+#[utoipa::path(
+    get,
+    path = "/-/health/live/",
+    operation_id = "health_live",
+    tag = "health",
+    responses((status = 200, description = "The process serves requests."))
+)]
+pub(crate) async fn live() -> Response {
+    wire::json_bytes(StatusCode::OK, br#"{"status": "ok"}"#.to_vec())
+}
+
+/// `GET /-/health/ready/`
+#[utoipa::path(
+    get,
+    path = "/-/health/ready/",
+    operation_id = "health_ready",
+    tag = "health",
+    responses(
+        (status = 200, description = "Storage answers."),
+        (status = 503, description = "Storage does not answer.", body = crate::openapi::GenericError),
+    )
+)]
+pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult {
+    match state.service.store().ping().await {
+        Ok(()) => Ok(wire::json_bytes(
+            StatusCode::OK,
+            br#"{"status": "ok"}"#.to_vec(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %crate::error::Chain(&e), "readiness check: storage does not answer");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// Any path that is no route.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// A route asked with a method it does not take.
+pub(crate) async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method)
+}
+
+/// The `{pk}` path segment as text. A segment that does not even decode
+/// (bad percent-encoding) becomes an empty text, which no UUID parses, so
+/// the handler answers it like any malformed pk: after authentication.
+pub(crate) struct PkSegment(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PkSegment {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            Path::<String>::from_request_parts(parts, state)
+                .await
+                .map(|Path(pk)| pk)
+                .unwrap_or_default(),
+        ))
+    }
+}

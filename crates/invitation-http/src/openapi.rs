@@ -1,0 +1,249 @@
+//! The OpenAPI document served at `/api/v3/schema/`, generated from the
+//! handlers' annotations and the wire types.
+//!
+//! Schema names and operation ids are authentik's, so a client generated
+//! from this document has the same shape as authentik's own clients. Unlike
+//! upstream's document, `flow_obj` is nullable here, as the server answers.
+
+use std::sync::Arc;
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::handlers;
+use crate::wire;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "authentik invitations",
+        description = "authentik's invitation API (`/api/v3/stages/invitation/invitations/`), served by invitation-http.",
+    ),
+    paths(
+        handlers::list,
+        handlers::create,
+        handlers::retrieve,
+        handlers::update,
+        handlers::partial_update,
+        handlers::destroy,
+        handlers::used_by,
+        handlers::schema,
+        handlers::live,
+        handlers::ready,
+    ),
+    components(schemas(
+        wire::InvitationJson,
+        wire::PartialUserJson,
+        wire::FlowJson,
+        wire::PageJson,
+        wire::PaginationJson,
+        InvitationRequest,
+        PatchedInvitationRequest,
+        GenericError,
+        ValidationError,
+        UsedBy,
+        UsedByActionEnum,
+        FlowDesignationEnum,
+        PolicyEngineModeEnum,
+        FlowLayoutEnum,
+        DeniedActionEnum,
+        AuthenticationEnum,
+        ThemedUrls,
+    )),
+    modifiers(&BearerToken),
+)]
+struct ApiDoc;
+
+/// Adds authentik's `Authorization: Bearer <token>` scheme.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "authentik",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document of every route [`crate::router`] serves.
+///
+/// ```
+/// let doc = invitation_http::openapi();
+/// assert!(doc.paths.paths.contains_key("/api/v3/stages/invitation/invitations/"));
+/// ```
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as served, rendered once.
+pub(crate) fn rendered() -> Arc<[u8]> {
+    match serde_json::to_vec(&openapi()) {
+        Ok(bytes) => bytes.into(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the OpenAPI document");
+            Arc::from(&b"{}"[..])
+        }
+    }
+}
+
+// The types below only describe JSON in the document: request bodies are
+// read as JSON values and validated by invitation-core, and error bodies are
+// written by `crate::error`. None of them is ever built.
+
+/// What create and update (PUT) take.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct InvitationRequest {
+    /// Trimmed, then 1 to 50 of `a-z A-Z 0-9 - _`. Not unique.
+    #[schema(min_length = 1, max_length = 50, pattern = r"^[-a-zA-Z0-9_]+$")]
+    name: String,
+    /// ISO 8601; null (the default) = never expires.
+    #[schema(format = DateTime)]
+    expires: Option<String>,
+    /// Data forced onto the enrolling user; default `{}`.
+    #[schema(value_type = Object, required = false)]
+    fixed_data: (),
+    /// When enabled, the invitation will be deleted after usage (default
+    /// false).
+    #[schema(required = false)]
+    single_use: bool,
+    /// When set, only the configured flow can use this invitation.
+    flow: Option<Uuid>,
+}
+
+/// What partial update (PATCH) takes: any subset.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PatchedInvitationRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[-a-zA-Z0-9_]+$",
+        required = false
+    )]
+    name: String,
+    #[schema(format = DateTime)]
+    expires: Option<String>,
+    #[schema(value_type = Object, required = false)]
+    fixed_data: (),
+    #[schema(required = false)]
+    single_use: bool,
+    flow: Option<Uuid>,
+}
+
+/// Every refusal but field errors.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct GenericError {
+    detail: String,
+    code: String,
+}
+
+/// Field errors: each field's messages, in field order, then `code`
+/// (always `invalid`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ValidationError {
+    #[schema(required = false)]
+    non_field_errors: Vec<String>,
+    #[schema(required = false)]
+    name: Vec<String>,
+    #[schema(required = false)]
+    expires: Vec<String>,
+    #[schema(required = false)]
+    fixed_data: Vec<String>,
+    #[schema(required = false)]
+    single_use: Vec<String>,
+    #[schema(required = false)]
+    flow: Vec<String>,
+    code: String,
+}
+
+/// An object referencing the invitation.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct UsedBy {
+    app: String,
+    model_name: String,
+    pk: String,
+    name: String,
+    action: UsedByActionEnum,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum UsedByActionEnum {
+    Cascade,
+    CascadeMany,
+    SetNull,
+    SetDefault,
+    LeftDangling,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum FlowDesignationEnum {
+    Authentication,
+    Authorization,
+    Invalidation,
+    Enrollment,
+    Unenrollment,
+    Recovery,
+    StageConfiguration,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(as = PolicyEngineMode, rename_all = "snake_case")]
+pub(crate) enum PolicyEngineModeEnum {
+    All,
+    Any,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum FlowLayoutEnum {
+    Stacked,
+    ContentLeft,
+    ContentRight,
+    SidebarLeft,
+    SidebarRight,
+    SidebarLeftFrameBackground,
+    SidebarRightFrameBackground,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum DeniedActionEnum {
+    MessageContinue,
+    Message,
+    Continue,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum AuthenticationEnum {
+    None,
+    RequireAuthenticated,
+    RequireUnauthenticated,
+    RequireSuperuser,
+    RequireRedirect,
+    RequireOutpost,
+    RequireToken,
+}
+
+/// Background URLs per theme.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ThemedUrls {
+    light: Option<String>,
+    dark: Option<String>,
+}

@@ -1,0 +1,398 @@
+//! The `invitation-server` binary as a process: started with a directory
+//! file, used over HTTP, stopped with a signal.
+// Test support: failing loudly is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const INVITATIONS: &str = "/api/v3/stages/invitation/invitations/";
+const TOKEN: &str = "a-secret-api-token";
+const FLOW: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+
+const DIRECTORY: &str = r#"
+[[users]]
+pk = 7
+username = "alice"
+name = "Alice Example"
+email = "alice@example.org"
+is_active = true
+attributes = { team = "qa" }
+permissions = [
+    "authentik_stages_invitation.add_invitation",
+    "authentik_stages_invitation.view_invitation",
+    "authentik_stages_invitation.change_invitation",
+    "authentik_stages_invitation.delete_invitation",
+]
+tokens = ["a-secret-api-token"]
+
+[[flows]]
+pk = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+slug = "default-enrollment-flow"
+name = "Default enrollment"
+title = "Welcome!"
+designation = "enrollment"
+"#;
+
+/// A file in the temporary directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(contents: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "invitation-server-test-{}.toml",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(&path, contents).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The running binary; killed on drop if a test fails before stopping it.
+struct Running {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    url: String,
+    banner: Vec<String>,
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_invitation-server"));
+    command
+        .args(args)
+        .env_remove("INVITATION_LISTEN")
+        .env_remove("INVITATION_DATABASE_URL")
+        .env_remove("INVITATION_DIRECTORY")
+        .env_remove("INVITATION_BOOTSTRAP_TOKEN")
+        .env_remove("INVITATION_INSTALL_ID")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+impl Running {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = command(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the binary prints where it listens");
+        let url = first
+            .strip_prefix("invitation-server listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        // The rest of the banner, if any, follows at once.
+        let mut banner = vec![first];
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            banner.push(line);
+        }
+        Self {
+            child,
+            stdout: rx,
+            url,
+            banner,
+        }
+    }
+
+    /// Started on a free port with this directory file.
+    fn with_directory(file: &TempFile, env: &[(&str, &str)]) -> Self {
+        let path = file.0.to_str().unwrap();
+        Self::start(&["--listen", "127.0.0.1:0", "--directory", path], env)
+    }
+
+    /// Sends `signal` and waits for the exit.
+    fn stop(self, signal: &str) -> ExitStatus {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        self.stop_waiting()
+    }
+
+    /// Waits for the exit (a signal was sent already).
+    fn stop_waiting(mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = &self.stdout;
+    }
+}
+
+async fn call(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method, format!("{url}{path}"))
+        .header("Authorization", format!("Bearer {token}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test]
+async fn the_binary_serves_a_directory_file_over_http_and_stops_on_sigterm_with_exit_0() {
+    let file = TempFile::new(DIRECTORY);
+    let server = Running::with_directory(&file, &[]);
+    assert_eq!(
+        server.banner.len(),
+        1,
+        "no token is generated with a directory: {:?}",
+        server.banner
+    );
+    let url = server.url.clone();
+    let (status, text) = call(&url, reqwest::Method::GET, "/-/health/ready/", TOKEN, None).await;
+    assert_eq!(status, 200, "{text}");
+
+    let (status, text) = call(
+        &url,
+        reqwest::Method::POST,
+        INVITATIONS,
+        TOKEN,
+        Some(json!({"name": "from-the-binary", "flow": FLOW})),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let created = json_of(&text);
+    let pk = created["pk"].as_str().unwrap().to_owned();
+    assert_eq!(created["created_by"]["username"], "alice");
+    assert_eq!(created["created_by"]["attributes"], json!({"team": "qa"}));
+    assert_eq!(created["created_by"]["uid"].as_str().unwrap().len(), 64);
+    assert_eq!(created["flow_obj"]["slug"], "default-enrollment-flow");
+    assert_eq!(created["flow_obj"]["title"], "Welcome!");
+
+    let (status, text) = call(&url, reqwest::Method::GET, INVITATIONS, TOKEN, None).await;
+    assert_eq!(status, 200, "{text}");
+    let page = json_of(&text);
+    assert_eq!(page["pagination"]["count"], 1);
+    assert_eq!(page["results"][0]["pk"], pk.as_str());
+
+    let (status, text) = call(
+        &url,
+        reqwest::Method::DELETE,
+        &format!("{INVITATIONS}{pk}/"),
+        TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{text}");
+    let (_, text) = call(&url, reqwest::Method::GET, INVITATIONS, TOKEN, None).await;
+    assert_eq!(json_of(&text)["pagination"]["count"], 0);
+
+    let (status, _) = call(&url, reqwest::Method::GET, INVITATIONS, "wrong", None).await;
+    assert_eq!(status, 403);
+
+    let exit = server.stop("TERM");
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[tokio::test]
+async fn sigint_stops_the_binary_with_exit_0_too() {
+    let server = Running::start(
+        &["--listen", "127.0.0.1:0"],
+        &[("INVITATION_BOOTSTRAP_TOKEN", "boot")],
+    );
+    let (status, _) = call(&server.url, reqwest::Method::GET, INVITATIONS, "boot", None).await;
+    assert_eq!(status, 200);
+    let exit = server.stop("INT");
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[tokio::test]
+async fn the_bootstrap_token_is_akadmins_with_every_permission() {
+    let file = TempFile::new(DIRECTORY);
+    let server = Running::with_directory(&file, &[("INVITATION_BOOTSTRAP_TOKEN", "boot-token")]);
+    let (status, text) = call(
+        &server.url,
+        reqwest::Method::POST,
+        INVITATIONS,
+        "boot-token",
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let created = json_of(&text);
+    assert_eq!(created["created_by"]["pk"], 1);
+    assert_eq!(created["created_by"]["username"], "akadmin");
+    let pk = created["pk"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        &server.url,
+        reqwest::Method::DELETE,
+        &format!("{INVITATIONS}{pk}/"),
+        "boot-token",
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(server.stop("TERM").code(), Some(0));
+}
+
+#[tokio::test]
+async fn without_directory_or_bootstrap_token_a_token_is_generated_printed_once_and_works() {
+    let server = Running::start(&["--listen", "127.0.0.1:0"], &[]);
+    let text = server.banner.join("\n");
+    assert!(text.contains("shown only this once"), "{text}");
+    let curl = server
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("curl "))
+        .unwrap_or_else(|| panic!("no curl example in {text}"));
+    let token = curl
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(token.len(), 64);
+    assert_eq!(
+        text.matches(&token).count(),
+        2,
+        "printed once, and once in the curl line"
+    );
+    assert!(
+        text.contains(&format!("{}{INVITATIONS}", server.url)),
+        "{text}"
+    );
+    let (status, body) = call(
+        &server.url,
+        reqwest::Method::POST,
+        INVITATIONS,
+        &token,
+        Some(json!({"name": "welcome"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(server.stop("TERM").code(), Some(0));
+}
+
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = command(args).spawn().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn an_invalid_directory_file_stops_the_server_naming_the_file_line_and_problem() {
+    let file = TempFile::new(&DIRECTORY.replace(
+        "\"authentik_stages_invitation.delete_invitation\"",
+        "\"authentik_stages_invitation.delete_everything\"",
+    ));
+    let path = file.0.to_str().unwrap();
+    let (code, stderr) = run_to_exit(&["--listen", "127.0.0.1:0", "--directory", path]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(path), "{stderr}");
+    assert!(stderr.contains("line 13"), "{stderr}");
+    assert!(stderr.contains("delete_everything"), "{stderr}");
+}
+
+#[test]
+fn a_missing_directory_file_stops_the_server_naming_it() {
+    let path = Path::new("/nonexistent/directory.toml");
+    let (code, stderr) = run_to_exit(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--directory",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("/nonexistent/directory.toml"), "{stderr}");
+}
+
+#[test]
+fn a_request_in_flight_when_sigterm_arrives_is_answered_before_the_exit() {
+    use std::io::Write as _;
+    use std::net::TcpStream;
+
+    let file = TempFile::new(DIRECTORY);
+    let server = Running::with_directory(&file, &[]);
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let body = r#"{"name": "in-flight"}"#;
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {INVITATIONS} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // Half the body, then the signal, then the rest.
+    let (head, tail) = body.split_at(body.len() / 2);
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    thread::sleep(Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    thread::sleep(Duration::from_millis(300));
+    stream.write_all(tail.as_bytes()).unwrap();
+    let mut response = String::new();
+    let mut reader = BufReader::new(stream);
+    reader.read_line(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let exit = server.stop_waiting();
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
