@@ -6,7 +6,9 @@ CREATE TABLE __SCHEMA__.invitations (
     -- COLLATE "C": ordering by name is byte-wise, as ListQuery::compare.
     name        varchar(50) COLLATE "C" NOT NULL
                 CONSTRAINT invitations_name_length CHECK (char_length(name) BETWEEN 1 AND 50),
-    expires     timestamptz NULL,
+    -- The domain has no infinite instants.
+    expires     timestamptz NULL
+                CONSTRAINT invitations_expires_finite CHECK (isfinite(expires)),
     fixed_data  jsonb       NOT NULL
                 CONSTRAINT invitations_fixed_data_object CHECK (jsonb_typeof(fixed_data) = 'object'),
     single_use  boolean     NOT NULL,
@@ -27,11 +29,13 @@ CREATE INDEX invitations_flow ON __SCHEMA__.invitations (flow);
 -- The expiry as the wire writes it: YYYY-MM-DDTHH:MM:SS[.ffffff]Z in UTC,
 -- the fraction only when the microseconds are not zero. Built from immutable
 -- functions only (to_char is merely stable), so the planner inlines it and it
--- can back an expression index.
+-- can back an expression index. NULL for NULL and for ±infinity (which the
+-- CHECK above keeps out, but a search must not fail on a hand-made row).
 CREATE FUNCTION __SCHEMA__.expires_text(ts timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-SELECT lpad(extract(year FROM timezone('UTC', ts))::bigint::text,
+SELECT CASE WHEN isfinite(ts) THEN
+       lpad(extract(year FROM timezone('UTC', ts))::bigint::text,
             greatest(4, length(extract(year FROM timezone('UTC', ts))::bigint::text)), '0')
     || '-' || lpad(extract(month FROM timezone('UTC', ts))::int::text, 2, '0')
     || '-' || lpad(extract(day FROM timezone('UTC', ts))::int::text, 2, '0')
@@ -42,4 +46,5 @@ SELECT lpad(extract(year FROM timezone('UTC', ts))::bigint::text,
             ELSE '.' || lpad(mod(extract(microseconds FROM timezone('UTC', ts)), 1000000)::int::text, 6, '0')
        END
     || 'Z'
+       END
 $$;

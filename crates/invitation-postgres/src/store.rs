@@ -6,10 +6,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use invitation_core::time::truncate_to_micros;
 use invitation_core::{
-    FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
-    StoredPage, UserId,
+    FixedData, FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome,
+    StoreError, StoredPage, UserId,
 };
-use serde_json::{Map, Value};
 use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Statement;
 use uuid::Uuid;
@@ -44,7 +43,8 @@ struct Columns<'a> {
     id: &'a Uuid,
     name: &'a str,
     expires: Option<DateTime<Utc>>,
-    fixed_data: Json<&'a Map<String, Value>>,
+    // Serialises as the stored compact text, without re-encoding.
+    fixed_data: Json<&'a FixedData>,
     single_use: bool,
     flow: Option<&'a Uuid>,
     created_by: i64,
@@ -56,7 +56,7 @@ impl<'a> Columns<'a> {
             id: invitation.id().as_uuid(),
             name: invitation.name().as_str(),
             expires: invitation.expires(),
-            fixed_data: Json(invitation.fixed_data().as_map()),
+            fixed_data: Json(invitation.fixed_data()),
             single_use: invitation.single_use(),
             flow: invitation.flow().map(FlowId::as_uuid),
             created_by: invitation.created_by().get(),
