@@ -131,6 +131,74 @@ mod migrations {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_pg_trgm_or_the_right_to_create_it_migrate_succeeds_and_search_still_works() {
+        let Some(url) = support::database().await else {
+            return;
+        };
+        // A fresh database without pg_trgm, and a role that owns the schema
+        // the host made for it but may create neither schemas nor
+        // extensions there. Both are dropped however the test ends.
+        let suffix = Uuid::new_v4().simple().to_string();
+        let role = format!("inv_test_role_{suffix}");
+        let database = format!("inv_test_db_{suffix}");
+        let _cleanup = support::Cleanup::new(
+            &url,
+            vec![
+                format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
+                format!("DROP ROLE IF EXISTS \"{role}\""),
+            ],
+        );
+        let admin = support::connect(&support::config(&url)).await;
+        admin
+            .batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN"))
+            .await
+            .expect("create role");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{database}\""))
+            .await
+            .expect("create database");
+        let mut config = support::config(&url);
+        config.dbname(&database);
+        support::connect(&config)
+            .await
+            .batch_execute(&format!(
+                "CREATE SCHEMA enrollment AUTHORIZATION \"{role}\""
+            ))
+            .await
+            .expect("create schema");
+
+        config.user(&role);
+        let store =
+            PgStore::with_schema(support::pool_for(config, 2, support::TIMEOUT), "enrollment")
+                .expect("schema");
+        store.migrate().await.expect("migrate without pg_trgm");
+        store.migrate().await.expect("migrate again");
+        let client = store.pool().get().await.expect("connection");
+        let trigram_indexes: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = 'enrollment' \
+                 AND indexdef LIKE '%gin_trgm_ops%'",
+                &[],
+            )
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(trigram_indexes, 0);
+
+        let f = Fixture::new();
+        let found = Invitation::from_parts(f.invitation("needle"));
+        put(&store, &found).await;
+        put(&store, &Invitation::from_parts(f.invitation("hay"))).await;
+        let mut query = f.query();
+        query.search = vec![SearchTerm {
+            text: "NEED".to_owned(),
+            creators: Vec::new(),
+            flows: Vec::new(),
+        }];
+        assert_eq!(store.list(&query).await.expect("search").items, [found]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_unmigrated_schema_answers_ping_with_a_backend_error() {
         let Some(url) = support::database().await else {
             return;

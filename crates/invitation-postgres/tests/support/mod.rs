@@ -123,53 +123,47 @@ pub fn pool_for(config: Config, size: usize, timeout: Duration) -> Pool {
 
 /// A pool of `size` connections to `url`.
 pub fn pool(url: &str, size: usize) -> Pool {
+    pool_for(config(url), size, TIMEOUT)
+}
+
+/// The test URL's settings, to change the user or database of.
+pub fn config(url: &str) -> Config {
     let mut config: Config = url.parse().expect("test URL parses");
     config.connect_timeout(TIMEOUT);
-    pool_for(config, size, TIMEOUT)
+    config
 }
 
-/// A schema of this test's own, `inv_test_<random>`, dropped (with
-/// everything in it) when this guard is dropped.
+/// A plain connection (no pool), driven on the current runtime.
+pub async fn connect(config: &Config) -> tokio_postgres::Client {
+    let (client, connection) = config.connect(NoTls).await.expect("connects");
+    tokio::spawn(connection);
+    client
+}
+
+/// Runs SQL statements, one by one, on a connection of its own when
+/// dropped: the cleanup of what a test made, on success and on failure.
 #[derive(Debug)]
-pub struct TestSchema {
+pub struct Cleanup {
     url: String,
-    name: String,
+    statements: Vec<String>,
 }
 
-impl TestSchema {
-    /// A fresh name; nothing is created until a store migrates into it.
-    pub fn new(url: &str) -> Self {
+impl Cleanup {
+    /// Will run `statements` against `url`.
+    pub fn new(url: &str, statements: Vec<String>) -> Self {
         Self {
             url: url.to_owned(),
-            name: format!("inv_test_{}", Uuid::new_v4().simple()),
+            statements,
         }
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The database URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// A store of `size` connections over this schema (not migrated).
-    pub fn store(&self, size: usize) -> PgStore {
-        PgStore::with_schema(pool(&self.url, size), &self.name).expect("valid test schema")
     }
 }
 
-impl Drop for TestSchema {
+impl Drop for Cleanup {
     fn drop(&mut self) {
         // Drop may run inside a runtime (at the end of a #[tokio::test]), so
         // the cleanup gets a thread and a small runtime of its own.
         let url = self.url.clone();
-        let sql = format!(
-            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-            self.name
-        );
+        let statements = self.statements.clone();
         let outcome = std::thread::spawn(move || -> Result<(), String> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -180,18 +174,58 @@ impl Drop for TestSchema {
                     .await
                     .map_err(|e| e.to_string())?;
                 let task = tokio::spawn(connection);
-                let dropped = client.batch_execute(&sql).await.map_err(|e| e.to_string());
+                let mut outcome = client.batch_execute("SET lock_timeout = '10s'").await;
+                for statement in &statements {
+                    if outcome.is_ok() {
+                        outcome = client.batch_execute(statement).await;
+                    }
+                }
                 drop(client);
                 let _ = task.await;
-                dropped
+                outcome.map_err(|e| e.to_string())
             })
         })
         .join();
         match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test schema {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test schema {}: cleanup panicked", self.name),
+            Ok(Err(e)) => eprintln!("test cleanup {:?} failed: {e}", self.statements),
+            Err(_) => eprintln!("test cleanup {:?} panicked", self.statements),
         }
+    }
+}
+
+/// A schema of this test's own, `inv_test_<random>`, dropped (with
+/// everything in it) when this guard is dropped.
+#[derive(Debug)]
+pub struct TestSchema {
+    name: String,
+    cleanup: Cleanup,
+}
+
+impl TestSchema {
+    /// A fresh name; nothing is created until a store migrates into it.
+    pub fn new(url: &str) -> Self {
+        let name = format!("inv_test_{}", Uuid::new_v4().simple());
+        let drop = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+        Self {
+            name,
+            cleanup: Cleanup::new(url, vec![drop]),
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The database URL.
+    pub fn url(&self) -> &str {
+        &self.cleanup.url
+    }
+
+    /// A store of `size` connections over this schema (not migrated).
+    pub fn store(&self, size: usize) -> PgStore {
+        PgStore::with_schema(pool(self.url(), size), &self.name).expect("valid test schema")
     }
 }
 
