@@ -31,6 +31,11 @@ pub use service::{
     CreateError, DeleteError, GetError, InvitationService, InvitationView, ListError, RedeemError,
     UpdateError,
 };
+/// The workspace README's examples, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct WorkspaceReadme;
+
 pub use validation::{
     validate, validate_collect, Changes, Field, FlowRef, InvitationInput, Mode, ValidationErrors,
 };

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of the project:
+#   1. the Rust workspace (`cargo test --workspace`): unit, conformance, HTTP
+#      over a real port, the server binary, and the PostgreSQL suites against
+#      a real server;
+#   2. authentik's own Python API client against the server.
+#
+# PostgreSQL: scripts/pg-ensure.sh makes it answer (starting, or as root
+# installing, a local cluster) and gives the URL the tests use. Where that
+# fails outside CI, the PostgreSQL tests print one line saying they skipped;
+# with CI set, this script fails instead.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if url="$(bash scripts/pg-ensure.sh)"; then
+    export INVITATION_TEST_DATABASE_URL="$url"
+elif [ -n "${CI:-}" ]; then
+    echo "test: PostgreSQL is not available, and CI is set" >&2
+    exit 1
+else
+    echo "test: PostgreSQL is not available; its tests will say they skipped" >&2
+fi
+
+cargo test --workspace
+bash scripts/python-client-test.sh
