@@ -19,11 +19,18 @@ struct Migration {
 }
 
 /// Every migration, in order. Never edit one that has shipped: add another.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "invitations table, indexes, expiry text function",
-    sql: include_str!("../migrations/0001_invitations.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "invitations table, indexes, expiry text function",
+        sql: include_str!("../migrations/0001_invitations.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "exact row count kept by statement triggers",
+        sql: include_str!("../migrations/0002_row_count.sql"),
+    },
+];
 
 /// Creates the optional trigram search indexes when `pg_trgm` can be had;
 /// run after the versioned migrations on every `migrate()`.

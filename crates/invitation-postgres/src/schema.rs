@@ -64,6 +64,8 @@ impl Schema {
 pub(crate) struct Statements {
     pub(crate) schema: Schema,
     pub(crate) table: String,
+    /// The row counters of migration 0002.
+    pub(crate) counts: String,
     pub(crate) expires_text: String,
     pub(crate) insert: String,
     pub(crate) get: String,
@@ -108,6 +110,7 @@ impl Statements {
             delete_created_by: format!("DELETE FROM {t} WHERE created_by = $1"),
             // Also proves the table is there (migrated).
             ping: format!("SELECT 1 FROM {t} LIMIT 0"),
+            counts: format!("{}.invitation_counts", schema.quoted()),
             expires_text: schema.expires_text(),
             table: t,
             schema,

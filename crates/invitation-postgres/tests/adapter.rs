@@ -67,7 +67,7 @@ mod migrations {
             ),
         )
         .await;
-        assert_eq!(versions, 1);
+        assert_eq!(versions, 2, "migrations 0001 and 0002, once each");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -224,6 +224,78 @@ mod migrations {
             Err(PgError::InvalidSchema { .. })
         ));
         assert_eq!(store.schema(), "invitation");
+    }
+}
+
+mod row_count {
+    use super::*;
+    use invitation_core::{ListQuery, Ordering};
+
+    async fn unfiltered_total(db: &TestStore) -> u64 {
+        let query = ListQuery {
+            filters: Default::default(),
+            search: Vec::new(),
+            ordering: Ordering::DEFAULT,
+            offset: 0,
+            limit: 1,
+        };
+        db.list(&query).await.expect("list").total
+    }
+
+    async fn table_count(db: &TestStore) -> u64 {
+        let sql = format!("SELECT count(*) FROM \"{}\".invitations", db.schema.name());
+        u64::try_from(count(db, &sql).await).expect("count is not negative")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_unfiltered_total_stays_exact_through_every_kind_of_write() {
+        let Some(db) = support::store().await else {
+            return;
+        };
+        let now = Utc
+            .with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        let (f, g) = (Fixture::new(), Fixture::new());
+        // Concurrent inserts from many connections (many counter slots).
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = db.store.clone();
+                let mut parts = if i % 2 == 0 {
+                    f.invitation(&format!("r{i}"))
+                } else {
+                    g.invitation(&format!("r{i}"))
+                };
+                parts.single_use = i % 5 == 0;
+                parts.expires = (i % 4 == 0).then(|| now - chrono::Duration::days(1));
+                tokio::spawn(async move { store.insert(&Invitation::from_parts(parts)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task").expect("insert");
+        }
+        assert_eq!(
+            (unfiltered_total(&db).await, table_count(&db).await),
+            (40, 40)
+        );
+
+        let one = db.list(&f.query()).await.expect("list").items.remove(0);
+        assert!(db.delete(one.id()).await.expect("delete"));
+        db.purge_expired(now).await.expect("purge");
+        db.delete_created_by(&g.user)
+            .await
+            .expect("delete by creator");
+        let left = db.list(&f.query()).await.expect("list").items;
+        if let Some(single) = left
+            .iter()
+            .find(|i| i.single_use() && !i.is_expired_at(now))
+        {
+            let flow = invitation_core::FlowId::from_uuid(Uuid::new_v4());
+            db.redeem(single.id(), &flow, now).await.expect("redeem");
+        }
+        let exact = table_count(&db).await;
+        assert!(exact < 40);
+        assert_eq!(unfiltered_total(&db).await, exact);
     }
 }
 
