@@ -25,7 +25,10 @@ async fn postgres() -> Option<Harness> {
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_URL.to_owned());
     let schema = format!("inv_http_{}", uuid::Uuid::new_v4().simple());
-    let pool = PgStore::connect(&url).expect("the test URL parses").pool().clone();
+    let pool = PgStore::connect(&url)
+        .expect("the test URL parses")
+        .pool()
+        .clone();
     let store = PgStore::with_schema(pool.clone(), &schema).expect("a valid schema name");
     if let Err(e) = store.migrate().await {
         let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());

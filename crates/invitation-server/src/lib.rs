@@ -45,6 +45,9 @@ pub struct Args {
     /// at start. Without it, invitations live in memory.
     #[arg(long, env = "INVITATION_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL schema holding the tables (default: invitation).
+    #[arg(long, env = "INVITATION_DATABASE_SCHEMA", requires = "database_url")]
+    pub database_schema: Option<String>,
     /// TOML file of users (with tokens and permissions) and flows.
     #[arg(long, env = "INVITATION_DIRECTORY")]
     pub directory: Option<PathBuf>,
@@ -68,10 +71,10 @@ pub enum ServerError {
     #[error("{0}")]
     Bootstrap(String),
     /// PostgreSQL could not be set up.
-    #[error("PostgreSQL: {0}")]
+    #[error("cannot set up PostgreSQL storage")]
     Database(#[source] PgError),
     /// The listen address cannot be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         /// The address.
         address: String,
@@ -80,7 +83,7 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// Serving failed.
-    #[error("serving failed: {0}")]
+    #[error("serving failed")]
     Serve(#[source] std::io::Error),
 }
 
@@ -123,7 +126,11 @@ impl Server {
         }
         let store: Arc<dyn InvitationStore> = match &args.database_url {
             Some(url) => {
-                let store = PgStore::connect(url).map_err(ServerError::Database)?;
+                let mut store = PgStore::connect(url).map_err(ServerError::Database)?;
+                if let Some(schema) = &args.database_schema {
+                    store = PgStore::with_schema(store.pool().clone(), schema)
+                        .map_err(ServerError::Database)?;
+                }
                 store.migrate().await.map_err(ServerError::Database)?;
                 tracing::info!(schema = store.schema(), "PostgreSQL storage ready");
                 Arc::new(store)

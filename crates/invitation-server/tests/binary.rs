@@ -74,6 +74,7 @@ fn command(args: &[&str]) -> Command {
         .args(args)
         .env_remove("INVITATION_LISTEN")
         .env_remove("INVITATION_DATABASE_URL")
+        .env_remove("INVITATION_DATABASE_SCHEMA")
         .env_remove("INVITATION_DIRECTORY")
         .env_remove("INVITATION_BOOTSTRAP_TOKEN")
         .env_remove("INVITATION_INSTALL_ID")
@@ -395,4 +396,95 @@ fn a_request_in_flight_when_sigterm_arrives_is_answered_before_the_exit() {
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     let exit = server.stop_waiting();
     assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+/// The test database (`INVITATION_TEST_DATABASE_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/postgres`) when it answers; outside
+/// CI `None` (with a skip line) when it does not, in CI a failure.
+async fn test_database() -> Option<(String, invitation_postgres::PgStore)> {
+    let url = std::env::var("INVITATION_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let store = invitation_postgres::PgStore::connect(&url).expect("the test URL parses");
+    match store.pool().get().await {
+        Ok(_) => Some((url, store)),
+        Err(e) => {
+            let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+            assert!(
+                !in_ci,
+                "PostgreSQL is not reachable ({e}); CI is set, so this fails"
+            );
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: PostgreSQL not reachable ({e}); set INVITATION_TEST_DATABASE_URL to run"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_a_database_url_the_binary_migrates_and_keeps_invitations_in_postgresql() {
+    let Some((url, admin)) = test_database().await else {
+        return;
+    };
+    let schema = format!("inv_server_{}", uuid::Uuid::new_v4().simple());
+    let file = TempFile::new(DIRECTORY);
+    let path = file.0.to_str().unwrap().to_owned();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--directory",
+        path.as_str(),
+        "--database-schema",
+        schema.as_str(),
+    ];
+    let server = Running::start(&args, &[("INVITATION_DATABASE_URL", url.as_str())]);
+    let (status, text) = call(
+        &server.url,
+        reqwest::Method::POST,
+        INVITATIONS,
+        TOKEN,
+        Some(json!({"name": "durable", "flow": FLOW})),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let pk = json_of(&text)["pk"].as_str().unwrap().to_owned();
+    assert_eq!(server.stop("TERM").code(), Some(0));
+
+    // A second process over the same schema sees it, and deletes it.
+    let server = Running::start(&args, &[("INVITATION_DATABASE_URL", url.as_str())]);
+    let one = format!("{INVITATIONS}{pk}/");
+    let (status, text) = call(&server.url, reqwest::Method::GET, &one, TOKEN, None).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        json_of(&text)["flow_obj"]["slug"],
+        "default-enrollment-flow"
+    );
+    let (status, _) = call(&server.url, reqwest::Method::DELETE, &one, TOKEN, None).await;
+    assert_eq!(status, 204);
+    let (_, text) = call(&server.url, reqwest::Method::GET, INVITATIONS, TOKEN, None).await;
+    assert_eq!(json_of(&text)["pagination"]["count"], 0);
+    assert_eq!(server.stop("TERM").code(), Some(0));
+
+    let client = admin.pool().get().await.unwrap();
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn an_unreachable_database_stops_the_server_with_a_message() {
+    let (code, stderr) = run_to_exit(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        "postgres://postgres:hunter2@127.0.0.1:1/postgres?connect_timeout=1",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("PostgreSQL"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
 }
