@@ -48,6 +48,11 @@ impl SettableClock {
     pub fn advance(&self, by: Duration) {
         self.set(self.now() + by);
     }
+
+    /// The time it stands at, plus `by`.
+    pub fn now_plus(&self, by: Duration) -> DateTime<Utc> {
+        self.now() + by
+    }
 }
 
 impl Default for SettableClock {
