@@ -47,9 +47,11 @@ impl UserSummary {
     }
 
     /// What the API shows for a creator the user directory no longer knows:
-    /// the key, inactive, every text empty.
+    /// the key, inactive, the username `unknown-<pk>` (API clients check
+    /// usernames against `^[\w.@+-]+$`, so it cannot be empty), every other
+    /// text empty.
     pub fn unknown(pk: UserId) -> Self {
-        let mut user = Self::new(pk, "");
+        let mut user = Self::new(pk, format!("unknown-{pk}"));
         user.is_active = false;
         user
     }
