@@ -241,10 +241,6 @@ impl InvitationService {
         self.authorizer.is_allowed(caller, permission).await
     }
 
-    async fn allowed(&self, caller: &Principal, permission: Permission) -> Result<bool, AuthError> {
-        self.is_allowed(caller, permission).await
-    }
-
     /// Creates an invitation (`add_invitation`): validates every field,
     /// checks the flow exists, stores it with `created_by` = the caller, and
     /// records a `Created` event. A refused or invalid request writes and
@@ -257,7 +253,7 @@ impl InvitationService {
         caller: &Principal,
         input: InvitationInput,
     ) -> Result<InvitationView, CreateError> {
-        if !self.allowed(caller, Permission::Add).await? {
+        if !self.is_allowed(caller, Permission::Add).await? {
             return Err(CreateError::Forbidden);
         }
         let (changes, mut errors) = validate_collect(input, Mode::Full);
@@ -297,7 +293,7 @@ impl InvitationService {
         caller: &Principal,
         id: &InvitationId,
     ) -> Result<InvitationView, GetError> {
-        if !self.allowed(caller, Permission::View).await? {
+        if !self.is_allowed(caller, Permission::View).await? {
             return Err(GetError::Forbidden);
         }
         let invitation = self.storage().get(id).await?.ok_or(GetError::NotFound)?;
@@ -315,7 +311,7 @@ impl InvitationService {
         caller: &Principal,
         id: &InvitationId,
     ) -> Result<Vec<UserSummary>, GetError> {
-        if !self.allowed(caller, Permission::View).await? {
+        if !self.is_allowed(caller, Permission::View).await? {
             return Err(GetError::Forbidden);
         }
         self.storage().get(id).await?.ok_or(GetError::NotFound)?;
@@ -333,7 +329,7 @@ impl InvitationService {
         caller: &Principal,
         request: &ListRequest,
     ) -> Result<ListPage, ListError> {
-        if !self.allowed(caller, Permission::View).await? {
+        if !self.is_allowed(caller, Permission::View).await? {
             return Err(ListError::Forbidden);
         }
         let page_size = request.effective_page_size();
@@ -425,7 +421,7 @@ impl InvitationService {
         input: InvitationInput,
         mode: Mode,
     ) -> Result<InvitationView, UpdateError> {
-        if !self.allowed(caller, Permission::Change).await? {
+        if !self.is_allowed(caller, Permission::Change).await? {
             return Err(UpdateError::Forbidden);
         }
         let current = self.storage().get(id).await?.ok_or(UpdateError::NotFound)?;
@@ -479,7 +475,7 @@ impl InvitationService {
     /// # Errors
     /// See [`DeleteError`].
     pub async fn delete(&self, caller: &Principal, id: &InvitationId) -> Result<(), DeleteError> {
-        if !self.allowed(caller, Permission::Delete).await? {
+        if !self.is_allowed(caller, Permission::Delete).await? {
             return Err(DeleteError::Forbidden);
         }
         if !self.storage().delete(id).await? {
