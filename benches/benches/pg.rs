@@ -1,0 +1,800 @@
+//! The PostgreSQL adapter under load, beside `pgbench`, in one run.
+//!
+//! `cargo bench -p invitation-benches --bench pg`
+//!
+//! Three parts, each printing a table (no timing is asserted):
+//!
+//! - **create**: CreateInvitation through `InvitationService::create` on a
+//!   `PgStore` (testkit directory and authorizer) at 1, 16 and 64
+//!   concurrent callers, each with a pool of as many connections, beside
+//!   `pgbench -M prepared` running the same single-row INSERT into the same
+//!   table at the same client counts, interleaved round by round; creates/s,
+//!   p50/p99 latency, and the ratio adapter/pgbench.
+//! - **list**: 1,000,000 rows loaded by batched `INSERT … SELECT`, then the
+//!   first page (20 rows) with the default ordering, with a `name` filter and
+//!   with a search word, through `PgStore::list` and through the list use
+//!   case: p50/p99 over 200 runs each.
+//! - **redeem**: 1,000 single-use invitations, each redeemed by 10
+//!   concurrent racers through the use case; prints the number of successes
+//!   and exits non-zero unless it is exactly 1,000; reports the rate.
+//!
+//! Environment (all optional):
+//! `INVITATION_BENCH_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`),
+//! `INVITATION_BENCH_PARTS` (default `create,list,redeem`),
+//! `INVITATION_BENCH_CLIENTS` (default `1,16,64`),
+//! `INVITATION_BENCH_SECS` (seconds per load run, default 10),
+//! `INVITATION_BENCH_ROUNDS` (load rounds per client count, default 3),
+//! `INVITATION_BENCH_LIST_ROWS` (default 1000000),
+//! `INVITATION_BENCH_LIST_RUNS` (default 200),
+//! `PGBENCH` (the pgbench binary, default `pgbench`; `PGBENCH=none` runs
+//! the adapter's side of **create** alone, as `scripts/bench-http.sh` does).
+//!
+//! Everything lives in a fresh schema `bench_<pid>_<time>`, dropped at the
+//! end. Besides the tables, a line `summary,create,<clients>,<adapter/s>,…`
+//! per client count is printed for `scripts/bench-http.sh` to read.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_precision_loss
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use invitation_benches::{sample_input, CREATOR};
+use invitation_core::{
+    Filters, FlowId, InvitationService, ListQuery, ListRequest, Ordering, Principal, RedeemError,
+    SearchTerm,
+};
+use invitation_postgres::deadpool_postgres::{
+    Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
+};
+use invitation_postgres::tokio_postgres::{self, NoTls};
+use invitation_postgres::PgStore;
+use invitation_testkit::doubles::{AllowAll, StaticDirectory};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The first page's size, as the API's default.
+const PAGE: u64 = 20;
+/// Names in the list data set: `team-<i mod NAMES>-invite`, so each name
+/// is on LIST_ROWS / NAMES rows.
+const NAMES: u64 = 10_000;
+const NAME_FILTER: &str = "team-4242-invite";
+const SEARCH_WORD: &str = "4242";
+/// The share of pgbench's transactions written to its per-transaction log.
+const PGBENCH_SAMPLING: f64 = 0.1;
+const REDEEM_INVITATIONS: usize = 1_000;
+const REDEEM_RACERS: usize = 10;
+const REDEEM_WORKERS: usize = 16;
+
+struct Config {
+    url: String,
+    parts: Vec<String>,
+    clients: Vec<usize>,
+    secs: u64,
+    rounds: usize,
+    list_rows: u64,
+    list_runs: usize,
+    /// `None`: the adapter's side of `create` alone.
+    pgbench: Option<String>,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, BoxError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not a number").into()),
+        _ => Ok(default),
+    }
+}
+
+impl Config {
+    fn from_env() -> Result<Self, BoxError> {
+        let list = |name: &str, default: &str| -> Vec<String> {
+            env_or(name, default)
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let clients = list("INVITATION_BENCH_CLIENTS", "1,16,64")
+            .iter()
+            .map(|c| {
+                c.parse::<usize>()
+                    .map_err(|_| format!("bad client count {c:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            url: env_or("INVITATION_BENCH_DATABASE_URL", DEFAULT_URL),
+            parts: list("INVITATION_BENCH_PARTS", "create,list,redeem"),
+            clients,
+            secs: env_num("INVITATION_BENCH_SECS", 10)?,
+            rounds: env_num("INVITATION_BENCH_ROUNDS", 3)?.max(1),
+            list_rows: env_num("INVITATION_BENCH_LIST_ROWS", 1_000_000)?,
+            list_runs: env_num("INVITATION_BENCH_LIST_RUNS", 200)?.max(1),
+            pgbench: Some(env_or("PGBENCH", "pgbench")).filter(|p| p != "none"),
+        })
+    }
+
+    fn wants(&self, part: &str) -> bool {
+        self.parts.iter().any(|p| p == part)
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// Latencies in microseconds.
+#[derive(Default)]
+struct Latencies(Vec<u64>);
+
+impl Latencies {
+    fn push(&mut self, d: Duration) {
+        self.0
+            .push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    fn extend(&mut self, other: Latencies) {
+        self.0.extend(other.0);
+    }
+
+    /// The `q` quantile (0..=1) in milliseconds.
+    fn quantile_ms(&mut self, q: f64) -> f64 {
+        if self.0.is_empty() {
+            return f64::NAN;
+        }
+        self.0.sort_unstable();
+        let last = self.0.len() - 1;
+        let index = ((last as f64) * q).round() as usize;
+        self.0[index.min(last)] as f64 / 1000.0
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn pool(url: &str, size: usize) -> Result<Pool, BoxError> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(30)))
+        .create_timeout(Some(Duration::from_secs(10)))
+        .recycle_timeout(Some(Duration::from_secs(10)))
+        .build()?)
+}
+
+fn service(store: PgStore) -> InvitationService {
+    let directory = Arc::new(StaticDirectory::new().with_user(CREATOR.get(), "alice"));
+    InvitationService::new(
+        Arc::new(store),
+        directory.clone(),
+        directory,
+        Arc::new(AllowAll),
+    )
+}
+
+/// A store on a pool of `size` connections, every connection opened and
+/// the insert statement prepared on it (pgbench's figures also leave out
+/// connecting).
+async fn warm_service(
+    cfg: &Config,
+    schema: &str,
+    size: usize,
+) -> Result<InvitationService, BoxError> {
+    let store = PgStore::with_schema(pool(&cfg.url, size)?, schema)?;
+    let service = service(store);
+    let tasks: Vec<_> = (0..size)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                for _ in 0..3 {
+                    service
+                        .create(&Principal::user(CREATOR), sample_input())
+                        .await?;
+                }
+                Ok::<_, BoxError>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(service)
+}
+
+struct Admin {
+    client: tokio_postgres::Client,
+    table: String,
+}
+
+impl Admin {
+    async fn truncate(&self) -> Result<(), BoxError> {
+        self.client
+            .batch_execute(&format!("TRUNCATE {}", self.table))
+            .await?;
+        Ok(())
+    }
+}
+
+// ----------------------------------------------------------------- create
+
+struct LoadResult {
+    rate: f64,
+    latencies: Latencies,
+}
+
+/// `clients` callers creating through the use case for `secs` seconds.
+async fn adapter_load(cfg: &Config, schema: &str, clients: usize) -> Result<LoadResult, BoxError> {
+    let service = warm_service(cfg, schema, clients).await?;
+    let duration = Duration::from_secs(cfg.secs);
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let mut latencies = Latencies(Vec::with_capacity(1 << 16));
+                let caller = Principal::user(CREATOR);
+                loop {
+                    let begun = Instant::now();
+                    if begun >= deadline {
+                        break;
+                    }
+                    service.create(&caller, sample_input()).await?;
+                    latencies.push(begun.elapsed());
+                }
+                Ok::<_, BoxError>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Latencies::default();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(LoadResult {
+        rate: latencies.0.len() as f64 / elapsed,
+        latencies,
+    })
+}
+
+/// The INSERT pgbench runs: the adapter's columns and the values of
+/// `sample_input()` (the id made by the server, as the adapter's is made by
+/// the client).
+fn pgbench_script(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (id, name, expires, fixed_data, single_use, flow, created_by) \
+         VALUES (gen_random_uuid(), 'welcome-new-user', NULL, \
+         '{{\"email\":\"new.user@example.org\"}}', true, NULL, {creator});\n",
+        creator = CREATOR.get()
+    )
+}
+
+fn pgbench_load(
+    pgbench: &str,
+    cfg: &Config,
+    script: &Path,
+    log_dir: &Path,
+    clients: usize,
+) -> Result<LoadResult, BoxError> {
+    // Fresh per-transaction logs for this run.
+    for entry in std::fs::read_dir(log_dir)? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("pgbench_log"))
+        {
+            std::fs::remove_file(path)?;
+        }
+    }
+    let prefix = log_dir.join("pgbench_log");
+    let output = Command::new(pgbench)
+        .arg("-n")
+        .args(["-M", "prepared"])
+        .arg("-f")
+        .arg(script)
+        .args(["-T", &cfg.secs.to_string()])
+        .args(["-c", &clients.to_string(), "-j", &clients.to_string()])
+        // Log one transaction in ten, for the percentiles: logging every
+        // one costs pgbench measurable throughput.
+        .arg("-l")
+        .arg(format!("--sampling-rate={PGBENCH_SAMPLING}"))
+        .arg(format!("--log-prefix={}", prefix.display()))
+        .arg(&cfg.url)
+        .output()
+        .map_err(|e| format!("cannot run {pgbench}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "pgbench failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    // "tps = 1234.567890 (without initial connection time)"
+    let rate = stdout
+        .lines()
+        .find_map(|line| {
+            let rest = line.trim().strip_prefix("tps = ")?;
+            rest.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .ok_or_else(|| format!("no tps line in pgbench's output:\n{stdout}"))?;
+    // Per-transaction log lines: client_id transaction_no time_us script_no epoch us.
+    let mut latencies = Latencies::default();
+    for entry in std::fs::read_dir(log_dir)? {
+        let path = entry?.path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("pgbench_log"))
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path)?.lines() {
+            if let Some(us) = line.split_whitespace().nth(2).and_then(|t| t.parse().ok()) {
+                latencies.0.push(us);
+            }
+        }
+    }
+    Ok(LoadResult { rate, latencies })
+}
+
+struct CreateRow {
+    clients: usize,
+    adapter_rates: Vec<f64>,
+    pgbench_rates: Vec<f64>,
+    ratios: Vec<f64>,
+    adapter: Latencies,
+    pgbench: Latencies,
+}
+
+async fn bench_create(
+    cfg: &Config,
+    schema: &str,
+    admin: &Admin,
+    work: &Path,
+) -> Result<Vec<CreateRow>, BoxError> {
+    let script = work.join("insert.sql");
+    std::fs::write(&script, pgbench_script(&admin.table))?;
+    println!(
+        "create: {} s per run, {} round(s), client counts {:?}; pgbench script:\n  {}",
+        cfg.secs,
+        cfg.rounds,
+        cfg.clients,
+        pgbench_script(&admin.table).trim()
+    );
+    let mut rows: Vec<CreateRow> = cfg
+        .clients
+        .iter()
+        .map(|&clients| CreateRow {
+            clients,
+            adapter_rates: Vec::new(),
+            pgbench_rates: Vec::new(),
+            ratios: Vec::new(),
+            adapter: Latencies::default(),
+            pgbench: Latencies::default(),
+        })
+        .collect();
+    for round in 0..cfg.rounds {
+        for row in &mut rows {
+            // Alternate which side goes first, so drift hits both alike.
+            let mut adapter = None;
+            let mut pgbench = None;
+            for side in 0..2 {
+                admin.truncate().await?;
+                if (side + round) % 2 == 1 {
+                    adapter = Some(adapter_load(cfg, schema, row.clients).await?);
+                } else if let Some(binary) = &cfg.pgbench {
+                    pgbench = Some(pgbench_load(binary, cfg, &script, work, row.clients)?);
+                }
+            }
+            let Some(adapter) = adapter else {
+                return Err("the adapter's load run is missing".into());
+            };
+            let pgbench_rate = pgbench.as_ref().map_or(f64::NAN, |p| p.rate);
+            println!(
+                "  round {} clients {:>3}: adapter {:>9.0}/s  pgbench {:>9.0}/s  ratio {:.3}",
+                round + 1,
+                row.clients,
+                adapter.rate,
+                pgbench_rate,
+                adapter.rate / pgbench_rate
+            );
+            row.adapter_rates.push(adapter.rate);
+            row.adapter.extend(adapter.latencies);
+            if let Some(pgbench) = pgbench {
+                row.pgbench_rates.push(pgbench.rate);
+                row.ratios.push(adapter.rate / pgbench.rate);
+                row.pgbench.extend(pgbench.latencies);
+            }
+        }
+    }
+    admin.truncate().await?;
+    Ok(rows)
+}
+
+fn print_create(rows: &mut [CreateRow]) {
+    println!();
+    println!("CreateInvitation, PostgreSQL adapter (use case on PgStore) vs pgbench -M prepared");
+    println!(
+        "(rates and ratios: medians over rounds; latencies pooled over rounds, pgbench's from a {:.0} % sample of its transactions)",
+        PGBENCH_SAMPLING * 100.0
+    );
+    println!(
+        "| clients | adapter creates/s | adapter p50 ms | adapter p99 ms | pgbench tps | pgbench p50 ms | pgbench p99 ms | ratio adapter/pgbench | target |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for row in rows.iter_mut() {
+        let target = match row.clients {
+            1 => "≥ 0.80",
+            16 => "≥ 0.85",
+            _ => "",
+        };
+        let adapter_rate = median(&mut row.adapter_rates);
+        let pgbench_rate = median(&mut row.pgbench_rates);
+        let ratio = median(&mut row.ratios);
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            row.clients,
+            adapter_rate,
+            row.adapter.quantile_ms(0.5),
+            row.adapter.quantile_ms(0.99),
+            pgbench_rate,
+            row.pgbench.quantile_ms(0.5),
+            row.pgbench.quantile_ms(0.99),
+            ratio,
+            target
+        );
+    }
+    for row in rows.iter_mut() {
+        println!(
+            "summary,create,{},{:.0},{:.0},{:.3},{:.2},{:.2}",
+            row.clients,
+            median(&mut row.adapter_rates),
+            median(&mut row.pgbench_rates),
+            median(&mut row.ratios),
+            row.adapter.quantile_ms(0.5),
+            row.adapter.quantile_ms(0.99),
+        );
+    }
+}
+
+// ------------------------------------------------------------------- list
+
+async fn load_list_rows(cfg: &Config, admin: &Admin) -> Result<(), BoxError> {
+    admin.truncate().await?;
+    let started = Instant::now();
+    let batch = 100_000_u64;
+    let mut from = 0_u64;
+    while from < cfg.list_rows {
+        let to = (from + batch).min(cfg.list_rows);
+        // Spread like a real table: 10 % never expire, the rest over a
+        // year by the minute; 100 creators; a third bound to one of 10
+        // flows; names repeat every NAMES rows.
+        admin
+            .client
+            .execute(
+                &format!(
+                    "INSERT INTO {table} (id, name, expires, fixed_data, single_use, flow, created_by) \
+                     SELECT gen_random_uuid(), \
+                            'team-' || (i % $3) || '-invite', \
+                            CASE WHEN i % 10 = 0 THEN NULL \
+                                 ELSE timestamptz '2026-01-01 00:00:00Z' + (i % 525600) * interval '1 minute' END, \
+                            jsonb_build_object('email', 'user' || i || '@example.org'), \
+                            i % 2 = 0, \
+                            CASE WHEN i % 3 = 0 THEN ('00000000-0000-4000-8000-00000000000' || (i % 10))::uuid END, \
+                            1 + i % 100 \
+                       FROM generate_series($1::bigint, $2::bigint - 1) AS i",
+                    table = admin.table
+                ),
+                &[
+                    &i64::try_from(from)?,
+                    &i64::try_from(to)?,
+                    &i64::try_from(NAMES)?,
+                ],
+            )
+            .await?;
+        from = to;
+    }
+    let loaded = started.elapsed();
+    admin
+        .client
+        .batch_execute(&format!("VACUUM ANALYZE {}", admin.table))
+        .await?;
+    println!(
+        "list: loaded {} rows in {:.1} s (batched INSERT … SELECT of 100,000 rows), VACUUM ANALYZE in {:.1} s",
+        cfg.list_rows,
+        loaded.as_secs_f64(),
+        (started.elapsed() - loaded).as_secs_f64()
+    );
+    Ok(())
+}
+
+struct ListCase {
+    label: &'static str,
+    query: ListQuery,
+    request: ListRequest,
+    target: &'static str,
+}
+
+fn list_cases() -> Vec<ListCase> {
+    let base = ListQuery {
+        filters: Filters::default(),
+        search: Vec::new(),
+        ordering: Ordering::DEFAULT,
+        offset: 0,
+        limit: PAGE,
+    };
+    vec![
+        ListCase {
+            label: "first page, default ordering (-expires)",
+            query: base.clone(),
+            request: ListRequest::default(),
+            target: "p50 < 5 ms",
+        },
+        ListCase {
+            label: "first page, name filter",
+            query: ListQuery {
+                filters: Filters {
+                    name: Some(NAME_FILTER.to_owned()),
+                    ..Filters::default()
+                },
+                ..base.clone()
+            },
+            request: ListRequest {
+                name: Some(NAME_FILTER.to_owned()),
+                ..ListRequest::default()
+            },
+            target: "p50 < 5 ms",
+        },
+        ListCase {
+            label: "first page, search one word",
+            query: ListQuery {
+                search: vec![SearchTerm {
+                    text: SEARCH_WORD.to_owned(),
+                    creators: Vec::new(),
+                    flows: Vec::new(),
+                }],
+                ..base
+            },
+            request: ListRequest {
+                search: Some(SEARCH_WORD.to_owned()),
+                ..ListRequest::default()
+            },
+            target: "as measured",
+        },
+    ]
+}
+
+async fn bench_list(cfg: &Config, schema: &str, admin: &Admin) -> Result<(), BoxError> {
+    load_list_rows(cfg, admin).await?;
+    let store = PgStore::with_schema(pool(&cfg.url, 2)?, schema)?;
+    let service = service(store.clone());
+    let caller = Principal::user(CREATOR);
+    println!();
+    println!(
+        "List at {} rows, page of {PAGE}, {} runs each after 10 warm-up runs, one caller",
+        cfg.list_rows, cfg.list_runs
+    );
+    println!("(name filter {NAME_FILTER:?}; search word {SEARCH_WORD:?})");
+    println!("| query | rows matching | PgStore::list p50 ms | p99 ms | list use case p50 ms | p99 ms | target |");
+    println!("|---|---|---|---|---|---|---|");
+    use invitation_core::InvitationStore as _;
+    for case in list_cases() {
+        let mut total = 0;
+        for _ in 0..10 {
+            total = store.list(&case.query).await?.total;
+            service.list(&caller, &case.request).await?;
+        }
+        let (mut direct, mut use_case) = (Latencies::default(), Latencies::default());
+        for _ in 0..cfg.list_runs {
+            let begun = Instant::now();
+            let page = store.list(&case.query).await?;
+            direct.push(begun.elapsed());
+            std::hint::black_box(page);
+            let begun = Instant::now();
+            let page = service.list(&caller, &case.request).await?;
+            use_case.push(begun.elapsed());
+            std::hint::black_box(page);
+        }
+        println!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            case.label,
+            total,
+            direct.quantile_ms(0.5),
+            direct.quantile_ms(0.99),
+            use_case.quantile_ms(0.5),
+            use_case.quantile_ms(0.99),
+            case.target
+        );
+    }
+    admin.truncate().await?;
+    Ok(())
+}
+
+// ----------------------------------------------------------------- redeem
+
+/// Returns whether exactly one racer per invitation succeeded.
+async fn bench_redeem(cfg: &Config, schema: &str, admin: &Admin) -> Result<bool, BoxError> {
+    admin.truncate().await?;
+    let service = warm_service(cfg, schema, REDEEM_WORKERS).await?;
+    admin.truncate().await?;
+    let caller = Principal::user(CREATOR);
+    let mut tokens = Vec::with_capacity(REDEEM_INVITATIONS * REDEEM_RACERS);
+    for _ in 0..REDEEM_INVITATIONS {
+        let view = service.create(&caller, sample_input()).await?;
+        if !view.invitation.single_use() {
+            return Err("sample_input() is not single-use".into());
+        }
+        let token = view.invitation.id().to_string();
+        // The racers for one invitation sit side by side, so the workers
+        // pick them up at the same time.
+        for _ in 0..REDEEM_RACERS {
+            tokens.push(token.clone());
+        }
+    }
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(AtomicUsize::new(0));
+    // Unbound invitations: any enrollment flow may redeem them.
+    let flow: FlowId = StaticDirectory::flow_id_for("default-enrollment-flow");
+    let started = Instant::now();
+    let workers: Vec<_> = (0..REDEEM_WORKERS)
+        .map(|_| {
+            let (service, tokens, next) = (service.clone(), tokens.clone(), next.clone());
+            tokio::spawn(async move {
+                let (mut won, mut lost) = (0_usize, 0_usize);
+                loop {
+                    let i = next.fetch_add(1, AtomicOrdering::Relaxed);
+                    let Some(token) = tokens.get(i) else { break };
+                    match service.redeem(token, &flow).await {
+                        Ok(_) => won += 1,
+                        Err(RedeemError::NotFound) => lost += 1,
+                        Err(other) => return Err::<_, BoxError>(other.into()),
+                    }
+                }
+                Ok((won, lost))
+            })
+        })
+        .collect();
+    let (mut won, mut lost) = (0, 0);
+    for worker in workers {
+        let (w, l) = worker.await??;
+        won += w;
+        lost += l;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let attempts = tokens.len();
+    let ok = won == REDEEM_INVITATIONS && won + lost == attempts;
+    println!();
+    println!(
+        "Single-use redemption: {REDEEM_INVITATIONS} invitations x {REDEEM_RACERS} racers = {attempts} contested redemptions, {REDEEM_WORKERS} workers on {REDEEM_WORKERS} connections"
+    );
+    println!(
+        "| redemptions | successes | refused (already used) | expected successes | redemptions/s |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {attempts} | {won} | {lost} | {REDEEM_INVITATIONS} | {:.0} |",
+        attempts as f64 / elapsed
+    );
+    println!(
+        "redeem: {won} successes of {attempts}: {}",
+        if ok {
+            "exactly one per invitation"
+        } else {
+            "MISMATCH"
+        }
+    );
+    let remaining: i64 = admin
+        .client
+        .query_one(&format!("SELECT count(*) FROM {}", admin.table), &[])
+        .await?
+        .try_get(0)?;
+    if remaining != 0 {
+        println!("redeem: {remaining} invitations left in the table: MISMATCH");
+    }
+    Ok(ok && remaining == 0)
+}
+
+// ------------------------------------------------------------------- main
+
+fn work_dir(schema: &str) -> Result<PathBuf, BoxError> {
+    let dir = std::env::temp_dir().join(format!("invitation-bench-{schema}"));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+async fn run(cfg: &Config, schema: &str, admin: &Admin, work: &Path) -> Result<bool, BoxError> {
+    let store = PgStore::with_schema(pool(&cfg.url, 1)?, schema)?;
+    store.migrate().await?;
+    let mut ok = true;
+    if cfg.wants("create") {
+        let mut rows = bench_create(cfg, schema, admin, work).await?;
+        print_create(&mut rows);
+    }
+    if cfg.wants("list") {
+        bench_list(cfg, schema, admin).await?;
+    }
+    if cfg.wants("redeem") {
+        ok &= bench_redeem(cfg, schema, admin).await?;
+    }
+    Ok(ok)
+}
+
+async fn main_async() -> Result<bool, BoxError> {
+    let cfg = Config::from_env()?;
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+    let schema = format!("bench_{}_{}", std::process::id(), nanos % 1_000_000_000);
+    let (client, connection) = tokio_postgres::connect(&cfg.url, NoTls)
+        .await
+        .map_err(|e| format!("PostgreSQL not reachable at {}: {e}", cfg.url))?;
+    tokio::spawn(connection);
+    let admin = Admin {
+        client,
+        table: format!("\"{schema}\".invitations"),
+    };
+    let work = work_dir(&schema)?;
+    println!(
+        "PostgreSQL benchmark: {} ({}), schema {schema}, {} cores",
+        cfg.url,
+        admin
+            .client
+            .query_one("SHOW server_version", &[])
+            .await?
+            .try_get::<_, String>(0)?,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let result = run(&cfg, &schema, &admin, &work).await;
+    let dropped = admin
+        .client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .await;
+    let _ = std::fs::remove_dir_all(&work);
+    let ok = result?;
+    dropped?;
+    Ok(ok)
+}
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(main_async()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("pg bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
