@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# HTTP benchmark (issue 4): POST create with wrk at 16 and 64 connections,
+# all in one run, all on loopback:
+#
+#   (a) invitation-server on the in-memory store (as configured, with its
+#       access log, and again with RUST_LOG=warn, without it), beside
+#   (b) the baseline: one axum route that reads the body and answers a fixed
+#       201 body of the same size (benches/src/bin/baseline_server.rs);
+#   (c) invitation-server on PostgreSQL (--database-url), beside the
+#       adapter's own create rate at the same concurrency (the `create` part
+#       of `cargo bench -p invitation-benches --bench pg`, without pgbench,
+#       run right after each HTTP load).
+#
+# Builds release binaries, installs wrk from Debian if it is missing, starts
+# a fresh server on a free port for every load (so no load inherits the
+# invitations another stored), runs the loads round by round, prints a
+# table of medians with the ratios, stops the servers and drops the
+# database it made. Prints figures only: no target is asserted (the exit
+# code is non-zero only when something could not run, or when a request was
+# not answered 201).
+#
+# Environment:
+#   INVITATION_BENCH_DATABASE_URL  PostgreSQL (default
+#                                  postgres://postgres@127.0.0.1:5432/postgres);
+#                                  a database bench_http_<pid> is made on that
+#                                  server for (c) and dropped at the end
+#   BENCH_HTTP_SECS                seconds per load run (default 10)
+#   BENCH_HTTP_ROUNDS              rounds (default 2)
+#   BENCH_HTTP_CONNECTIONS         connection counts (default "16 64")
+#   BENCH_HTTP_THREADS             wrk threads (default 2)
+#   BENCH_HTTP_SKIP_PG=1           only (a) and (b)
+#   RUST_LOG                       the server's log filter (default: the
+#                                  server's own, info: one access line per
+#                                  request, written to a file here)
+#   CARGO_TARGET_DIR is honoured.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+db_url="${INVITATION_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+secs="${BENCH_HTTP_SECS:-10}"
+rounds="${BENCH_HTTP_ROUNDS:-2}"
+connections="${BENCH_HTTP_CONNECTIONS:-16 64}"
+threads="${BENCH_HTTP_THREADS:-2}"
+skip_pg="${BENCH_HTTP_SKIP_PG:-0}"
+path="/api/v3/stages/invitation/invitations/"
+body='{"name":"welcome-new-user","single_use":true,"fixed_data":{"email":"new.user@example.org"}}'
+
+say() { echo "bench-http: $*" >&2; }
+die() {
+    say "$*"
+    exit 1
+}
+
+work="$(mktemp -d)"
+pids=()
+bench_db=""
+admin_url=""
+
+stop_pid() {
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        stop_pid "$pid"
+    done
+    if [[ -n "$bench_db" ]]; then
+        psql "$admin_url" -qAtc "DROP DATABASE IF EXISTS \"$bench_db\" WITH (FORCE)" >/dev/null 2>&1 ||
+            say "could not drop database $bench_db"
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# 1. wrk (Debian's package).
+if ! command -v wrk >/dev/null 2>&1; then
+    say "installing wrk (apt-get)"
+    if ! apt-get install -y wrk >"$work/apt.log" 2>&1; then
+        apt-get update >>"$work/apt.log" 2>&1 && apt-get install -y wrk >>"$work/apt.log" 2>&1 ||
+            { cat "$work/apt.log" >&2; die "cannot install wrk"; }
+    fi
+fi
+
+# 2. Release binaries.
+say "building release binaries"
+cargo build --release --quiet -p invitation-server -p invitation-benches --bin invitation-server --bin baseline_server
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+server_bin="$target_dir/release/invitation-server"
+baseline_bin="$target_dir/release/baseline_server"
+
+token="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+
+# Starts "$@" with its output in $work/<name>.*, waits for its
+# "... listening on <url>" first line; sets $started_url and $started_pid.
+start() {
+    local name=$1
+    shift
+    "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
+    started_pid=$!
+    pids+=("$started_pid")
+    started_url=""
+    local line
+    for _ in $(seq 1 300); do
+        kill -0 "$started_pid" 2>/dev/null || { cat "$work/$name.stderr" >&2; die "$name exited at start"; }
+        line="$(head -n 1 "$work/$name.stdout" 2>/dev/null || true)"
+        if [[ "$line" == *" listening on http://"* ]]; then
+            started_url="${line##* listening on }"
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name did not say where it listens"
+}
+
+server_env=(env -u INVITATION_DATABASE_URL -u INVITATION_DIRECTORY -u INVITATION_LISTEN
+    -u INVITATION_DATABASE_SCHEMA INVITATION_BOOTSTRAP_TOKEN="$token")
+[[ -n "${RUST_LOG:-}" ]] && server_env+=(RUST_LOG="$RUST_LOG")
+
+# One POST through curl: checks the 201 and prints the body's size.
+probe() {
+    local url=$1 status
+    status="$(curl -sS -o "$work/probe.json" -w '%{http_code}' -X POST "$url$path" \
+        -H 'Content-Type: application/json' -H "Authorization: Bearer $token" --data "$body")"
+    [[ "$status" == 201 ]] || { cat "$work/probe.json" >&2; die "POST $url$path answered $status, not 201"; }
+    wc -c <"$work/probe.json" | tr -d ' '
+}
+
+wait_ready() {
+    local url=$1
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null "$url/-/health/ready/" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "$url/-/health/ready/ never answered 200"
+}
+
+cat >"$work/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+EOF
+
+# Runs wrk; prints "req/s p50_ms p99_ms".
+load() {
+    local url=$1 conns=$2 out
+    out="$(wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 10s --latency \
+        -s "$work/post.lua" "$url$path")"
+    echo "$out" >>"$work/wrk.log"
+    if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+        echo "$out" >&2
+        die "some requests to $url were not answered 2xx"
+    fi
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+            if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+            if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+            return v
+        }
+        /^Requests\/sec:/ { rate = $2 }
+        /^ +50%/ { p50 = ms($2) }
+        /^ +99%/ { p99 = ms($2) }
+        END { printf "%.0f %.3f %.3f\n", rate, p50, p99 }
+    ' <<<"$out"
+}
+
+# 3. The database for (c).
+server_db_url=""
+if [[ "$skip_pg" != 1 ]]; then
+    command -v psql >/dev/null 2>&1 || die "psql is needed for the PostgreSQL part (or BENCH_HTTP_SKIP_PG=1)"
+    admin_url="$db_url"
+    psql "$admin_url" -qAtc 'SELECT 1' >/dev/null || die "PostgreSQL not reachable at $db_url (or BENCH_HTTP_SKIP_PG=1)"
+    bench_db="bench_http_$$"
+    psql "$admin_url" -qAtc "CREATE DATABASE \"$bench_db\"" >/dev/null
+    server_db_url="$(python3 -c '
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(urllib.parse.urlunsplit(u._replace(path="/" + sys.argv[2])))' "$db_url" "$bench_db")"
+fi
+
+# Starts the server of one kind (fresh for every load, so no run inherits
+# another's stored invitations): sets $url and $pid.
+#   memory        invitation-server, memory store, log filter as configured
+#   memory-quiet  the same with RUST_LOG=warn (no access log line)
+#   baseline      the baseline route, answering $body_bytes bytes
+#   postgres      invitation-server on the database made above
+start_kind() {
+    case "$1" in
+    memory) start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 ;;
+    memory-quiet) start "$1" "${server_env[@]}" RUST_LOG=warn "$server_bin" --listen 127.0.0.1:0 ;;
+    baseline) start "$1" "$baseline_bin" --listen 127.0.0.1:0 --body-bytes "$body_bytes" ;;
+    postgres) start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 --database-url "$server_db_url" ;;
+    *) die "unknown kind $1" ;;
+    esac
+    url="$started_url"
+    pid="$started_pid"
+    [[ "$1" == baseline ]] || wait_ready "$url"
+}
+
+# 4. The size of the real 201 body, then the baseline's (must agree).
+body_bytes=0
+start_kind memory
+body_bytes="$(probe "$url")"
+stop_pid "$pid"
+start_kind baseline
+baseline_bytes="$(probe "$url")"
+stop_pid "$pid"
+[[ "$baseline_bytes" == "$body_bytes" ]] || die "baseline body $baseline_bytes bytes, server's $body_bytes"
+say "201 body: $body_bytes bytes, server and baseline alike"
+
+if [[ -n "$server_db_url" ]]; then
+    say "building the adapter benchmark"
+    cargo bench --quiet --no-run -p invitation-benches --bench pg 2>"$work/pg-build.log" ||
+        { cat "$work/pg-build.log" >&2; die "cannot build the adapter benchmark"; }
+fi
+
+say "loads: ${secs}s each, $rounds round(s), connections: $connections, wrk threads: $threads"
+
+# 5. The loads, round by round; within a round the order of the memory
+# kinds alternates. results: kind conns round rate p50 p99
+: >"$work/results"
+for round in $(seq 1 "$rounds"); do
+    for conns in $connections; do
+        if ((round % 2 == 1)); then
+            kinds="baseline memory memory-quiet"
+        else
+            kinds="memory-quiet memory baseline"
+        fi
+        [[ -n "$server_db_url" ]] && kinds="$kinds postgres"
+        for kind in $kinds; do
+            start_kind "$kind"
+            read -r rate p50 p99 < <(load "$url" "$conns")
+            stop_pid "$pid"
+            say "round $round, $conns connections, $kind: $rate req/s, p50 $p50 ms, p99 $p99 ms"
+            echo "$kind $conns $round $rate $p50 $p99" >>"$work/results"
+        done
+        if [[ -n "$server_db_url" ]]; then
+            # The adapter's own create rate at the same concurrency, right
+            # after: the create part of the pg bench, without pgbench.
+            INVITATION_BENCH_DATABASE_URL="$db_url" INVITATION_BENCH_PARTS=create \
+                INVITATION_BENCH_CLIENTS="$conns" INVITATION_BENCH_SECS="$secs" \
+                INVITATION_BENCH_ROUNDS=1 PGBENCH=none \
+                cargo bench --quiet -p invitation-benches --bench pg >"$work/pg-bench.log" 2>&1 ||
+                { cat "$work/pg-bench.log" >&2; die "the adapter benchmark failed"; }
+            IFS=, read -r _ _ _ rate _ _ p50 p99 < <(grep -m1 '^summary,create,' "$work/pg-bench.log")
+            say "round $round, $conns callers, adapter: $rate creates/s, p50 $p50 ms, p99 $p99 ms"
+            echo "adapter $conns $round $rate $p50 $p99" >>"$work/results"
+        fi
+    done
+done
+
+# 6. The table: medians over rounds.
+echo
+echo "POST $path, wrk -t $threads -c N -d ${secs}s --latency, $rounds round(s), medians over rounds; $(date -u +%Y-%m-%d)"
+echo "201 body: $body_bytes bytes (server and baseline alike); request body: ${#body} bytes"
+echo
+python3 - "$work/results" "$connections" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+conns = sys.argv[2].split()
+
+def med(kind, c, col):
+    values = [float(r[col]) for r in rows if r[0] == kind and r[1] == c]
+    return statistics.median(values) if values else None
+
+def fmt(v, spec):
+    return "—" if v is None else format(v, spec)
+
+def line(label, kind, c, against="", other=None, target=""):
+    rate = med(kind, c, 3)
+    if rate is None:
+        return
+    ratio = rate / other if other else None
+    print(f"| {label} | {c} | {fmt(rate, '.0f')} | {fmt(med(kind, c, 4), '.2f')} | "
+          f"{fmt(med(kind, c, 5), '.2f')} | {against} | {fmt(other, '.0f') if against else ''} | "
+          f"{fmt(ratio, '.2f') if against else ''} | {target} |")
+
+print("| server | connections | req/s | p50 ms | p99 ms | compared with | its rate | ratio | target |")
+print("|---|---|---|---|---|---|---|---|---|")
+for c in conns:
+    base = med("baseline", c, 3)
+    line("baseline axum route (fixed 201)", "baseline", c)
+    line("invitation-server, memory store", "memory", c, "baseline route", base, "≥ 0.80")
+    line("invitation-server, memory store, RUST_LOG=warn (no access log)", "memory-quiet", c, "baseline route", base, "")
+    line("invitation-server, PostgreSQL (pool of 16)", "postgres", c,
+         f"adapter, {c} callers on {c} connections", med("adapter", c, 3), "≥ 0.85")
+    line("adapter (use case on PgStore), for reference", "adapter", c)
+EOF
