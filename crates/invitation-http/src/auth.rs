@@ -47,6 +47,7 @@ impl AppState {
             Credentials::OtherScheme => Err(ApiError::UnsupportedAuthType),
             Credentials::Unreadable => Err(ApiError::TokenInvalid),
             Credentials::Bearer(token) => self
+                .shared
                 .authenticator
                 .authenticate(token)
                 .await?

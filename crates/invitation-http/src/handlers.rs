@@ -30,7 +30,7 @@ impl AppState {
         permission: Permission,
         refusal: ApiError,
     ) -> ApiError {
-        match self.service.is_allowed(caller, permission).await {
+        match self.shared.service.is_allowed(caller, permission).await {
             Ok(true) => refusal,
             Ok(false) => ApiError::PermissionDenied,
             Err(e) => e.into(),
@@ -111,7 +111,7 @@ pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Reque
         Ok(r) => r,
         Err(refusal) => return Err(state.refuse(&caller, Permission::View, refusal).await),
     };
-    let page = state.service.list(&caller, &list_request).await?;
+    let page = state.shared.service.list(&caller, &list_request).await?;
     wire::page(&page)
 }
 
@@ -134,7 +134,7 @@ pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Reque
 pub(crate) async fn create(State(state): State<AppState>, request: Request) -> ApiResult {
     let caller = state.authenticate(request.headers()).await?;
     let input = state.input(&caller, request, Permission::Add).await?;
-    let view = state.service.create(&caller, input).await?;
+    let view = state.shared.service.create(&caller, input).await?;
     wire::invitation(StatusCode::CREATED, &view)
 }
 
@@ -159,7 +159,7 @@ pub(crate) async fn retrieve(
 ) -> ApiResult {
     let caller = state.authenticate(request.headers()).await?;
     let id = state.pk(&caller, &pk, Permission::View).await?;
-    let view = state.service.get(&caller, &id).await?;
+    let view = state.shared.service.get(&caller, &id).await?;
     wire::invitation(StatusCode::OK, &view)
 }
 
@@ -221,8 +221,14 @@ async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> Ap
     let id = state.pk(&caller, &pk, Permission::Change).await?;
     let input = state.input(&caller, request, Permission::Change).await?;
     let view = match mode {
-        Mode::Full => state.service.update(&caller, &id, input).await?,
-        Mode::Partial => state.service.partial_update(&caller, &id, input).await?,
+        Mode::Full => state.shared.service.update(&caller, &id, input).await?,
+        Mode::Partial => {
+            state
+                .shared
+                .service
+                .partial_update(&caller, &id, input)
+                .await?
+        }
     };
     wire::invitation(StatusCode::OK, &view)
 }
@@ -248,7 +254,7 @@ pub(crate) async fn destroy(
 ) -> ApiResult {
     let caller = state.authenticate(request.headers()).await?;
     let id = state.pk(&caller, &pk, Permission::Delete).await?;
-    state.service.delete(&caller, &id).await?;
+    state.shared.service.delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -275,7 +281,7 @@ pub(crate) async fn used_by(
     let id = state.pk(&caller, &pk, Permission::View).await?;
     // Nothing in this library references an invitation: the use case
     // answers an empty list for an existing one.
-    let _users = state.service.used_by(&caller, &id).await?;
+    let _users = state.shared.service.used_by(&caller, &id).await?;
     wire::json(StatusCode::OK, &Vec::<Value>::new())
 }
 
@@ -288,7 +294,7 @@ pub(crate) async fn used_by(
     responses((status = 200, description = "This OpenAPI document.", content_type = "application/json"))
 )]
 pub(crate) async fn schema(State(state): State<AppState>) -> Response {
-    wire::json_bytes(StatusCode::OK, state.schema.to_vec())
+    wire::json_bytes(StatusCode::OK, state.shared.schema.to_vec())
 }
 
 /// `GET /-/health/live/`
@@ -315,7 +321,7 @@ pub(crate) async fn live() -> Response {
     )
 )]
 pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult {
-    match state.service.store().ping().await {
+    match state.shared.service.store().ping().await {
         Ok(()) => Ok(wire::json_bytes(
             StatusCode::OK,
             br#"{"status": "ok"}"#.to_vec(),

@@ -28,9 +28,14 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub const INVITATIONS_PATH: &str = "/api/v3/stages/invitation/invitations/";
 
 /// What every request handler shares: the use cases and the token port.
-/// Cheap to clone.
+/// Cheap to clone (one reference count: axum clones it for every request).
 #[derive(Debug, Clone)]
 pub struct AppState {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     service: InvitationService,
     authenticator: Arc<dyn Authenticator>,
     schema: Arc<[u8]>,
@@ -41,15 +46,17 @@ impl AppState {
     /// with `authenticator`.
     pub fn new(service: InvitationService, authenticator: Arc<dyn Authenticator>) -> Self {
         Self {
-            service,
-            authenticator,
-            schema: openapi::rendered(),
+            shared: Arc::new(Shared {
+                service,
+                authenticator,
+                schema: openapi::rendered(),
+            }),
         }
     }
 
     /// The use cases this state serves.
     pub fn service(&self) -> &InvitationService {
-        &self.service
+        &self.shared.service
     }
 }
 

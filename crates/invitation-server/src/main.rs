@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(&args.log_format);
+    // Log lines are written by a background thread, so a request never waits
+    // on a write to standard error; the guard flushes what is left at exit.
+    let _log_writer = init_logging(&args.log_format);
     let bootstrap = std::env::var(BOOTSTRAP_TOKEN_ENV)
         .ok()
         .filter(|t| !t.is_empty());
@@ -44,15 +46,21 @@ async fn run(args: &Args, bootstrap: Option<&str>) -> Result<(), invitation_serv
     Ok(())
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: &str) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Not lossy: under a sustained flood, requests wait for the log rather
+    // than lines being dropped.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     if format == "json" {
         builder.json().init();
     } else {
         builder.init();
     }
+    guard
 }
