@@ -721,7 +721,7 @@ pub async fn concurrent_inserts_are_all_stored<S: InvitationStore + Clone>(store
 /// get the store, so it may `.await`, and may `return` to skip. The store
 /// must be `InvitationStore + Clone`.
 ///
-/// ```ignore
+/// ```text
 /// invitation_testkit::store_conformance_tests!(invitation_memory::MemoryStore::new());
 /// ```
 #[macro_export]
