@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod directory;
+
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -12,6 +14,8 @@ use invitation_core::{
     FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
     StoredPage, UserId,
 };
+
+pub use directory::MemoryDirectory;
 
 /// An in-memory invitation store. Clones share the same data.
 #[derive(Debug, Clone, Default)]

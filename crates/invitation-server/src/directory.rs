@@ -2,19 +2,16 @@
 //! flows, read from TOML. One [`Directory`] serves the user and flow
 //! directory ports, the authenticator and the authorizer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use async_trait::async_trait;
 use invitation_core::time::parse_timestamp;
 use invitation_core::{
-    contains_ignore_ascii_case, AuthError, Authenticator, Authorizer, DirectoryError,
-    FlowDesignation, FlowDirectory, FlowId, FlowSummary, Permission, PolicyEngineMode, Principal,
-    UserDirectory, UserId, UserSummary,
+    FlowDesignation, FlowId, FlowSummary, Permission, PolicyEngineMode, UserId, UserSummary,
 };
+use invitation_memory::MemoryDirectory;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -87,14 +84,21 @@ impl fmt::Display for DirectoryFileError {
     }
 }
 
-/// Users, their tokens and permissions, and flows.
+/// Users, their tokens and permissions, and flows, as read from a directory
+/// file (and the bootstrap token), checked line by line. What it holds is an
+/// [`MemoryDirectory`], which serves the ports ([`Directory::into_memory`]).
 #[derive(Debug, Default)]
 pub struct Directory {
-    users: HashMap<UserId, Arc<UserSummary>>,
-    permissions: HashMap<UserId, HashSet<Permission>>,
-    tokens: HashMap<String, UserId>,
-    flows: HashMap<FlowId, Arc<FlowSummary>>,
+    memory: MemoryDirectory,
     install_id: String,
+}
+
+impl std::ops::Deref for Directory {
+    type Target = MemoryDirectory;
+
+    fn deref(&self) -> &MemoryDirectory {
+        &self.memory
+    }
 }
 
 #[derive(Deserialize)]
@@ -270,7 +274,7 @@ impl Directory {
 
     fn add_user_entry(&mut self, entry: UserEntry) -> Result<(), Problem> {
         let pk = UserId::new(*entry.pk.get_ref());
-        if self.users.contains_key(&pk) {
+        if self.memory.user_by_pk(pk.get()).is_some() {
             return Err(Problem::at(
                 &entry.pk,
                 format!("a user with pk {pk} is already defined"),
@@ -283,7 +287,7 @@ impl Directory {
                 format!("username {username:?} must be 1 to 150 letters, digits and @/./+/-/_"),
             ));
         }
-        if self.users.values().any(|u| &u.username == username) {
+        if self.memory.user_by_username(username).is_some() {
             return Err(Problem::at(
                 &entry.username,
                 format!("a user named {username:?} is already defined"),
@@ -326,10 +330,12 @@ impl Directory {
             .uid
             .unwrap_or_else(|| derive_uid(&self.install_id, pk.get()));
         for token in entry.tokens {
-            self.tokens.insert(token.into_inner(), pk);
+            self.memory.insert_token(token.get_ref(), pk);
         }
-        self.permissions.insert(pk, permissions);
-        self.users.insert(pk, Arc::new(user));
+        for permission in permissions {
+            self.memory.grant(pk, permission);
+        }
+        self.memory.insert_user(user);
         Ok(())
     }
 
@@ -337,7 +343,7 @@ impl Directory {
         if token.is_empty() || token.chars().any(char::is_whitespace) {
             return Err("a token must be non-empty and contain no white space".to_owned());
         }
-        if self.tokens.contains_key(token) {
+        if self.memory.has_token(token) {
             return Err("this token is already given to a user".to_owned());
         }
         Ok(())
@@ -345,7 +351,7 @@ impl Directory {
 
     fn add_flow_entry(&mut self, entry: FlowEntry) -> Result<(), Problem> {
         let pk = FlowId::from_uuid(*entry.pk.get_ref());
-        if self.flows.contains_key(&pk) {
+        if self.memory.flow_by_pk(&pk).is_some() {
             return Err(Problem::at(
                 &entry.pk,
                 format!("a flow with pk {pk} is already defined"),
@@ -358,7 +364,7 @@ impl Directory {
                 format!("slug {slug:?} must be 1 to 50 of a-z A-Z 0-9 - _"),
             ));
         }
-        if self.flows.values().any(|f| &f.slug == slug) {
+        if self.memory.flow_by_slug(slug).is_some() {
             return Err(Problem::at(
                 &entry.slug,
                 format!("a flow with slug {slug:?} is already defined"),
@@ -384,7 +390,7 @@ impl Directory {
             "none",
             "authentication",
         )?;
-        self.flows.insert(pk, Arc::new(flow));
+        self.memory.insert_flow(flow);
         Ok(())
     }
 
@@ -400,15 +406,14 @@ impl Directory {
         self.check_token(token)
             .map_err(|m| format!("INVITATION_BOOTSTRAP_TOKEN: {m}"))?;
         let existing = self
-            .users
-            .values()
-            .find(|u| u.username == BOOTSTRAP_USERNAME)
+            .memory
+            .user_by_username(BOOTSTRAP_USERNAME)
             .map(|u| u.pk);
         let pk = match existing {
             Some(pk) => pk,
             None => {
                 let pk = UserId::new(BOOTSTRAP_PK);
-                if let Some(other) = self.users.get(&pk) {
+                if let Some(other) = self.memory.user_by_pk(BOOTSTRAP_PK) {
                     return Err(format!(
                         "INVITATION_BOOTSTRAP_TOKEN adds user {BOOTSTRAP_USERNAME} with pk {BOOTSTRAP_PK}, \
                          but the directory gives pk {BOOTSTRAP_PK} to {:?}",
@@ -418,135 +423,27 @@ impl Directory {
                 let mut admin = UserSummary::new(pk, BOOTSTRAP_USERNAME);
                 admin.name = "authentik Default Admin".to_owned();
                 admin.uid = derive_uid(&self.install_id, BOOTSTRAP_PK);
-                self.users.insert(pk, Arc::new(admin));
+                self.memory.insert_user(admin);
                 pk
             }
         };
-        self.permissions
-            .entry(pk)
-            .or_default()
-            .extend(Permission::ALL);
-        self.tokens.insert(token.to_owned(), pk);
+        for permission in Permission::ALL {
+            self.memory.grant(pk, permission);
+        }
+        self.memory.insert_token(token, pk);
         Ok(())
     }
 
-    /// How many users it has.
-    pub fn user_count(&self) -> usize {
-        self.users.len()
-    }
-
-    /// How many flows it has.
-    pub fn flow_count(&self) -> usize {
-        self.flows.len()
-    }
-
-    /// How many API tokens it knows.
-    pub fn token_count(&self) -> usize {
-        self.tokens.len()
-    }
-
-    /// A user by key.
-    pub fn user_by_pk(&self, pk: i64) -> Option<&UserSummary> {
-        self.users.get(&UserId::new(pk)).map(AsRef::as_ref)
-    }
-
-    /// A flow by slug.
-    pub fn flow_by_slug(&self, slug: &str) -> Option<&FlowSummary> {
-        self.flows
-            .values()
-            .find(|f| f.slug == slug)
-            .map(AsRef::as_ref)
-    }
-}
-
-#[async_trait]
-impl UserDirectory for Directory {
-    async fn user(&self, id: &UserId) -> Result<Option<Arc<UserSummary>>, DirectoryError> {
-        Ok(self.users.get(id).cloned())
-    }
-
-    async fn users(&self, ids: &[UserId]) -> Result<Vec<Arc<UserSummary>>, DirectoryError> {
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.users.get(id).cloned())
-            .collect())
-    }
-
-    async fn find_by_username(&self, username: &str) -> Result<Vec<UserId>, DirectoryError> {
-        Ok(self
-            .users
-            .values()
-            .filter(|u| u.username == username)
-            .map(|u| u.pk)
-            .collect())
-    }
-
-    async fn search_usernames(&self, text: &str) -> Result<Vec<UserId>, DirectoryError> {
-        Ok(self
-            .users
-            .values()
-            .filter(|u| contains_ignore_ascii_case(&u.username, text))
-            .map(|u| u.pk)
-            .collect())
-    }
-}
-
-#[async_trait]
-impl FlowDirectory for Directory {
-    async fn flow(&self, id: &FlowId) -> Result<Option<Arc<FlowSummary>>, DirectoryError> {
-        Ok(self.flows.get(id).cloned())
-    }
-
-    async fn flows(&self, ids: &[FlowId]) -> Result<Vec<Arc<FlowSummary>>, DirectoryError> {
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.flows.get(id).cloned())
-            .collect())
-    }
-
-    async fn find_by_slug(&self, slug: &str) -> Result<Vec<FlowId>, DirectoryError> {
-        Ok(self
-            .flows
-            .values()
-            .filter(|f| f.slug == slug)
-            .map(|f| f.pk)
-            .collect())
-    }
-
-    async fn search_slugs(&self, text: &str) -> Result<Vec<FlowId>, DirectoryError> {
-        Ok(self
-            .flows
-            .values()
-            .filter(|f| contains_ignore_ascii_case(&f.slug, text))
-            .map(|f| f.pk)
-            .collect())
-    }
-}
-
-#[async_trait]
-impl Authenticator for Directory {
-    async fn authenticate(&self, token: &str) -> Result<Option<Principal>, AuthError> {
-        Ok(self
-            .tokens
-            .get(token)
-            .filter(|pk| self.users.get(pk).is_some_and(|u| u.is_active))
-            .map(|pk| Principal::user(*pk)))
-    }
-}
-
-#[async_trait]
-impl Authorizer for Directory {
-    async fn is_allowed(&self, who: &Principal, permission: Permission) -> Result<bool, AuthError> {
-        Ok(self
-            .permissions
-            .get(&who.user_id())
-            .is_some_and(|p| p.contains(&permission)))
+    /// What it holds, to serve the ports.
+    pub fn into_memory(self) -> MemoryDirectory {
+        self.memory
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use invitation_core::{Authenticator as _, Authorizer as _};
 
     const EXAMPLE: &str = r#"
 [[users]]

@@ -145,7 +145,7 @@ impl Server {
             flows = directory.flow_count(),
             "directory loaded"
         );
-        let directory = Arc::new(directory);
+        let directory = Arc::new(directory.into_memory());
         let service = InvitationService::new(
             store,
             directory.clone(),
