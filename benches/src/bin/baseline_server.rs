@@ -18,6 +18,11 @@ use axum::routing::post;
 use axum::Router;
 use tokio::net::TcpListener;
 
+/// The same allocator as invitation-server, so that the comparison is of the
+/// work per request, not of allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PATH: &str = "/api/v3/stages/invitation/invitations/";
 
 /// `{"detail":"xxx…"}`, exactly `size` bytes (at least the 13 of the frame).

@@ -3,6 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod directory;
+pub mod log_format;
+pub mod log_writer;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
