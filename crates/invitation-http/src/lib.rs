@@ -8,6 +8,7 @@ mod error;
 mod handlers;
 mod log;
 mod openapi;
+mod render;
 mod wire;
 
 use std::sync::Arc;

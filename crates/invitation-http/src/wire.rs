@@ -3,17 +3,18 @@
 //! Each struct serialises its fields in declaration order, and the same
 //! struct generates its OpenAPI schema, so the document and the wire cannot
 //! drift apart. They borrow from the use cases' views: rendering copies no
-//! stored data.
+//! stored data. Invitations and pages are written by [`render`], which
+//! writes the same bytes as these structs' `Serialize` with less work; its
+//! tests hold the two to byte equality.
 
 use std::borrow::Cow;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use invitation_core::time::format_timestamp;
 use invitation_core::{
     FixedData, FlowDesignation, FlowId, FlowSummary, InvitationId, InvitationView, ListPage,
-    Pagination, PolicyEngineMode, UserId, UserSummary,
+    Pagination, PolicyEngineMode, UserId,
 };
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -26,6 +27,7 @@ use crate::openapi::{
     AuthenticationEnum, DeniedActionEnum, FlowDesignationEnum, FlowLayoutEnum,
     PolicyEngineModeEnum, ThemedUrls,
 };
+use crate::render;
 
 /// authentik's default flow background, shown when a flow has none.
 pub(crate) const DEFAULT_BACKGROUND_URL: &str = "/static/dist/assets/images/flow_background.jpg";
@@ -66,12 +68,18 @@ pub(crate) struct InvitationJson<'a> {
 }
 
 impl<'a> InvitationJson<'a> {
+    // The reference form: `render` writes these bytes directly, and its
+    // tests compare the two.
+    #[cfg(test)]
     pub(crate) fn new(view: &'a InvitationView) -> Self {
         let invitation = &view.invitation;
         Self {
             pk: invitation.id(),
             name: invitation.name().as_str(),
-            expires: invitation.expires().as_ref().map(format_timestamp),
+            expires: invitation
+                .expires()
+                .as_ref()
+                .map(invitation_core::time::format_timestamp),
             fixed_data: invitation.fixed_data(),
             created_by: PartialUserJson::new(&view.created_by),
             single_use: invitation.single_use(),
@@ -79,12 +87,12 @@ impl<'a> InvitationJson<'a> {
             flow_obj: view.flow.as_deref().map(FlowJson::new),
         }
     }
+}
 
-    /// Whether every JSON value in it is shallow enough to render
-    /// (`fixed_data` is, by construction: invitation-core bounds its depth).
-    fn renderable(&self) -> bool {
-        shallow(self.created_by.attributes)
-    }
+/// Whether every JSON value in `view` is shallow enough to render
+/// (`fixed_data` is, by construction: invitation-core bounds its depth).
+fn renderable(view: &InvitationView) -> bool {
+    shallow(&view.created_by.attributes)
 }
 
 /// A user, as `created_by` shows it (authentik's `PartialUser`).
@@ -112,13 +120,19 @@ pub(crate) struct PartialUserJson<'a> {
 }
 
 impl<'a> PartialUserJson<'a> {
-    fn new(user: &'a UserSummary) -> Self {
+    // The reference form: `render` writes these bytes directly, and its
+    // tests compare the two.
+    #[cfg(test)]
+    fn new(user: &'a invitation_core::UserSummary) -> Self {
         Self {
             pk: user.pk,
             username: &user.username,
             name: &user.name,
             is_active: user.is_active,
-            last_login: user.last_login.as_ref().map(format_timestamp),
+            last_login: user
+                .last_login
+                .as_ref()
+                .map(invitation_core::time::format_timestamp),
             email: &user.email,
             attributes: &user.attributes,
             uid: &user.uid,
@@ -175,7 +189,7 @@ pub(crate) struct FlowJson<'a> {
 }
 
 impl<'a> FlowJson<'a> {
-    fn new(flow: &'a FlowSummary) -> Self {
+    pub(crate) fn new(flow: &'a FlowSummary) -> Self {
         Self {
             pk: &flow.pk,
             policybindingmodel_ptr_id: &flow.pk,
@@ -251,6 +265,9 @@ pub(crate) struct PageJson<'a> {
 }
 
 impl<'a> PageJson<'a> {
+    // The reference form: `render` writes these bytes directly, and its
+    // tests compare the two.
+    #[cfg(test)]
     pub(crate) fn new(page: &'a ListPage) -> Self {
         Self {
             pagination: page.pagination.into(),
@@ -284,29 +301,37 @@ pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
 pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
     match serde_json::to_vec(value) {
         Ok(body) => Ok(json_bytes(status, body)),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot serialise a response");
-            Err(ApiError::Internal)
-        }
+        Err(e) => Err(unserialisable(&e)),
     }
+}
+
+fn unserialisable(e: &serde_json::Error) -> ApiError {
+    tracing::error!(error = %e, "cannot serialise a response");
+    ApiError::Internal
 }
 
 /// One invitation as a response.
 pub(crate) fn invitation(status: StatusCode, view: &InvitationView) -> Result<Response, ApiError> {
-    let body = InvitationJson::new(view);
-    if !body.renderable() {
+    if !renderable(view) {
         return Err(too_deep(view.invitation.id()));
     }
-    json(status, &body)
+    let mut body = Vec::with_capacity(512);
+    match render::invitation(&mut body, view) {
+        Ok(()) => Ok(json_bytes(status, body)),
+        Err(e) => Err(unserialisable(&e)),
+    }
 }
 
 /// A page of invitations as a response.
 pub(crate) fn page(page: &ListPage) -> Result<Response, ApiError> {
-    let body = PageJson::new(page);
-    if let Some(deep) = body.results.iter().find(|r| !r.renderable()) {
-        return Err(too_deep(deep.pk));
+    if let Some(deep) = page.results.iter().find(|view| !renderable(view)) {
+        return Err(too_deep(deep.invitation.id()));
     }
-    json(StatusCode::OK, &body)
+    let mut body = Vec::with_capacity(256 + 512 * page.results.len());
+    match render::page(&mut body, page) {
+        Ok(()) => Ok(json_bytes(StatusCode::OK, body)),
+        Err(e) => Err(unserialisable(&e)),
+    }
 }
 
 fn too_deep(id: &InvitationId) -> ApiError {

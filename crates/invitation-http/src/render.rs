@@ -1,0 +1,298 @@
+//! Writes the JSON of [`wire`](crate::wire)'s `InvitationJson` and
+//! `PageJson` straight into bytes.
+//!
+//! The structs in `wire` define the wire form: they derive the OpenAPI
+//! schema, and their `Serialize` output is what this module must write. It
+//! writes it without going through serde's serializer for the fixed parts:
+//! keys are literals, ids and timestamps are written from their parts, and a
+//! string is copied as it is when it needs no escaping. That costs a third
+//! of the instructions serde_json spends on the same struct (it escapes
+//! every key, every time), which shows in create throughput
+//! (docs/performance.md). Nested values of arbitrary shape (user
+//! `attributes`, a flow) still go through serde_json. The tests check the
+//! bytes are serde_json's, byte for byte.
+
+use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
+use invitation_core::{InvitationView, ListPage, UserSummary};
+use uuid::Uuid;
+
+use crate::wire::{FlowJson, PaginationJson};
+
+/// One invitation, as `serde_json::to_vec(&InvitationJson::new(view))`
+/// writes it.
+pub(crate) fn invitation(out: &mut Vec<u8>, view: &InvitationView) -> serde_json::Result<()> {
+    let invitation = &view.invitation;
+    out.extend_from_slice(br#"{"pk":"#);
+    uuid(out, invitation.id().as_uuid());
+    out.extend_from_slice(br#","name":"#);
+    string(out, invitation.name().as_str());
+    out.extend_from_slice(br#","expires":"#);
+    match invitation.expires() {
+        Some(at) => timestamp(out, &at),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(br#","fixed_data":"#);
+    out.extend_from_slice(invitation.fixed_data().as_json().as_bytes());
+    out.extend_from_slice(br#","created_by":"#);
+    user(out, &view.created_by)?;
+    out.extend_from_slice(br#","single_use":"#);
+    boolean(out, invitation.single_use());
+    out.extend_from_slice(br#","flow":"#);
+    match invitation.flow() {
+        Some(flow) => uuid(out, flow.as_uuid()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(br#","flow_obj":"#);
+    match view.flow.as_deref() {
+        Some(flow) => serde_json::to_writer(&mut *out, &FlowJson::new(flow))?,
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A page, as `serde_json::to_vec(&PageJson::new(page))` writes it.
+pub(crate) fn page(out: &mut Vec<u8>, page: &ListPage) -> serde_json::Result<()> {
+    out.extend_from_slice(br#"{"pagination":"#);
+    serde_json::to_writer(&mut *out, &PaginationJson::from(page.pagination))?;
+    out.extend_from_slice(br#","results":["#);
+    for (i, view) in page.results.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        invitation(out, view)?;
+    }
+    out.extend_from_slice(br#"],"autocomplete":{}}"#);
+    Ok(())
+}
+
+/// `created_by` (`PartialUserJson`).
+fn user(out: &mut Vec<u8>, user: &UserSummary) -> serde_json::Result<()> {
+    out.extend_from_slice(br#"{"pk":"#);
+    out.extend_from_slice(itoa::Buffer::new().format(user.pk.get()).as_bytes());
+    out.extend_from_slice(br#","username":"#);
+    string(out, &user.username);
+    out.extend_from_slice(br#","name":"#);
+    string(out, &user.name);
+    out.extend_from_slice(br#","is_active":"#);
+    boolean(out, user.is_active);
+    out.extend_from_slice(br#","last_login":"#);
+    match &user.last_login {
+        Some(at) => timestamp(out, at),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(br#","email":"#);
+    string(out, &user.email);
+    out.extend_from_slice(br#","attributes":"#);
+    if user.attributes.is_empty() {
+        out.extend_from_slice(b"{}");
+    } else {
+        serde_json::to_writer(&mut *out, &user.attributes)?;
+    }
+    out.extend_from_slice(br#","uid":"#);
+    string(out, &user.uid);
+    out.push(b'}');
+    Ok(())
+}
+
+fn boolean(out: &mut Vec<u8>, value: bool) {
+    out.extend_from_slice(if value { b"true" } else { b"false" });
+}
+
+/// `"…"`, lowercase and dashed.
+fn uuid(out: &mut Vec<u8>, id: &Uuid) {
+    let mut buffer = Uuid::encode_buffer();
+    out.push(b'"');
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buffer).as_bytes());
+    out.push(b'"');
+}
+
+/// A JSON string, escaped exactly as serde_json escapes it (`"`, `\` and
+/// control characters below U+0020; nothing else).
+fn string(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
+}
+
+/// `"2026-11-28T08:14:25.000042Z"` or, with no microseconds,
+/// `"2026-11-28T08:14:25Z"`: `format_timestamp`'s text, without its
+/// allocation.
+fn timestamp(out: &mut Vec<u8>, at: &DateTime<Utc>) {
+    let year = at.year();
+    if !(0..=9999).contains(&year) {
+        // Outside four digits: let the reference function decide.
+        string(out, &invitation_core::time::format_timestamp(at));
+        return;
+    }
+    out.push(b'"');
+    digits(out, year.unsigned_abs(), 4);
+    out.push(b'-');
+    digits(out, at.month(), 2);
+    out.push(b'-');
+    digits(out, at.day(), 2);
+    out.push(b'T');
+    digits(out, at.hour(), 2);
+    out.push(b':');
+    digits(out, at.minute(), 2);
+    out.push(b':');
+    digits(out, at.second(), 2);
+    let micros = at.timestamp_subsec_micros();
+    if micros != 0 {
+        out.push(b'.');
+        digits(out, micros, 6);
+    }
+    out.extend_from_slice(b"Z\"");
+}
+
+/// `value` in exactly `width` decimal digits, zero-padded (`value` must
+/// fit).
+fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    let mut rest = value;
+    for d in out[start..].iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeZone as _;
+    use invitation_core::{
+        FixedData, FlowDesignation, FlowId, FlowSummary, Invitation, InvitationId, InvitationName,
+        InvitationParts, Pagination, UserId,
+    };
+    use serde_json::{json, Map, Value};
+
+    use super::*;
+    use crate::wire::{InvitationJson, PageJson};
+
+    const AWKWARD: &[&str] = &[
+        "",
+        "plain",
+        "quote \" and backslash \\",
+        "tab\tnewline\ncr\r nul\u{0} bell\u{7} del\u{7f}",
+        "ünïcödé ✓ 😀 \u{2028}",
+        "</script>",
+    ];
+
+    fn user(i: usize) -> UserSummary {
+        let text = AWKWARD[i % AWKWARD.len()];
+        let mut attributes = Map::new();
+        if i % 2 == 1 {
+            attributes.insert(text.to_owned(), json!({"nested": [1, 2.5, null, text]}));
+            attributes.insert("team".to_owned(), json!("qa"));
+        }
+        let mut user = UserSummary::new(
+            UserId::new(i64::try_from(i).unwrap() * 7919 - 3),
+            format!("user{i}{text}"),
+        );
+        user.name = text.to_owned();
+        user.is_active = i % 3 != 0;
+        user.last_login = (i % 2 == 0).then(|| {
+            Utc.timestamp_opt(1_700_000_000 + i64::try_from(i).unwrap(), 0)
+                .unwrap()
+        });
+        user.email = format!("{text}@example.org");
+        user.attributes = attributes;
+        user.uid = "a".repeat(i);
+        user
+    }
+
+    fn flow(i: usize) -> FlowSummary {
+        let mut flow = FlowSummary::new(
+            FlowId::from_uuid(Uuid::from_u128(u128::try_from(i).unwrap() + 99)),
+            format!("slug-{i}"),
+            AWKWARD[i % AWKWARD.len()],
+            "Title",
+            FlowDesignation::Enrollment,
+        );
+        flow.background = ["", "https://x/y.png", "flows/bg.png"][i % 3].to_owned();
+        flow
+    }
+
+    fn view(i: usize) -> InvitationView {
+        let expires = match i % 4 {
+            0 => None,
+            1 => Some(Utc.timestamp_opt(1_800_000_000, 0).unwrap()),
+            2 => Some(Utc.timestamp_opt(1_800_000_000, 42_000).unwrap()),
+            _ => Some(Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()),
+        };
+        let mut data = Map::new();
+        if i % 2 == 0 {
+            data.insert("email".to_owned(), json!(AWKWARD[i % AWKWARD.len()]));
+            data.insert("deep".to_owned(), json!({"a": [[1], {"b": null}]}));
+        }
+        let bound = (i % 3 != 0).then(|| flow(i));
+        let invitation = Invitation::from_parts(InvitationParts {
+            id: InvitationId::from_uuid(Uuid::from_u128(u128::try_from(i).unwrap() * 0x1234_5678)),
+            name: InvitationName::parse(&format!("name-{i}")).unwrap(),
+            expires,
+            fixed_data: FixedData::try_from(data).unwrap(),
+            created_by: UserId::new(1),
+            single_use: i % 2 == 0,
+            flow: bound.as_ref().map(|f| f.pk),
+        });
+        InvitationView {
+            invitation,
+            created_by: Arc::new(user(i)),
+            flow: bound.map(Arc::new),
+        }
+    }
+
+    #[test]
+    fn an_invitation_is_written_byte_for_byte_as_serde_json_writes_it() {
+        for i in 0..48 {
+            let view = view(i);
+            let mut ours = Vec::new();
+            invitation(&mut ours, &view).unwrap();
+            let reference = serde_json::to_vec(&InvitationJson::new(&view)).unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(reference).unwrap(),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_is_written_byte_for_byte_as_serde_json_writes_it() {
+        for n in [0, 1, 7] {
+            let listed = ListPage {
+                pagination: Pagination::new(n, 20, 1),
+                results: (0..n).map(|i| view(usize::try_from(i).unwrap())).collect(),
+            };
+            let mut ours = Vec::new();
+            page(&mut ours, &listed).unwrap();
+            let reference = serde_json::to_vec(&PageJson::new(&listed)).unwrap();
+            assert_eq!(ours, reference);
+            let parsed: Value = serde_json::from_slice(&ours).unwrap();
+            assert_eq!(parsed["results"].as_array().map(Vec::len), Some(n as usize));
+        }
+    }
+
+    #[test]
+    fn timestamps_match_the_reference_formatter() {
+        for (secs, nanos) in [
+            (0, 0),
+            (1, 1_000),
+            (951_782_400, 999_999_000),
+            (253_402_300_799, 0),
+        ] {
+            let at = Utc.timestamp_opt(secs, nanos).unwrap();
+            let mut ours = Vec::new();
+            timestamp(&mut ours, &at);
+            let reference = format!("\"{}\"", invitation_core::time::format_timestamp(&at));
+            assert_eq!(String::from_utf8(ours).unwrap(), reference);
+        }
+    }
+}
