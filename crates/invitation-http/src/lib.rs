@@ -90,6 +90,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(axum::middleware::from_fn(log::access_log))
+        .layer(log::AccessLogLayer)
         .with_state(state)
 }

@@ -1,26 +1,102 @@
 //! One access-log line per request.
+//!
+//! A tower layer rather than `axum::middleware::from_fn`: `from_fn` boxes
+//! and clones the rest of the stack for every request, which cost about
+//! 1,500 instructions per request here (docs/performance.md).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
+use axum::http::Method;
 use axum::response::Response;
+use tower::{Layer, Service};
+
+/// Where access lines are logged.
+pub(crate) const TARGET: &str = "invitation_http::access";
 
 /// Logs method, matched route (the template, never the pk or the query),
 /// status and latency at `info` on target `invitation_http::access`. Never
 /// a header (so never a token) and never a body.
-pub(crate) async fn access_log(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    tracing::info!(
-        target: "invitation_http::access",
-        method = %method,
-        route = route.as_ref().map_or("-", MatchedPath::as_str),
-        status = response.status().as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        "request"
-    );
-    response
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AccessLogLayer;
+
+impl<S> Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AccessLog { inner }
+    }
+}
+
+/// The service [`AccessLogLayer`] wraps around each route.
+#[derive(Debug, Clone)]
+pub(crate) struct AccessLog<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for AccessLog<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Logged<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let line = tracing::enabled!(target: TARGET, tracing::Level::INFO).then(|| Line {
+            started: Instant::now(),
+            method: request.method().clone(),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+        });
+        Logged {
+            inner: self.inner.call(request),
+            line,
+        }
+    }
+}
+
+/// What is known of a request before it is answered.
+struct Line {
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+}
+
+pin_project_lite::pin_project! {
+    /// The inner response future; logs the line when it is ready.
+    pub(crate) struct Logged<F> {
+        #[pin]
+        inner: F,
+        line: Option<Line>,
+    }
+}
+
+impl<F, E> Future for Logged<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let (Some(line), Ok(response)) = (this.line.take(), &result) {
+            tracing::info!(
+                target: TARGET,
+                method = %line.method,
+                route = line.route.as_ref().map_or("-", MatchedPath::as_str),
+                status = response.status().as_u16(),
+                latency_us = u64::try_from(line.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "request"
+            );
+        }
+        Poll::Ready(result)
+    }
 }

@@ -138,6 +138,19 @@ impl Running {
         self.stop_waiting()
     }
 
+    /// Sends `signal`, waits for the exit, and returns everything the
+    /// process wrote to standard error.
+    fn stop_reading_stderr(mut self, signal: &str) -> (ExitStatus, String) {
+        let mut stderr = self.child.stderr.take().unwrap();
+        let reader = thread::spawn(move || {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).unwrap();
+            text
+        });
+        let status = self.stop(signal);
+        (status, reader.join().unwrap())
+    }
+
     /// Waits for the exit (a signal was sent already).
     fn stop_waiting(mut self) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -237,6 +250,96 @@ async fn the_binary_serves_a_directory_file_over_http_and_stops_on_sigterm_with_
 
     let exit = server.stop("TERM");
     assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+/// Creates, retrieves and lists through the binary with its access log on,
+/// asks for an unknown path, stops it with SIGTERM and returns its exit
+/// status, its standard error and the pk it created.
+async fn logged_session(log_format: &str) -> (ExitStatus, String, String) {
+    let file = TempFile::new(DIRECTORY);
+    let server = Running::with_directory(
+        &file,
+        &[("RUST_LOG", "info"), ("INVITATION_LOG_FORMAT", log_format)],
+    );
+    let url = server.url.clone();
+    let (status, text) = call(
+        &url,
+        reqwest::Method::POST,
+        INVITATIONS,
+        TOKEN,
+        Some(json!({"name": "body-marker-5f1e", "fixed_data": {"email": "marker@example.org"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let pk = json_of(&text)["pk"].as_str().unwrap().to_owned();
+    let path = format!("{INVITATIONS}{pk}/?search=query-marker");
+    let (status, _) = call(&url, reqwest::Method::GET, &path, TOKEN, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(&url, reqwest::Method::GET, "/no/such/path/", TOKEN, None).await;
+    assert_eq!(status, 404);
+    let (exit, stderr) = server.stop_reading_stderr("TERM");
+    (exit, stderr, pk)
+}
+
+#[tokio::test]
+async fn every_request_is_logged_once_with_method_route_status_and_latency_and_no_secret() {
+    let (exit, stderr, pk) = logged_session("text").await;
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    let access: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" invitation_http::access: "))
+        .collect();
+    assert_eq!(access.len(), 3, "{stderr}");
+    let expected = [
+        r#"request method=POST route="/api/v3/stages/invitation/invitations/" status=201 latency_us="#,
+        r#"request method=GET route="/api/v3/stages/invitation/invitations/{pk}/" status=200 latency_us="#,
+        r#"request method=GET route="-" status=404 latency_us="#,
+    ];
+    for (line, expected) in access.iter().zip(expected) {
+        assert!(line.contains("  INFO invitation_http::access: "), "{line}");
+        let (_, fields) = line.split_once(": ").unwrap();
+        let latency = fields
+            .strip_prefix(expected)
+            .unwrap_or_else(|| panic!("{line:?} is not {expected:?}…"));
+        assert!(latency.parse::<u64>().is_ok(), "{line}");
+    }
+    for secret in [
+        TOKEN,
+        "body-marker-5f1e",
+        "marker@example.org",
+        "query-marker",
+        &pk,
+    ] {
+        assert!(!stderr.contains(secret), "{secret:?} was logged: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn with_the_json_log_format_each_access_line_is_a_json_object_with_the_same_fields() {
+    let (exit, stderr, pk) = logged_session("json").await;
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    let lines: Vec<Value> = stderr.lines().map(json_of).collect();
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "invitation_http::access")
+        .collect();
+    assert_eq!(access.len(), 3, "{stderr}");
+    let expected = [
+        ("POST", "/api/v3/stages/invitation/invitations/", 201),
+        ("GET", "/api/v3/stages/invitation/invitations/{pk}/", 200),
+        ("GET", "-", 404),
+    ];
+    for (line, (method, route, status)) in access.iter().zip(expected) {
+        let fields = &line["fields"];
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(fields["method"], method, "{line}");
+        assert_eq!(fields["route"], route, "{line}");
+        assert_eq!(fields["status"], status, "{line}");
+        assert!(fields["latency_us"].is_u64(), "{line}");
+    }
+    for secret in [TOKEN, "body-marker-5f1e", "query-marker", &pk] {
+        assert!(!stderr.contains(secret), "{secret:?} was logged: {stderr}");
+    }
 }
 
 #[tokio::test]
