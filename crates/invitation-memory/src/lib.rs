@@ -17,10 +17,32 @@ use invitation_core::{
 
 pub use directory::MemoryDirectory;
 
+/// How many independently locked parts the rows are split into. A part
+/// grows its table on its own, so the pause while a table is rehashed is a
+/// sixty-fourth of what one table for every row would take (tens of
+/// milliseconds at a few hundred thousand rows), and it holds up only the
+/// requests for that part.
+const SHARDS: usize = 64;
+
+type Rows = HashMap<InvitationId, Invitation>;
+
 /// An in-memory invitation store. Clones share the same data.
-#[derive(Debug, Clone, Default)]
+///
+/// Rows are split by id over [`SHARDS`] locks. An operation on one
+/// invitation locks its part only; one that reads or changes many (list,
+/// purge, the flow and user clean-ups) locks every part, always in the same
+/// order, so it sees and leaves one consistent state.
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
-    rows: Arc<RwLock<HashMap<InvitationId, Invitation>>>,
+    shards: Arc<[RwLock<Rows>]>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -31,29 +53,55 @@ impl MemoryStore {
 
     /// How many invitations are stored.
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read_all().iter().map(|rows| rows.len()).sum()
     }
 
     /// Whether no invitation is stored.
     pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
+        self.read_all().iter().all(|rows| rows.is_empty())
     }
 
-    // A panic while holding the lock cannot leave a row half-written (every
+    fn shard(&self, id: &InvitationId) -> &RwLock<Rows> {
+        // The low bits of a v4 UUID are random; any id picks some part.
+        let low = id.as_uuid().as_u128() as usize;
+        &self.shards[low % SHARDS]
+    }
+
+    // A panic while holding a lock cannot leave a row half-written (every
     // write is one map operation), so a poisoned lock is still consistent.
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<InvitationId, Invitation>> {
-        self.rows.read().unwrap_or_else(PoisonError::into_inner)
+    fn read(&self, id: &InvitationId) -> RwLockReadGuard<'_, Rows> {
+        self.shard(id)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<InvitationId, Invitation>> {
-        self.rows.write().unwrap_or_else(PoisonError::into_inner)
+    fn write(&self, id: &InvitationId) -> RwLockWriteGuard<'_, Rows> {
+        self.shard(id)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every part, read-locked in order.
+    fn read_all(&self) -> Vec<RwLockReadGuard<'_, Rows>> {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(PoisonError::into_inner))
+            .collect()
+    }
+
+    /// Every part, write-locked in order.
+    fn write_all(&self) -> Vec<RwLockWriteGuard<'_, Rows>> {
+        self.shards
+            .iter()
+            .map(|s| s.write().unwrap_or_else(PoisonError::into_inner))
+            .collect()
     }
 }
 
 #[async_trait]
 impl InvitationStore for MemoryStore {
     async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
-        match self.write().entry(*invitation.id()) {
+        match self.write(invitation.id()).entry(*invitation.id()) {
             Entry::Occupied(_) => Err(StoreError::Conflict(*invitation.id())),
             Entry::Vacant(slot) => {
                 // Cheap: the name and fixed_data are shared, not copied.
@@ -64,11 +112,11 @@ impl InvitationStore for MemoryStore {
     }
 
     async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-        Ok(self.read().get(id).cloned())
+        Ok(self.read(id).get(id).cloned())
     }
 
     async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError> {
-        Ok(match self.write().get_mut(invitation.id()) {
+        Ok(match self.write(invitation.id()).get_mut(invitation.id()) {
             Some(row) => {
                 *row = invitation.clone();
                 true
@@ -78,12 +126,16 @@ impl InvitationStore for MemoryStore {
     }
 
     async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError> {
-        Ok(self.write().remove(id).is_some())
+        Ok(self.write(id).remove(id).is_some())
     }
 
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
-        let rows = self.read();
-        let mut matching: Vec<&Invitation> = rows.values().filter(|i| query.matches(i)).collect();
+        let shards = self.read_all();
+        let mut matching: Vec<&Invitation> = shards
+            .iter()
+            .flat_map(|rows| rows.values())
+            .filter(|i| query.matches(i))
+            .collect();
         let total = matching.len() as u64;
         let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
         let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
@@ -109,7 +161,7 @@ impl InvitationStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         // One write lock for check and consume: exactly one racer wins.
-        let mut rows = self.write();
+        let mut rows = self.write(id);
         let Some(invitation) = rows.get(id) else {
             return Ok(RedeemOutcome::NotFound);
         };
@@ -128,16 +180,20 @@ impl InvitationStore for MemoryStore {
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut rows = self.write();
-        let before = rows.len();
-        rows.retain(|_, i| !i.is_expired_at(now));
-        Ok((before - rows.len()) as u64)
+        let mut removed = 0;
+        for rows in &mut self.write_all() {
+            let before = rows.len();
+            rows.retain(|_, i| !i.is_expired_at(now));
+            removed += before - rows.len();
+        }
+        Ok(removed as u64)
     }
 
     async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
-        let mut rows = self.write();
+        let mut shards = self.write_all();
         let mut changed = 0;
-        for row in rows.values_mut().filter(|i| i.flow() == Some(flow)) {
+        let rows = shards.iter_mut().flat_map(|rows| rows.values_mut());
+        for row in rows.filter(|i| i.flow() == Some(flow)) {
             let mut parts = row.clone().into_parts();
             parts.flow = None;
             *row = Invitation::from_parts(parts);
@@ -147,10 +203,13 @@ impl InvitationStore for MemoryStore {
     }
 
     async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError> {
-        let mut rows = self.write();
-        let before = rows.len();
-        rows.retain(|_, i| i.created_by() != *user);
-        Ok((before - rows.len()) as u64)
+        let mut removed = 0;
+        for rows in &mut self.write_all() {
+            let before = rows.len();
+            rows.retain(|_, i| i.created_by() != *user);
+            removed += before - rows.len();
+        }
+        Ok(removed as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
