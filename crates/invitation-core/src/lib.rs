@@ -37,5 +37,6 @@ pub use service::{
 struct WorkspaceReadme;
 
 pub use validation::{
-    validate, validate_collect, Changes, Field, FlowRef, InvitationInput, Mode, ValidationErrors,
+    validate, validate_collect, Changes, Field, FlowRef, InvitationInput, JsonInputError, Mode,
+    ValidationErrors,
 };

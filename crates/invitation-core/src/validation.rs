@@ -173,6 +173,39 @@ impl InvitationInput {
         }
     }
 
+    /// Reads a JSON body from its bytes: the same result as parsing them
+    /// into a [`Value`] and calling [`from_json`](Self::from_json), without
+    /// first building the whole body as a value (unknown keys are skipped,
+    /// not kept).
+    ///
+    /// ```
+    /// use invitation_core::{InvitationInput, JsonInputError};
+    /// let input = InvitationInput::from_json_slice(br#"{"name": "welcome", "extra": [1]}"#);
+    /// assert_eq!(input.ok(), Some(InvitationInput::new().name("welcome")));
+    /// assert!(matches!(
+    ///     InvitationInput::from_json_slice(b"[1]"),
+    ///     Err(JsonInputError::Invalid(_))
+    /// ));
+    /// assert!(matches!(
+    ///     InvitationInput::from_json_slice(b"{"),
+    ///     Err(JsonInputError::Syntax(_))
+    /// ));
+    /// ```
+    ///
+    /// # Errors
+    /// [`JsonInputError::Syntax`] when the bytes are not one JSON value;
+    /// [`JsonInputError::Invalid`] (authentik's `non_field_errors` message)
+    /// when the value is not an object.
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Self, JsonInputError> {
+        // Anything the direct reading refuses (not an object, bad syntax)
+        // is read again the general way, which gives the exact error.
+        if let Ok(ObjectFields(input)) = serde_json::from_slice(bytes) {
+            return Ok(input);
+        }
+        let value: Value = serde_json::from_slice(bytes).map_err(JsonInputError::Syntax)?;
+        Self::from_json(value).map_err(JsonInputError::Invalid)
+    }
+
     /// Reads a JSON object's fields.
     pub fn from_json_object(mut map: Map<String, Value>) -> Self {
         Self {
@@ -217,6 +250,71 @@ impl InvitationInput {
     pub fn flow(mut self, flow: Option<FlowId>) -> Self {
         self.flow = Some(Raw::Typed(flow));
         self
+    }
+}
+
+/// Why a JSON body could not be read as [`InvitationInput`].
+#[derive(Debug, thiserror::Error)]
+pub enum JsonInputError {
+    /// The bytes are not one JSON value.
+    #[error("JSON parse error - {0}")]
+    Syntax(#[source] serde_json::Error),
+    /// JSON, but not an object: authentik's `non_field_errors` message.
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+}
+
+/// A JSON object read straight into the input's fields: for each of the
+/// five keys the last value given (as a `Value` map keeps it), every other
+/// key skipped. Refuses anything but an object.
+struct ObjectFields(InvitationInput);
+
+/// The keys [`ObjectFields`] keeps.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    Name,
+    Expires,
+    FixedData,
+    SingleUse,
+    Flow,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for ObjectFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectFieldsVisitor)
+    }
+}
+
+struct ObjectFieldsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ObjectFieldsVisitor {
+    type Value = ObjectFields;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ObjectFields, A::Error> {
+        let mut input = InvitationInput::new();
+        while let Some(key) = map.next_key::<Key>()? {
+            if let Key::Other = key {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let json = map.next_value::<Value>()?;
+            match key {
+                Key::Name => input.name = Some(Raw::Json(json)),
+                Key::Expires => input.expires = Some(Raw::Json(json)),
+                Key::FixedData => input.fixed_data = Some(Raw::Json(json)),
+                Key::SingleUse => input.single_use = Some(Raw::Json(json)),
+                Key::Flow => input.flow = Some(Raw::Json(json)),
+                Key::Other => {}
+            }
+        }
+        Ok(ObjectFields(input))
     }
 }
 

@@ -431,6 +431,39 @@ mod properties {
         }
 
         #[test]
+        fn reading_bytes_directly_gives_what_reading_a_value_gives(
+            body in any_json(),
+            keys in prop::collection::vec(
+                prop_oneof![Just("name"), Just("expires"), Just("fixed_data"),
+                            Just("single_use"), Just("flow"), Just("na\\u006de"), Just("other")],
+                0..8),
+            values in prop::collection::vec(field_value(), 8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            // Objects with the five keys, repeated, escaped and mixed with
+            // others; any JSON at all; and broken text.
+            let members: Vec<String> = keys.iter().zip(&values)
+                .map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            let object = format!("{{{}}}", members.join(", "));
+            let any = body.to_string();
+            let broken = &object.as_bytes()[..cut.index(object.len())];
+            for bytes in [object.as_bytes(), any.as_bytes(), broken] {
+                let text = String::from_utf8_lossy(bytes);
+                let direct = InvitationInput::from_json_slice(bytes);
+                let general = serde_json::from_slice::<Value>(bytes)
+                    .map(InvitationInput::from_json);
+                match (direct, general) {
+                    (Ok(a), Ok(Ok(b))) => prop_assert_eq!(a, b, "{}", text),
+                    (Err(JsonInputError::Invalid(a)), Ok(Err(b))) => prop_assert_eq!(a, b, "{}", text),
+                    (Err(JsonInputError::Syntax(a)), Err(b)) => {
+                        prop_assert_eq!(a.to_string(), b.to_string(), "{}", text);
+                    }
+                    (direct, general) => prop_assert!(false, "{text}: {direct:?} vs {general:?}"),
+                }
+            }
+        }
+
+        #[test]
         fn arbitrary_strings_never_panic_the_parsers(s in ".*") {
             let _ = crate::time::parse_timestamp(&s);
             let _ = crate::InvitationName::parse(&s);

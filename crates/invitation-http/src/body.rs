@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
-use serde_json::Value;
+use invitation_core::{InvitationInput, JsonInputError};
 
 use crate::error::ApiError;
 use crate::MAX_BODY_BYTES;
@@ -18,23 +18,26 @@ use crate::MAX_BODY_BYTES;
 /// instead of a reset connection. Past this the connection is just closed.
 const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
 
-/// Reads the body of `request` as JSON, the way Django REST framework's
-/// `JSONParser` does: an empty body is an empty object whatever its media
-/// type; otherwise the media type must be `application/json` (or
+/// Reads the body of `request` as invitation input, the way Django REST
+/// framework's `JSONParser` does: an empty body is an empty object whatever
+/// its media type; otherwise the media type must be `application/json` (or
 /// `application/<x>+json`) and the text must parse.
-pub(crate) async fn json_body(request: Request) -> Result<Value, ApiError> {
+pub(crate) async fn input_body(request: Request) -> Result<InvitationInput, ApiError> {
     let (parts, body) = request.into_parts();
     if declared_length(&parts.headers).is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return Err(ApiError::TooLarge);
     }
     let bytes = read_limited(body).await?;
     if bytes.is_empty() {
-        return Ok(Value::Object(serde_json::Map::new()));
+        return Ok(InvitationInput::new());
     }
     check_media_type(&parts.headers)?;
     // serde_json stops at 128 levels of nesting with an error, so a deeply
     // nested body is a parse error, never a stack overflow.
-    serde_json::from_slice(&bytes).map_err(ApiError::Parse)
+    InvitationInput::from_json_slice(&bytes).map_err(|e| match e {
+        JsonInputError::Syntax(e) => ApiError::Parse(e),
+        JsonInputError::Invalid(errors) => ApiError::Invalid(errors),
+    })
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

@@ -16,7 +16,7 @@ use invitation_core::{
 };
 use serde_json::Value;
 
-use crate::body::json_body;
+use crate::body::input_body;
 use crate::error::ApiError;
 use crate::{wire, AppState};
 
@@ -59,11 +59,8 @@ impl AppState {
         request: Request,
         permission: Permission,
     ) -> Result<InvitationInput, ApiError> {
-        let refusal = match json_body(request).await {
-            Ok(value) => match InvitationInput::from_json(value) {
-                Ok(input) => return Ok(input),
-                Err(errors) => ApiError::Invalid(errors),
-            },
+        let refusal = match input_body(request).await {
+            Ok(input) => return Ok(input),
             Err(refusal) => refusal,
         };
         Err(self.refuse(caller, permission, refusal).await)
