@@ -192,16 +192,26 @@ fi
 
 # Starts the server of one kind (fresh for every load, so no run inherits
 # another's stored invitations): sets $url and $pid.
+pg_loads=0
 #   memory        invitation-server, memory store, log filter as configured
 #   memory-quiet  the same with RUST_LOG=warn (no access log line)
 #   baseline      the baseline route, answering $body_bytes bytes
-#   postgres      invitation-server on the database made above
+#   postgres      invitation-server on the database made above, in a new
+#                 schema (an empty table) each time, with a pool of as
+#                 many connections as the load opens ($conns)
 start_kind() {
     case "$1" in
     memory) start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 ;;
     memory-quiet) start "$1" "${server_env[@]}" RUST_LOG=warn "$server_bin" --listen 127.0.0.1:0 ;;
     baseline) start "$1" "$baseline_bin" --listen 127.0.0.1:0 --body-bytes "$body_bytes" ;;
-    postgres) start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 --database-url "$server_db_url" ;;
+    postgres)
+        # A schema of its own, so every load starts on an empty table, and
+        # as many pooled connections as wrk opens: as the adapter's run (a
+        # fresh schema, N callers on N connections) does.
+        pg_loads=$((pg_loads + 1))
+        start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 --database-url "$server_db_url" \
+            --database-schema "http_load_$pg_loads" --database-pool-size "$conns"
+        ;;
     *) die "unknown kind $1" ;;
     esac
     url="$started_url"
@@ -294,7 +304,7 @@ for c in conns:
     line("baseline axum route (fixed 201)", "baseline", c)
     line("invitation-server, memory store", "memory", c, "baseline route", base, "≥ 0.80")
     line("invitation-server, memory store, RUST_LOG=warn (no access log)", "memory-quiet", c, "baseline route", base, "")
-    line("invitation-server, PostgreSQL (pool of 16)", "postgres", c,
+    line(f"invitation-server, PostgreSQL (pool of {c})", "postgres", c,
          f"adapter, {c} callers on {c} connections", med("adapter", c, 3), "≥ 0.85")
     line("adapter (use case on PgStore), for reference", "adapter", c)
 EOF

@@ -28,6 +28,14 @@ pub const BOOTSTRAP_TOKEN_ENV: &str = "INVITATION_BOOTSTRAP_TOKEN";
 /// before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// `--database-pool-size`: 1 to 1,024.
+fn pool_size(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        _ => Err(format!("{text:?} is not a whole number from 1 to 1024")),
+    }
+}
+
 /// Command-line flags; each also reads an environment variable.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -50,6 +58,15 @@ pub struct Args {
     /// PostgreSQL schema holding the tables (default: invitation).
     #[arg(long, env = "INVITATION_DATABASE_SCHEMA", requires = "database_url")]
     pub database_schema: Option<String>,
+    /// Most PostgreSQL connections the server holds open at once.
+    #[arg(
+        long,
+        env = "INVITATION_DATABASE_POOL_SIZE",
+        requires = "database_url",
+        default_value_t = invitation_postgres::DEFAULT_POOL_SIZE,
+        value_parser = pool_size
+    )]
+    pub database_pool_size: usize,
     /// TOML file of users (with tokens and permissions) and flows.
     #[arg(long, env = "INVITATION_DIRECTORY")]
     pub directory: Option<PathBuf>,
@@ -133,6 +150,7 @@ impl Server {
                     store = PgStore::with_schema(store.pool().clone(), schema)
                         .map_err(ServerError::Database)?;
                 }
+                store.pool().resize(args.database_pool_size);
                 store.migrate().await.map_err(ServerError::Database)?;
                 tracing::info!(schema = store.schema(), "PostgreSQL storage ready");
                 Arc::new(store)

@@ -579,6 +579,59 @@ async fn with_a_database_url_the_binary_migrates_and_keeps_invitations_in_postgr
         .unwrap();
 }
 
+#[tokio::test]
+async fn the_pool_size_flag_caps_the_servers_postgresql_connections() {
+    let Some((url, admin)) = test_database().await else {
+        return;
+    };
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let schema = format!("inv_pool_{suffix}");
+    let application = format!("inv_pool_{suffix}");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let tagged = format!("{url}{separator}application_name={application}");
+    let file = TempFile::new(DIRECTORY);
+    let path = file.0.to_str().unwrap().to_owned();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--directory",
+        path.as_str(),
+        "--database-schema",
+        schema.as_str(),
+        "--database-pool-size",
+        "2",
+    ];
+    let server = Running::start(&args, &[("INVITATION_DATABASE_URL", tagged.as_str())]);
+    let calls: Vec<_> = (0..24)
+        .map(|i| {
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                let body = json!({"name": format!("pooled-{i}")});
+                call(&url, reqwest::Method::POST, INVITATIONS, TOKEN, Some(body)).await
+            })
+        })
+        .collect();
+    for call in calls {
+        let (status, text) = call.await.unwrap();
+        assert_eq!(status, 201, "{text}");
+    }
+    let client = admin.pool().get().await.unwrap();
+    let open: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((1..=2).contains(&open), "{open} connections open");
+    assert_eq!(server.stop("TERM").code(), Some(0));
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
+
 #[test]
 fn an_unreachable_database_stops_the_server_with_a_message() {
     let (code, stderr) = run_to_exit(&[
