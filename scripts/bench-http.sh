@@ -25,6 +25,8 @@
 #                                  a database bench_http_<pid> is made on that
 #                                  server for (c) and dropped at the end
 #   BENCH_HTTP_SECS                seconds per load run (default 10)
+#   BENCH_HTTP_WARMUP_SECS         seconds of uncounted load before each
+#                                  run, same connections (default 2)
 #   BENCH_HTTP_ROUNDS              rounds (default 2)
 #   BENCH_HTTP_CONNECTIONS         connection counts (default "16 64")
 #   BENCH_HTTP_THREADS             wrk threads (default 2)
@@ -40,6 +42,7 @@ cd "$root"
 
 db_url="${INVITATION_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 secs="${BENCH_HTTP_SECS:-10}"
+warmup="${BENCH_HTTP_WARMUP_SECS:-2}"
 rounds="${BENCH_HTTP_ROUNDS:-2}"
 connections="${BENCH_HTTP_CONNECTIONS:-16 64}"
 threads="${BENCH_HTTP_THREADS:-2}"
@@ -251,6 +254,10 @@ for round in $(seq 1 "$rounds"); do
         [[ -n "$server_db_url" ]] && kinds="$kinds postgres"
         for kind in $kinds; do
             start_kind "$kind"
+            # Warm-up, not counted: connections opened (wrk's, and the
+            # server's pooled PostgreSQL ones), code and caches hot.
+            wrk -t "$threads" -c "$conns" -d "${warmup}s" --timeout 10s -s "$work/post.lua" \
+                "$url$path" >/dev/null
             read -r rate p50 p99 < <(load "$url" "$conns")
             stop_pid "$pid"
             say "round $round, $conns connections, $kind: $rate req/s, p50 $p50 ms, p99 $p99 ms"
