@@ -180,8 +180,12 @@ impl InvitationInput {
     ///
     /// ```
     /// use invitation_core::{InvitationInput, JsonInputError};
+    /// use serde_json::json;
     /// let input = InvitationInput::from_json_slice(br#"{"name": "welcome", "extra": [1]}"#);
-    /// assert_eq!(input.ok(), Some(InvitationInput::new().name("welcome")));
+    /// assert_eq!(
+    ///     input.ok(),
+    ///     InvitationInput::from_json(json!({"name": "welcome"})).ok()
+    /// );
     /// assert!(matches!(
     ///     InvitationInput::from_json_slice(b"[1]"),
     ///     Err(JsonInputError::Invalid(_))

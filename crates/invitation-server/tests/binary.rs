@@ -528,6 +528,22 @@ async fn test_database() -> Option<(String, invitation_postgres::PgStore)> {
     }
 }
 
+/// Flags for a server on a free port with this directory file and its
+/// tables in `schema`, then `extra`.
+fn database_args<'a>(file: &'a TempFile, schema: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let path = file.0.to_str().unwrap();
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--directory",
+        path,
+        "--database-schema",
+        schema,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[tokio::test]
 async fn with_a_database_url_the_binary_migrates_and_keeps_invitations_in_postgresql() {
     let Some((url, admin)) = test_database().await else {
@@ -535,15 +551,7 @@ async fn with_a_database_url_the_binary_migrates_and_keeps_invitations_in_postgr
     };
     let schema = format!("inv_server_{}", uuid::Uuid::new_v4().simple());
     let file = TempFile::new(DIRECTORY);
-    let path = file.0.to_str().unwrap().to_owned();
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--directory",
-        path.as_str(),
-        "--database-schema",
-        schema.as_str(),
-    ];
+    let args = database_args(&file, &schema, &[]);
     let server = Running::start(&args, &[("INVITATION_DATABASE_URL", url.as_str())]);
     let (status, text) = call(
         &server.url,
@@ -590,17 +598,7 @@ async fn the_pool_size_flag_caps_the_servers_postgresql_connections() {
     let separator = if url.contains('?') { '&' } else { '?' };
     let tagged = format!("{url}{separator}application_name={application}");
     let file = TempFile::new(DIRECTORY);
-    let path = file.0.to_str().unwrap().to_owned();
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--directory",
-        path.as_str(),
-        "--database-schema",
-        schema.as_str(),
-        "--database-pool-size",
-        "2",
-    ];
+    let args = database_args(&file, &schema, &["--database-pool-size", "2"]);
     let server = Running::start(&args, &[("INVITATION_DATABASE_URL", tagged.as_str())]);
     let calls: Vec<_> = (0..24)
         .map(|i| {
