@@ -32,6 +32,11 @@ pub const BATCH_BYTES: usize = 64 * 1024;
 /// Past this many unwritten bytes, logging threads wait for the writer.
 pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 
+/// How long dropping the [`FlushGuard`] waits for the last lines to be
+/// written. An output that accepts nothing (a full pipe nobody reads) must
+/// not keep the process from exiting.
+pub const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The [`MakeWriter`] to give `tracing_subscriber::fmt`: cheap to clone,
 /// appends each line to the shared buffer.
 #[derive(Debug, Clone)]
@@ -40,7 +45,8 @@ pub struct BatchedWriter {
 }
 
 /// Keeps the writer thread running; dropping it writes what is buffered and
-/// stops the thread. Hold it until the end of `main`.
+/// stops the thread (waiting at most [`FINAL_FLUSH_TIMEOUT`] for an output
+/// that accepts nothing). Hold it until the end of `main`.
 #[derive(Debug)]
 #[must_use = "dropping the guard stops the log writer"]
 pub struct FlushGuard {
@@ -55,6 +61,8 @@ struct Shared {
     ready: Condvar,
     /// Signalled when a batch has been taken out of the buffer.
     space: Condvar,
+    /// Signalled when the writer thread has written its last batch.
+    finished: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +71,8 @@ struct State {
     closed: bool,
     /// Logging threads waiting in [`Shared::append`] for space.
     waiting: usize,
+    /// The writer thread has written its last batch.
+    done: bool,
 }
 
 /// Starts the writer thread over `out`.
@@ -157,6 +167,8 @@ impl Shared {
                 batch.shrink_to(BATCH_BYTES);
             }
             if closed {
+                self.lock().done = true;
+                self.finished.notify_all();
                 return;
             }
         }
@@ -165,9 +177,24 @@ impl Shared {
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
+        let mut state = self.shared.lock();
+        state.closed = true;
         self.shared.ready.notify_one();
         self.shared.space.notify_all();
+        let deadline = Instant::now() + FINAL_FLUSH_TIMEOUT;
+        while !state.done {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                // The output is stuck: leave the thread to the exit.
+                return;
+            };
+            state = self
+                .shared
+                .finished
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(state);
         if let Some(thread) = self.thread.take() {
             // The writer thread cannot panic short of an allocation failure.
             let _ = thread.join();
@@ -294,6 +321,29 @@ mod tests {
         assert!(text
             .lines()
             .all(|l| l.ends_with(&"x".repeat(100)) && l.len() > 100));
+    }
+
+    #[test]
+    fn dropping_the_guard_gives_up_on_an_output_that_never_accepts() {
+        /// Blocks every write for good.
+        struct Stuck;
+        impl Write for Stuck {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                loop {
+                    std::thread::park();
+                }
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (writer, guard) = batched(Stuck).unwrap();
+        writer.make_writer().write_all(b"never written\n").unwrap();
+        let started = Instant::now();
+        drop(guard);
+        let waited = started.elapsed();
+        assert!(waited >= FINAL_FLUSH_TIMEOUT, "{waited:?}");
+        assert!(waited < FINAL_FLUSH_TIMEOUT * 3, "{waited:?}");
     }
 
     #[test]
