@@ -110,7 +110,12 @@ fn uuid(out: &mut Vec<u8>, id: &Uuid) {
 /// A JSON string, escaped exactly as serde_json escapes it (`"`, `\` and
 /// control characters below U+0020; nothing else).
 fn string(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // No early exit: the whole scan vectorises, and these strings are short.
+    let escapes = text.bytes().fold(false, |found, b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !escapes {
+        out.reserve(text.len() + 2);
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
