@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Instructions per POST create request, counted by callgrind (they do not
+# move with machine load, unlike req/s): the baseline route and
+# invitation-server on the memory store (access log on, as configured by
+# default), each run under valgrind, warmed up, then counted over a wrk load
+# of INSTR_SECS seconds on 4 connections. Prints instructions of the whole
+# process divided by the requests wrk saw answered.
+#
+# Environment: INSTR_SECS (default 8). CARGO_TARGET_DIR is honoured.
+# Needs valgrind and wrk (installed from Debian if missing).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+secs="${INSTR_SECS:-8}"
+path="/api/v3/stages/invitation/invitations/"
+body='{"name":"welcome-new-user","single_use":true,"fixed_data":{"email":"new.user@example.org"}}'
+token="instructions-token"
+
+say() { echo "instructions-http: $*" >&2; }
+for tool in valgrind wrk; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        say "installing $tool (apt-get)"
+        apt-get install -y "$tool" >/dev/null 2>&1 ||
+            { apt-get update >/dev/null 2>&1 && apt-get install -y "$tool" >/dev/null 2>&1; }
+    fi
+done
+
+say "building release binaries"
+cargo build --release --quiet -p invitation-server -p invitation-benches --bin invitation-server --bin baseline_server
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+
+work="$(mktemp -d)"
+vg_pid=""
+cleanup() {
+    [[ -n "$vg_pid" ]] && kill -KILL "$vg_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat >"$work/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+EOF
+
+# count NAME CMD...: prints "NAME requests instructions per_request".
+count() {
+    local name=$1
+    shift
+    env INVITATION_BOOTSTRAP_TOKEN="$token" valgrind --tool=callgrind \
+        --callgrind-out-file="$work/$name.out" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
+    vg_pid=$!
+    local url=""
+    for _ in $(seq 1 300); do
+        url="$(grep -o 'http://127.0.0.1:[0-9]*' "$work/$name.stdout" 2>/dev/null | head -n 1 || true)"
+        [[ -n "$url" ]] && break
+        sleep 0.2
+    done
+    [[ -n "$url" ]] || { cat "$work/$name.stderr" >&2; say "$name did not start"; exit 1; }
+    wrk -t 1 -c 4 -d 3s -s "$work/post.lua" "$url$path" >/dev/null
+    callgrind_control -z "$vg_pid" >/dev/null
+    local requests
+    requests="$(wrk -t 1 -c 4 -d "${secs}s" -s "$work/post.lua" "$url$path" |
+        awk '/requests in/ { print $1 }')"
+    callgrind_control -d "$vg_pid" >/dev/null
+    sleep 1
+    kill -KILL "$vg_pid" 2>/dev/null || true
+    wait "$vg_pid" 2>/dev/null || true
+    vg_pid=""
+    local dump instructions
+    dump="$(ls -t "$work/$name.out".* | head -n 1)"
+    instructions="$(callgrind_annotate "$dump" 2>/dev/null |
+        awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')"
+    echo "$name $requests $instructions $((instructions / requests))"
+}
+
+count baseline "$target_dir/release/baseline_server" --listen 127.0.0.1:0 --body-bytes 389 >"$work/rows"
+count server "$target_dir/release/invitation-server" --listen 127.0.0.1:0 >>"$work/rows"
+
+echo "POST $path under callgrind, wrk -t 1 -c 4 -d ${secs}s after a 3 s warm-up; $(date -u +%Y-%m-%d)"
+echo
+echo "| process | requests | instructions | per request |"
+echo "|---|---|---|---|"
+awk '{ printf "| %s | %d | %d | %d |\n", $1, $2, $3, $4 }' "$work/rows"
+awk 'NR == 1 { b = $4 } NR == 2 { printf "\nratio server / baseline: %.2f\n", $4 / b }' "$work/rows"
