@@ -47,8 +47,10 @@ rounds="${BENCH_HTTP_ROUNDS:-2}"
 connections="${BENCH_HTTP_CONNECTIONS:-16 64}"
 threads="${BENCH_HTTP_THREADS:-2}"
 skip_pg="${BENCH_HTTP_SKIP_PG:-0}"
-path="/api/v3/stages/invitation/invitations/"
-body='{"name":"welcome-new-user","single_use":true,"fixed_data":{"email":"new.user@example.org"}}'
+# shellcheck source=lib/http-load.sh
+. "$root/scripts/lib/http-load.sh"
+path="$http_path"
+body="$http_body"
 
 say() { echo "bench-http: $*" >&2; }
 die() {
@@ -86,21 +88,11 @@ cleanup() {
 trap cleanup EXIT
 
 # 1. wrk (Debian's package).
-if ! command -v wrk >/dev/null 2>&1; then
-    say "installing wrk (apt-get)"
-    if ! apt-get install -y wrk >"$work/apt.log" 2>&1; then
-        apt-get update >>"$work/apt.log" 2>&1 && apt-get install -y wrk >>"$work/apt.log" 2>&1 ||
-            { cat "$work/apt.log" >&2; die "cannot install wrk"; }
-    fi
-fi
+ensure_debian_tool wrk "$work/apt.log" || die "cannot install wrk"
 
 # 2. Release binaries.
 say "building release binaries"
-cargo build --release --quiet -p invitation-server -p invitation-benches --bin invitation-server --bin baseline_server
-target_dir="$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-server_bin="$target_dir/release/invitation-server"
-baseline_bin="$target_dir/release/baseline_server"
+build_release_binaries
 
 token="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 
@@ -148,12 +140,7 @@ wait_ready() {
     die "$url/-/health/ready/ never answered 200"
 }
 
-cat >"$work/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $token"
-EOF
+write_post_lua "$work/post.lua" "$token"
 
 # Runs wrk; prints "req/s p50_ms p99_ms".
 load() {

@@ -13,23 +13,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 secs="${INSTR_SECS:-8}"
-path="/api/v3/stages/invitation/invitations/"
-body='{"name":"welcome-new-user","single_use":true,"fixed_data":{"email":"new.user@example.org"}}'
 token="instructions-token"
+# shellcheck source=lib/http-load.sh
+. "$root/scripts/lib/http-load.sh"
+path="$http_path"
 
 say() { echo "instructions-http: $*" >&2; }
-for tool in valgrind wrk; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        say "installing $tool (apt-get)"
-        apt-get install -y "$tool" >/dev/null 2>&1 ||
-            { apt-get update >/dev/null 2>&1 && apt-get install -y "$tool" >/dev/null 2>&1; }
-    fi
-done
-
-say "building release binaries"
-cargo build --release --quiet -p invitation-server -p invitation-benches --bin invitation-server --bin baseline_server
-target_dir="$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 
 work="$(mktemp -d)"
 vg_pid=""
@@ -39,12 +28,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$work/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $token"
-EOF
+for tool in valgrind wrk; do
+    ensure_debian_tool "$tool" "$work/apt.log" || { say "cannot install $tool"; exit 1; }
+done
+say "building release binaries"
+build_release_binaries
+write_post_lua "$work/post.lua" "$token"
 
 # count NAME CMD...: prints "NAME requests instructions per_request".
 count() {
@@ -77,8 +66,8 @@ count() {
     echo "$name $requests $instructions $((instructions / requests))"
 }
 
-count baseline "$target_dir/release/baseline_server" --listen 127.0.0.1:0 --body-bytes 389 >"$work/rows"
-count server "$target_dir/release/invitation-server" --listen 127.0.0.1:0 >>"$work/rows"
+count baseline "$baseline_bin" --listen 127.0.0.1:0 --body-bytes 389 >"$work/rows"
+count server "$server_bin" --listen 127.0.0.1:0 >>"$work/rows"
 
 echo "POST $path under callgrind, wrk -t 1 -c 4 -d ${secs}s after a 3 s warm-up; $(date -u +%Y-%m-%d)"
 echo

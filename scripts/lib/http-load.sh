@@ -1,0 +1,41 @@
+# Shared by scripts/bench-http.sh and scripts/instructions-http.sh (sourced,
+# not run): the request both send, installing their tools, and the release
+# binaries they load.
+
+# The request: POST create, 91 bytes of body.
+http_path="/api/v3/stages/invitation/invitations/"
+http_body='{"name":"welcome-new-user","single_use":true,"fixed_data":{"email":"new.user@example.org"}}'
+
+# ensure_debian_tool TOOL LOG: installs TOOL from Debian if it is not on
+# PATH (its apt output in LOG); returns non-zero if that fails.
+ensure_debian_tool() {
+    local tool=$1 log=$2
+    command -v "$tool" >/dev/null 2>&1 && return 0
+    echo "installing $tool (apt-get)" >&2
+    apt-get install -y "$tool" >"$log" 2>&1 ||
+        { apt-get update >>"$log" 2>&1 && apt-get install -y "$tool" >>"$log" 2>&1; } ||
+        { cat "$log" >&2; return 1; }
+}
+
+# build_release_binaries: builds the server and the baseline route (release
+# profile) and sets $server_bin and $baseline_bin.
+build_release_binaries() {
+    cargo build --release --quiet -p invitation-server -p invitation-benches \
+        --bin invitation-server --bin baseline_server
+    local target_dir
+    target_dir="$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+    server_bin="$target_dir/release/invitation-server"
+    baseline_bin="$target_dir/release/baseline_server"
+}
+
+# write_post_lua FILE TOKEN: the wrk script that sends the request with
+# `Authorization: Bearer TOKEN`.
+write_post_lua() {
+    cat >"$1" <<EOF
+wrk.method = "POST"
+wrk.body = '$http_body'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $2"
+EOF
+}
