@@ -103,25 +103,52 @@ fn parse_offset(b: &[u8]) -> Option<FixedOffset> {
 /// Formats a timestamp as authentik's API writes it: UTC with `Z`, with six
 /// fraction digits only when the microseconds are not zero.
 pub fn format_timestamp(ts: &DateTime<Utc>) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(27);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        ts.year(),
-        ts.month(),
-        ts.day(),
-        ts.hour(),
-        ts.minute(),
-        ts.second()
-    );
+    let mut out = Vec::with_capacity(27);
+    write_timestamp(&mut out, ts);
+    // Every byte written is ASCII.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`format_timestamp`]'s text to `out` (ASCII), without an
+/// allocation of its own: for writers of JSON straight into bytes.
+pub fn write_timestamp(out: &mut Vec<u8>, ts: &DateTime<Utc>) {
+    let year = ts.year();
+    match u32::try_from(year) {
+        Ok(y) if y <= 9999 => digits(out, y, 4),
+        _ => {
+            use std::io::Write as _;
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{year:04}");
+        }
+    }
+    out.push(b'-');
+    digits(out, ts.month(), 2);
+    out.push(b'-');
+    digits(out, ts.day(), 2);
+    out.push(b'T');
+    digits(out, ts.hour(), 2);
+    out.push(b':');
+    digits(out, ts.minute(), 2);
+    out.push(b':');
+    digits(out, ts.second(), 2);
     let micros = ts.timestamp_subsec_micros();
     if micros != 0 {
-        let _ = write!(out, ".{micros:06}");
+        out.push(b'.');
+        digits(out, micros, 6);
     }
-    out.push('Z');
-    out
+    out.push(b'Z');
+}
+
+/// `value` in exactly `width` decimal digits, zero-padded (`value` must
+/// fit).
+fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    let mut rest = value;
+    for d in out[start..].iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
 }
 
 /// Truncates a timestamp to whole microseconds, the precision the library

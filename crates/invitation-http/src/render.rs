@@ -12,7 +12,7 @@
 //! `attributes`, a flow) still go through serde_json. The tests check the
 //! bytes are serde_json's, byte for byte.
 
-use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
+use chrono::{DateTime, Utc};
 use invitation_core::{InvitationView, ListPage, UserSummary};
 use uuid::Uuid;
 
@@ -125,46 +125,11 @@ fn string(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-/// `"2026-11-28T08:14:25.000042Z"` or, with no microseconds,
-/// `"2026-11-28T08:14:25Z"`: `format_timestamp`'s text, without its
-/// allocation.
+/// `"2026-11-28T08:14:25.000042Z"`: the wire form of a timestamp, quoted.
 fn timestamp(out: &mut Vec<u8>, at: &DateTime<Utc>) {
-    let year = at.year();
-    if !(0..=9999).contains(&year) {
-        // Outside four digits: let the reference function decide.
-        string(out, &invitation_core::time::format_timestamp(at));
-        return;
-    }
     out.push(b'"');
-    digits(out, year.unsigned_abs(), 4);
-    out.push(b'-');
-    digits(out, at.month(), 2);
-    out.push(b'-');
-    digits(out, at.day(), 2);
-    out.push(b'T');
-    digits(out, at.hour(), 2);
-    out.push(b':');
-    digits(out, at.minute(), 2);
-    out.push(b':');
-    digits(out, at.second(), 2);
-    let micros = at.timestamp_subsec_micros();
-    if micros != 0 {
-        out.push(b'.');
-        digits(out, micros, 6);
-    }
-    out.extend_from_slice(b"Z\"");
-}
-
-/// `value` in exactly `width` decimal digits, zero-padded (`value` must
-/// fit).
-fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
-    let start = out.len();
-    out.resize(start + width, b'0');
-    let mut rest = value;
-    for d in out[start..].iter_mut().rev() {
-        *d = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
+    invitation_core::time::write_timestamp(out, at);
+    out.push(b'"');
 }
 
 #[cfg(test)]
