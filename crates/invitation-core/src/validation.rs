@@ -32,6 +32,15 @@ pub enum Field {
 }
 
 impl Field {
+    /// The fields a body sets, in order.
+    pub const INPUT: [Self; 5] = [
+        Self::Name,
+        Self::Expires,
+        Self::FixedData,
+        Self::SingleUse,
+        Self::Flow,
+    ];
+
     /// The wire key.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -212,12 +221,24 @@ impl InvitationInput {
 
     /// Reads a JSON object's fields.
     pub fn from_json_object(mut map: Map<String, Value>) -> Self {
-        Self {
-            name: map.remove("name").map(Raw::Json),
-            expires: map.remove("expires").map(Raw::Json),
-            fixed_data: map.remove("fixed_data").map(Raw::Json),
-            single_use: map.remove("single_use").map(Raw::Json),
-            flow: map.remove("flow").map(Raw::Json),
+        let mut input = Self::new();
+        for field in Field::INPUT {
+            if let Some(json) = map.remove(field.as_str()) {
+                input.set_json(field, json);
+            }
+        }
+        input
+    }
+
+    /// Sets one field from a body's JSON value (`NonField` sets nothing).
+    fn set_json(&mut self, field: Field, json: Value) {
+        match field {
+            Field::Name => self.name = Some(Raw::Json(json)),
+            Field::Expires => self.expires = Some(Raw::Json(json)),
+            Field::FixedData => self.fixed_data = Some(Raw::Json(json)),
+            Field::SingleUse => self.single_use = Some(Raw::Json(json)),
+            Field::Flow => self.flow = Some(Raw::Json(json)),
+            Field::NonField => {}
         }
     }
 
@@ -273,17 +294,27 @@ pub enum JsonInputError {
 /// key skipped. Refuses anything but an object.
 struct ObjectFields(InvitationInput);
 
-/// The keys [`ObjectFields`] keeps.
-#[derive(serde::Deserialize)]
-#[serde(field_identifier, rename_all = "snake_case")]
-enum Key {
-    Name,
-    Expires,
-    FixedData,
-    SingleUse,
-    Flow,
-    #[serde(other)]
-    Other,
+/// A key of the body: the input field it names, if any.
+struct Key(Option<Field>);
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl serde::de::Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(Key(Field::INPUT.into_iter().find(|f| f.as_str() == key)))
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for ObjectFields {
@@ -303,19 +334,12 @@ impl<'de> serde::de::Visitor<'de> for ObjectFieldsVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ObjectFields, A::Error> {
         let mut input = InvitationInput::new();
-        while let Some(key) = map.next_key::<Key>()? {
-            if let Key::Other = key {
-                map.next_value::<serde::de::IgnoredAny>()?;
-                continue;
-            }
-            let json = map.next_value::<Value>()?;
-            match key {
-                Key::Name => input.name = Some(Raw::Json(json)),
-                Key::Expires => input.expires = Some(Raw::Json(json)),
-                Key::FixedData => input.fixed_data = Some(Raw::Json(json)),
-                Key::SingleUse => input.single_use = Some(Raw::Json(json)),
-                Key::Flow => input.flow = Some(Raw::Json(json)),
-                Key::Other => {}
+        while let Some(Key(field)) = map.next_key()? {
+            match field {
+                Some(field) => input.set_json(field, map.next_value()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
         Ok(ObjectFields(input))
