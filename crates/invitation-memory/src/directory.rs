@@ -3,6 +3,8 @@
 //! authorization ports.
 
 use std::collections::{HashMap, HashSet};
+
+use foldhash::fast::RandomState;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,6 +14,11 @@ use invitation_core::{
     UserId, UserSummary,
 };
 
+/// The directory's maps. Their keys are set by whoever builds the directory
+/// and only looked up by callers (a token lookup inserts nothing), so
+/// foldhash's speed is safe here: nobody can fill a table with collisions.
+type Map<K, V> = HashMap<K, V, RandomState>;
+
 /// Users (with their API tokens and permissions) and flows, in memory.
 ///
 /// Implements [`UserDirectory`], [`FlowDirectory`], [`Authenticator`] (a
@@ -20,10 +27,10 @@ use invitation_core::{
 /// or fill it with the `insert_…` ones, then share it in an `Arc`.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDirectory {
-    users: HashMap<UserId, Arc<UserSummary>>,
-    flows: HashMap<FlowId, Arc<FlowSummary>>,
-    tokens: HashMap<String, UserId>,
-    permissions: HashMap<UserId, HashSet<Permission>>,
+    users: Map<UserId, Arc<UserSummary>>,
+    flows: Map<FlowId, Arc<FlowSummary>>,
+    tokens: Map<String, UserId>,
+    permissions: Map<UserId, HashSet<Permission, RandomState>>,
 }
 
 impl MemoryDirectory {
@@ -167,7 +174,7 @@ impl MemoryDirectory {
 }
 
 /// The ids of the summaries that pass `keep`.
-fn ids_where<K: Copy, V>(map: &HashMap<K, Arc<V>>, keep: impl Fn(&V) -> bool) -> Vec<K> {
+fn ids_where<K: Copy, V>(map: &Map<K, Arc<V>>, keep: impl Fn(&V) -> bool) -> Vec<K> {
     map.iter()
         .filter(|(_, v)| keep(v))
         .map(|(k, _)| *k)
@@ -175,7 +182,7 @@ fn ids_where<K: Copy, V>(map: &HashMap<K, Arc<V>>, keep: impl Fn(&V) -> bool) ->
 }
 
 /// The summaries of the known ids among `ids`.
-fn known<K: Eq + std::hash::Hash, V>(map: &HashMap<K, Arc<V>>, ids: &[K]) -> Vec<Arc<V>> {
+fn known<K: Eq + std::hash::Hash, V>(map: &Map<K, Arc<V>>, ids: &[K]) -> Vec<Arc<V>> {
     ids.iter().filter_map(|id| map.get(id).cloned()).collect()
 }
 
