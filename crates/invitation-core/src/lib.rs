@@ -6,6 +6,7 @@ mod directory;
 mod ids;
 mod list;
 mod model;
+mod plain_json;
 pub mod ports;
 mod query;
 mod service;

@@ -125,6 +125,25 @@ impl FixedData {
         self.0.is_none()
     }
 
+    /// Fixed data from the text of a JSON value that serde_json has already
+    /// read (a request body's `fixed_data`), without parsing it into a
+    /// `Value`: `Some` when the text is an object whose compact text is the
+    /// canonical one (see [`plain_object`](crate::plain_json::plain_object)),
+    /// `None` for anything the general path must decide.
+    pub(crate) fn from_plain_json(raw: &RawValue) -> Option<Self> {
+        let text = raw.get();
+        let plain = crate::plain_json::plain_object(text)?;
+        if plain.empty {
+            return Some(Self(None));
+        }
+        let raw = if plain.spaced {
+            RawValue::from_string(crate::plain_json::without_spaces(text)).ok()?
+        } else {
+            raw.to_owned()
+        };
+        Some(Self(Some(Arc::from(raw))))
+    }
+
     /// The compact JSON text of the object (keys sorted).
     pub fn as_json(&self) -> &str {
         self.0.as_deref().map_or("{}", RawValue::get)

@@ -7,10 +7,11 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::ids::FlowId;
-use crate::model::{FixedData, InvitationName};
+use crate::model::{FixedData, FixedDataError, InvitationName};
 use crate::time::{parse_timestamp, DATETIME_FORMAT_MESSAGE};
 
 /// A field of the invitation API, in the order errors are reported.
@@ -140,6 +141,36 @@ enum Raw<T> {
     Json(Value),
 }
 
+/// `fixed_data` as given: from Rust, as a body's JSON value, or already
+/// checked (a body's plain object, read by [`FixedData::from_plain_json`]).
+#[derive(Debug, Clone)]
+enum FixedDataInput {
+    Typed(Map<String, Value>),
+    Json(Value),
+    Checked(FixedData),
+}
+
+impl PartialEq for FixedDataInput {
+    /// Equal when they validate alike: to the same data, or to the same
+    /// message.
+    fn eq(&self, other: &Self) -> bool {
+        self.clone().validated() == other.clone().validated()
+    }
+}
+
+impl FixedDataInput {
+    /// The data, or the field's error message.
+    fn validated(self) -> Result<FixedData, String> {
+        let map = match self {
+            Self::Checked(data) => return Ok(data),
+            Self::Typed(map) | Self::Json(Value::Object(map)) => map,
+            Self::Json(Value::Null) => return Err(NOT_NULL.to_owned()),
+            Self::Json(_) => return Err(FixedDataError::NotAnObject.to_string()),
+        };
+        FixedData::try_from(map).map_err(|e| e.to_string())
+    }
+}
+
 /// Unvalidated invitation input. Build it from a JSON body or with the typed
 /// setters; a field never set is "absent".
 ///
@@ -152,7 +183,7 @@ enum Raw<T> {
 pub struct InvitationInput {
     name: Option<Raw<String>>,
     expires: Option<Raw<Option<DateTime<Utc>>>>,
-    fixed_data: Option<Raw<Map<String, Value>>>,
+    fixed_data: Option<FixedDataInput>,
     single_use: Option<Raw<bool>>,
     flow: Option<Raw<Option<FlowId>>>,
 }
@@ -185,7 +216,7 @@ impl InvitationInput {
     /// Reads a JSON body from its bytes: the same result as parsing them
     /// into a [`Value`] and calling [`from_json`](Self::from_json), without
     /// first building the whole body as a value (unknown keys are skipped,
-    /// not kept).
+    /// not kept, and a plain `fixed_data` object is checked on its text).
     ///
     /// ```
     /// use invitation_core::{InvitationInput, JsonInputError};
@@ -235,7 +266,7 @@ impl InvitationInput {
         match field {
             Field::Name => self.name = Some(Raw::Json(json)),
             Field::Expires => self.expires = Some(Raw::Json(json)),
-            Field::FixedData => self.fixed_data = Some(Raw::Json(json)),
+            Field::FixedData => self.fixed_data = Some(FixedDataInput::Json(json)),
             Field::SingleUse => self.single_use = Some(Raw::Json(json)),
             Field::Flow => self.flow = Some(Raw::Json(json)),
             Field::NonField => {}
@@ -259,7 +290,7 @@ impl InvitationInput {
     /// Sets the fixed data.
     #[must_use]
     pub fn fixed_data(mut self, data: Map<String, Value>) -> Self {
-        self.fixed_data = Some(Raw::Typed(data));
+        self.fixed_data = Some(FixedDataInput::Typed(data));
         self
     }
 
@@ -336,14 +367,40 @@ impl<'de> serde::de::Visitor<'de> for ObjectFieldsVisitor {
         let mut input = InvitationInput::new();
         while let Some(Key(field)) = map.next_key()? {
             match field {
-                Some(field) => input.set_json(field, map.next_value()?),
-                None => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                Some(Field::FixedData) => {
+                    let raw: &RawValue = map.next_value()?;
+                    input.fixed_data = Some(match FixedData::from_plain_json(raw) {
+                        Some(data) => FixedDataInput::Checked(data),
+                        None => FixedDataInput::Json(nested_value(raw)?),
+                    });
                 }
+                Some(field) => input.set_json(field, map.next_value()?),
+                None => within_depth(map.next_value()?)?,
             }
         }
         Ok(ObjectFields(input))
     }
+}
+
+/// serde_json refuses a body nested 128 deep (the body object is the first
+/// level); a member's value is read from its own text here, so that limit
+/// is checked on the text.
+const MEMBER_MAX_DEPTH: usize = 126;
+
+/// Refuses a member's value (`raw`, checked JSON) that nests deeper than
+/// a whole body may. The error sends the body down the general path, which
+/// words it.
+fn within_depth<E: serde::de::Error>(raw: &RawValue) -> Result<(), E> {
+    if crate::plain_json::nesting_depth(raw.get()) > MEMBER_MAX_DEPTH {
+        return Err(E::custom("recursion limit exceeded"));
+    }
+    Ok(())
+}
+
+/// A member's value, read from its text (`raw`, checked JSON).
+fn nested_value<E: serde::de::Error>(raw: &RawValue) -> Result<Value, E> {
+    within_depth(raw)?;
+    serde_json::from_str(raw.get()).map_err(E::custom)
 }
 
 /// How absent fields are treated.
@@ -437,17 +494,10 @@ pub fn validate_collect(input: InvitationInput, mode: Mode) -> (Changes, Validat
         }
     }
 
-    if let Some(raw) = input.fixed_data {
-        match raw {
-            Raw::Typed(map) | Raw::Json(Value::Object(map)) => match FixedData::try_from(map) {
-                Ok(data) => changes.fixed_data = Some(data),
-                Err(e) => errors.add(Field::FixedData, e.to_string()),
-            },
-            Raw::Json(Value::Null) => errors.add(Field::FixedData, NOT_NULL),
-            Raw::Json(_) => errors.add(
-                Field::FixedData,
-                "Value must be a dictionary, and not have any duplicate keys.",
-            ),
+    if let Some(given) = input.fixed_data {
+        match given.validated() {
+            Ok(data) => changes.fixed_data = Some(data),
+            Err(message) => errors.add(Field::FixedData, message),
         }
     }
 

@@ -377,6 +377,43 @@ fn typed_input_goes_through_the_same_rules() {
     );
 }
 
+#[test]
+fn nesting_is_limited_alike_whichever_way_a_body_is_read() {
+    // serde_json refuses 128 levels (the body is the first); members read
+    // on their text must stop where it stops.
+    for key in ["other", "fixed_data"] {
+        for depth in [125, 126, 127, 200] {
+            let body = format!(
+                r#"{{"name":"n","{key}":{}1{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            let direct = InvitationInput::from_json_slice(body.as_bytes());
+            let general = serde_json::from_slice::<Value>(body.as_bytes());
+            match (direct, general) {
+                (Ok(a), Ok(v)) => assert_eq!(Ok(a), InvitationInput::from_json(v), "{key} {depth}"),
+                (Err(JsonInputError::Syntax(a)), Err(b)) => {
+                    assert_eq!(a.to_string(), b.to_string(), "{key} {depth}");
+                }
+                (a, b) => panic!("{key} {depth}: {a:?} vs {b:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_plain_fixed_data_object_is_stored_as_its_text_without_spaces() {
+    let body = br#"{"name":"n","fixed_data":{ "a" : [1, {"b": null}], "c":"x y" }}"#;
+    let changes = validate(InvitationInput::from_json_slice(body).unwrap(), Mode::Full).unwrap();
+    assert_eq!(
+        changes.fixed_data.unwrap().as_json(),
+        r#"{"a":[1,{"b":null}],"c":"x y"}"#
+    );
+    let body = br#"{"name":"n","fixed_data":{ }}"#;
+    let changes = validate(InvitationInput::from_json_slice(body).unwrap(), Mode::Full).unwrap();
+    assert!(changes.fixed_data.unwrap().is_empty());
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -461,6 +498,30 @@ mod properties {
                     (direct, general) => prop_assert!(false, "{text}: {direct:?} vs {general:?}"),
                 }
             }
+        }
+
+        #[test]
+        fn fixed_data_read_on_its_text_is_what_the_general_path_stores(
+            data in prop::collection::btree_map("[a-c]{0,2}|.*", any_json(), 0..6),
+            pretty in any::<bool>(),
+            reverse in any::<bool>(),
+        ) {
+            // Spaced or compact text; keys in order, or reversed (so not
+            // plain); any values, nested, with escapes, fractions, -0.
+            let members: Vec<String> = data.iter()
+                .map(|(k, v)| {
+                    let v = if pretty { serde_json::to_string_pretty(v).unwrap() } else { v.to_string() };
+                    format!("{}:{v}", Value::String(k.clone()))
+                })
+                .collect();
+            let members: Vec<String> = if reverse { members.into_iter().rev().collect() } else { members };
+            let glue = if pretty { ",\n  " } else { "," };
+            let body = format!("{{\"name\":\"n\",\"fixed_data\":{{{}}}}}", members.join(glue));
+            let direct = validate(InvitationInput::from_json_slice(body.as_bytes()).unwrap(), Mode::Full);
+            let value: Value = serde_json::from_str(&body).unwrap();
+            let general = validate(InvitationInput::from_json(value).unwrap(), Mode::Full);
+            // Equal changes hold equal text: `FixedData` compares its text.
+            prop_assert_eq!(&direct, &general, "{}", body);
         }
 
         #[test]

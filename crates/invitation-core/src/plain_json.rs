@@ -1,0 +1,263 @@
+//! Reading JSON text that serde_json has already checked, without building
+//! it as a `Value`: the fast path of a request body's `fixed_data`.
+//!
+//! `fixed_data` is stored as the compact text serde_json writes for a
+//! `Map` (keys sorted, no white space). For the usual object (keys already
+//! in order, no escapes, no fractions) that text is the body's own text
+//! without its white space, so it can be taken as it is; anything else goes
+//! the general way (parse into a `Value`, check, write).
+
+/// The deepest nesting read here (the object itself is level 1); deeper
+/// data takes the general path, which allows up to
+/// [`FIXED_DATA_MAX_DEPTH`](crate::FIXED_DATA_MAX_DEPTH). Kept small: the
+/// reader keeps a fixed array of this many levels.
+const MAX_DEPTH: usize = 16;
+
+/// What [`plain_object`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plain {
+    /// The object has no members (`{}`).
+    pub(crate) empty: bool,
+    /// There is white space between tokens, to be dropped.
+    pub(crate) spaced: bool,
+}
+
+/// Whether `text` (one valid JSON value, as serde_json's `RawValue` holds
+/// it) is an object whose compact text is exactly what serde_json writes
+/// for it once parsed into a `Map`: in every object the keys strictly
+/// increase (so they are sorted and none repeats), no key or string holds
+/// an escape or a control character, every number is an integer of at
+/// most 18 digits (not `-0`), and nothing nests deeper than [`MAX_DEPTH`].
+/// `None` when any of that does not hold, or the text is not an object:
+/// the general path decides those.
+pub(crate) fn plain_object(text: &str) -> Option<Plain> {
+    let bytes = text.as_bytes();
+    // For each open container: whether it is an object, and the last key
+    // read in it.
+    let mut open: [(bool, Option<&str>); MAX_DEPTH] = [(false, None); MAX_DEPTH];
+    let mut depth = 0;
+    let mut expect_key = false;
+    let mut spaced = false;
+    let mut empty = true;
+    let mut done = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if is_space(b) {
+            spaced = true;
+            i += 1;
+            continue;
+        }
+        // One object, and nothing after it.
+        if depth == 0 && (done || b != b'{') {
+            return None;
+        }
+        match b {
+            b'{' | b'[' => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                open[depth] = (b == b'{', None);
+                depth += 1;
+                expect_key = b == b'{';
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    empty = open[0].1.is_none();
+                    done = true;
+                }
+                expect_key = false;
+                i += 1;
+            }
+            b',' => {
+                expect_key = depth > 0 && open[depth - 1].0;
+                i += 1;
+            }
+            b':' => {
+                expect_key = false;
+                i += 1;
+            }
+            b'"' => {
+                let start = i + 1;
+                let len = bytes
+                    .get(start..)?
+                    .iter()
+                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+                let end = start + len;
+                if bytes[end] != b'"' {
+                    return None;
+                }
+                if expect_key {
+                    let key = text.get(start..end)?;
+                    let last = &mut open.get_mut(depth.checked_sub(1)?)?.1;
+                    if last.is_some_and(|previous| key <= previous) {
+                        return None;
+                    }
+                    *last = Some(key);
+                    expect_key = false;
+                }
+                i = end + 1;
+            }
+            b't' | b'n' => i += 4,
+            b'f' => i += 5,
+            b'-' | b'0'..=b'9' => {
+                if b == b'-' {
+                    i += 1;
+                    if bytes.get(i) == Some(&b'0') {
+                        return None;
+                    }
+                }
+                let digits = bytes
+                    .get(i..)?
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
+                i += digits;
+                if digits == 0 || digits > 18 || matches!(bytes.get(i), Some(b'.' | b'e' | b'E')) {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    done.then_some(Plain { empty, spaced })
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// `text` without the white space between its tokens. Only for text that
+/// [`plain_object`] accepted: its strings hold no escapes, so every `"`
+/// opens or closes one.
+pub(crate) fn without_spaces(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    for c in text.chars() {
+        if c == '"' {
+            in_string = !in_string;
+        }
+        if in_string || !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How deeply `text` (valid JSON) nests: 0 for a scalar, 1 for `[]`, 2
+/// for `[[]]`.
+pub(crate) fn nesting_depth(text: &str) -> usize {
+    let mut depth = 0usize;
+    let mut deepest = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(text: &str) -> Option<Plain> {
+        plain_object(text)
+    }
+
+    #[test]
+    fn sorted_flat_and_nested_objects_are_plain() {
+        let p = plain(r#"{"a":1,"b":"x","c":{"d":[true,false,null,-5]}}"#);
+        assert_eq!(
+            p,
+            Some(Plain {
+                empty: false,
+                spaced: false
+            })
+        );
+        let p = plain("{ \"a\" : [ 1 , 2 ] ,\n\"b\":{}}");
+        assert_eq!(
+            p,
+            Some(Plain {
+                empty: false,
+                spaced: true
+            })
+        );
+        assert_eq!(
+            plain("{}"),
+            Some(Plain {
+                empty: true,
+                spaced: false
+            })
+        );
+        assert_eq!(
+            plain(" { } "),
+            Some(Plain {
+                empty: true,
+                spaced: true
+            })
+        );
+    }
+
+    #[test]
+    fn what_serde_json_would_write_differently_is_not_plain() {
+        for text in [
+            r#"{"b":1,"a":2}"#,             // unsorted
+            r#"{"a":1,"a":2}"#,             // repeated
+            r#"{"a\u0062":1}"#,             // escaped key
+            r#"{"a":"\n"}"#,                // escaped string
+            r#"{"a":1.0}"#,                 // fraction
+            r#"{"a":1e3}"#,                 // exponent
+            r#"{"a":-0}"#,                  // negative zero
+            r#"{"a":1234567890123456789}"#, // 19 digits
+            r#"[1]"#,
+            r#""text""#,
+            "5",
+            r#"{"a":1} {}"#,
+        ] {
+            assert_eq!(plain(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_not_plain() {
+        let deep = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(plain(&deep(MAX_DEPTH - 1)).is_some());
+        assert_eq!(plain(&deep(MAX_DEPTH)), None);
+    }
+
+    #[test]
+    fn spaces_go_strings_keep_theirs() {
+        assert_eq!(
+            without_spaces("{ \"a b\" : [ 1 ,\t2 ] }"),
+            r#"{"a b":[1,2]}"#
+        );
+    }
+
+    #[test]
+    fn depth_counts_containers_not_brackets_in_strings() {
+        assert_eq!(nesting_depth("1"), 0);
+        assert_eq!(nesting_depth(r#"{"a":[{}]}"#), 3);
+        assert_eq!(nesting_depth(r#"{"[[[":"\"[[["}"#), 1);
+    }
+}
