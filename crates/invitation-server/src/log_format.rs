@@ -17,7 +17,7 @@
 //! coloured format is kept.
 
 use std::cell::RefCell;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
@@ -40,33 +40,77 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
+    /// Writes the line into a per-thread buffer, then hands it to `writer`
+    /// at once: one call through `Writer`'s `dyn fmt::Write` instead of
+    /// thirty. The event's fields are written as [`TextFields`] writes them
+    /// (whatever `N` is); spans' fields were formatted by `N` when they
+    /// were made.
     fn format_event(
         &self,
         ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        write_timestamp(&mut writer, SystemTime::now())?;
-        writer.write_str(level_text(event.metadata().level()))?;
-        writer.write_char(' ')?;
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                writer.write_str(span.metadata().name())?;
-                let extensions = span.extensions();
-                if let Some(fields) = extensions.get::<FormattedFields<N>>() {
-                    if !fields.is_empty() {
-                        write!(writer, "{{{fields}}}")?;
+        with_line_buffer(|line| {
+            write_timestamp(line, SystemTime::now());
+            line.push_str(level_text(event.metadata().level()));
+            line.push(' ');
+            if let Some(scope) = ctx.event_scope() {
+                for span in scope.from_root() {
+                    line.push_str(span.metadata().name());
+                    let extensions = span.extensions();
+                    if let Some(fields) = extensions.get::<FormattedFields<N>>() {
+                        if !fields.is_empty() {
+                            line.push('{');
+                            line.push_str(fields);
+                            line.push('}');
+                        }
                     }
+                    line.push(':');
                 }
-                writer.write_char(':')?;
+                line.push(' ');
             }
-            writer.write_char(' ')?;
-        }
-        writer.write_str(event.metadata().target())?;
-        writer.write_str(": ")?;
-        ctx.format_fields(writer.by_ref(), event)?;
-        writer.write_char('\n')
+            line.push_str(event.metadata().target());
+            line.push_str(": ");
+            write_fields(line, event)?;
+            line.push('\n');
+            writer.write_str(line)
+        })
     }
+}
+
+thread_local! {
+    /// Where a line is put together before it is written.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` with this thread's empty line buffer, or with a new one if the
+/// buffer is in use (a field's `Debug` that logs while a line is being
+/// written).
+fn with_line_buffer(f: impl FnOnce(&mut String) -> fmt::Result) -> fmt::Result {
+    LINE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut line) => {
+            line.clear();
+            let result = f(&mut line);
+            // A line far longer than usual is not kept for the next one.
+            if line.capacity() > 64 * 1024 {
+                *line = String::new();
+            }
+            result
+        }
+        Err(_) => f(&mut String::new()),
+    })
+}
+
+/// `message k=v k="text"` into `out`.
+fn write_fields<R: RecordFields>(out: &mut String, fields: R) -> fmt::Result {
+    let mut visitor = TextVisitor {
+        out,
+        first: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
 }
 
 /// The level as the default format writes it: right-aligned in 5.
@@ -87,9 +131,10 @@ thread_local! {
 }
 
 /// `2026-11-28T08:14:25.516029Z ` (UTC, microseconds, then a space).
-fn write_timestamp(writer: &mut Writer<'_>, now: SystemTime) -> fmt::Result {
+fn write_timestamp(out: &mut String, now: SystemTime) {
     let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
-        return writer.write_str("<unknown time> ");
+        out.push_str("<unknown time> ");
+        return;
     };
     let secs = since_epoch.as_secs();
     SECOND.with(|cell| {
@@ -100,39 +145,35 @@ fn write_timestamp(writer: &mut Writer<'_>, now: SystemTime) -> fmt::Result {
                 .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
                 .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string());
             let Some(text) = text else {
-                return writer.write_str("<unknown time> ");
+                out.push_str("<unknown time> ");
+                return;
             };
             *cached = (secs, text);
         }
-        writer.write_str(&cached.1)?;
+        out.push_str(&cached.1);
+        out.push('.');
         let micros = since_epoch.subsec_micros();
-        let mut digits = [b'0'; 6];
-        let mut rest = micros;
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (rest % 10) as u8;
-            rest /= 10;
+        for power in [100_000, 10_000, 1_000, 100, 10, 1] {
+            out.push(char::from(b'0' + (micros / power % 10) as u8));
         }
-        writer.write_char('.')?;
-        // Six ASCII digits.
-        writer.write_str(std::str::from_utf8(&digits).unwrap_or("000000"))?;
-        writer.write_str("Z ")
-    })
+        out.push_str("Z ");
+    });
 }
 
 impl<'writer> FormatFields<'writer> for TextFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
-        let mut visitor = TextVisitor {
-            writer,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut out = String::new();
+        write_fields(&mut out, fields)?;
+        writer.write_str(&out)
     }
 }
 
-struct TextVisitor<'writer> {
-    writer: Writer<'writer>,
+struct TextVisitor<'a> {
+    out: &'a mut String,
     first: bool,
     result: fmt::Result,
 }
@@ -149,18 +190,15 @@ impl TextVisitor<'_> {
         if name.starts_with("log.") {
             return false;
         }
-        let separator = if self.first { "" } else { " " };
+        if !self.first {
+            self.out.push(' ');
+        }
         self.first = false;
-        self.result = if name == "message" {
-            self.writer.write_str(separator)
-        } else {
-            let name = name.strip_prefix("r#").unwrap_or(name);
-            self.writer
-                .write_str(separator)
-                .and_then(|()| self.writer.write_str(name))
-                .and_then(|()| self.writer.write_char('='))
-        };
-        self.result.is_ok()
+        if name != "message" {
+            self.out.push_str(name.strip_prefix("r#").unwrap_or(name));
+            self.out.push('=');
+        }
+        true
     }
 }
 
@@ -175,33 +213,32 @@ impl Visit for TextVisitor<'_> {
         if !self.start(field) {
             return;
         }
-        self.result = if field.name() == "message" {
-            self.writer.write_str(value)
+        if field.name() == "message" {
+            self.out.push_str(value);
         } else if plain(value) {
-            self.writer
-                .write_char('"')
-                .and_then(|()| self.writer.write_str(value))
-                .and_then(|()| self.writer.write_char('"'))
+            self.out.push('"');
+            self.out.push_str(value);
+            self.out.push('"');
         } else {
-            write!(self.writer, "{value:?}")
-        };
+            self.result = write!(self.out, "{value:?}");
+        }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if self.start(field) {
-            self.result = self.writer.write_str(itoa::Buffer::new().format(value));
+            self.out.push_str(itoa::Buffer::new().format(value));
         }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         if self.start(field) {
-            self.result = self.writer.write_str(itoa::Buffer::new().format(value));
+            self.out.push_str(itoa::Buffer::new().format(value));
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         if self.start(field) {
-            self.result = self.writer.write_str(if value { "true" } else { "false" });
+            self.out.push_str(if value { "true" } else { "false" });
         }
     }
 
@@ -209,30 +246,30 @@ impl Visit for TextVisitor<'_> {
         if !self.start(field) {
             return;
         }
-        self.result = write!(self.writer, "{value}");
+        self.result = write!(self.out, "{value}");
         let mut source = value.source();
         if source.is_some() && self.result.is_ok() {
             let name = field.name();
-            self.result = write!(self.writer, " {name}.sources=[");
+            self.result = write!(self.out, " {name}.sources=[");
             let mut first = true;
             while let (Some(s), Ok(())) = (source, self.result) {
                 self.result = if first {
-                    write!(self.writer, "{s}")
+                    write!(self.out, "{s}")
                 } else {
-                    write!(self.writer, ", {s}")
+                    write!(self.out, ", {s}")
                 };
                 first = false;
                 source = s.source();
             }
             if self.result.is_ok() {
-                self.result = self.writer.write_char(']');
+                self.out.push(']');
             }
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.start(field) {
-            self.result = write!(self.writer, "{value:?}");
+            self.result = write!(self.out, "{value:?}");
         }
     }
 }
@@ -363,12 +400,12 @@ mod tests {
     fn the_timestamp_is_utc_with_microseconds() {
         let mut out = String::new();
         let at = UNIX_EPOCH + std::time::Duration::from_micros(1_764_317_665_000_042);
-        write_timestamp(&mut Writer::new(&mut out), at).unwrap();
+        write_timestamp(&mut out, at);
         assert_eq!(out, "2025-11-28T08:14:25.000042Z ");
         // A second formatting in the same second reuses the cached text.
         out.clear();
         let later = at + std::time::Duration::from_micros(900_000);
-        write_timestamp(&mut Writer::new(&mut out), later).unwrap();
+        write_timestamp(&mut out, later);
         assert_eq!(out, "2025-11-28T08:14:25.900042Z ");
     }
 
@@ -376,7 +413,7 @@ mod tests {
     fn a_timestamp_is_written_like_the_default_formats_one() {
         let mut ours = String::new();
         let now = SystemTime::now();
-        write_timestamp(&mut Writer::new(&mut ours), now).unwrap();
+        write_timestamp(&mut ours, now);
         let since = now.duration_since(UNIX_EPOCH).unwrap();
         let reference = chrono::DateTime::from_timestamp(
             i64::try_from(since.as_secs()).unwrap(),
