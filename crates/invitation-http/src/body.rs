@@ -98,7 +98,7 @@ async fn drain(mut body: Body, mut budget: usize) {
 fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let raw = headers
         .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
         .unwrap_or_default();
     let essence = raw.split(';').next().unwrap_or_default().trim();
     let structured_json = essence.len() > "application/+json".len()
@@ -112,7 +112,7 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
     if json {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType(raw))
+        Err(ApiError::UnsupportedMediaType(raw.into_owned()))
     }
 }
 

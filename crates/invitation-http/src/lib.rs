@@ -89,7 +89,12 @@ pub fn router(state: AppState) -> Router {
         .route("/-/health/ready/", get(handlers::ready))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(log::AccessLogLayer)
+        // One `layer` call for both: axum boxes every route again per call
+        // (and clones the box per request).
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(log::AccessLogLayer)
+                .layer(CatchPanicLayer::custom(error::panic_response)),
+        )
         .with_state(state)
 }

@@ -37,11 +37,11 @@ pub(crate) struct AccessLog<S> {
     inner: S,
 }
 
-impl<S> Service<Request> for AccessLog<S>
+impl<S, B> Service<Request> for AccessLog<S>
 where
-    S: Service<Request, Response = Response>,
+    S: Service<Request, Response = Response<B>>,
 {
-    type Response = Response;
+    type Response = Response<B>;
     type Error = S::Error;
     type Future = Logged<S::Future>;
 
@@ -78,11 +78,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, E> Future for Logged<F>
+impl<F, B, E> Future for Logged<F>
 where
-    F: Future<Output = Result<Response, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<Response, E>;
+    type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
