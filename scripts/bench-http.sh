@@ -9,12 +9,14 @@
 #   (c) invitation-server on PostgreSQL (--database-url), beside the
 #       adapter's own create rate at the same concurrency (the `create` part
 #       of `cargo bench -p invitation-benches --bench pg`, without pgbench,
-#       run right after each HTTP load).
+#       run next to each HTTP load, the two in alternating order, each
+#       measured right after a CHECKPOINT).
 #
 # Builds release binaries, installs wrk from Debian if it is missing, starts
 # a fresh server on a free port for every load (so no load inherits the
 # invitations another stored), runs the loads round by round, prints a
-# table of medians with the ratios, stops the servers and drops the
+# table of medians with the ratios (each the median of the rounds' own
+# ratios), stops the servers and drops the
 # database it made. Prints figures only: no target is asserted (the exit
 # code is non-zero only when something could not run, or when a request was
 # not answered 201).
@@ -27,7 +29,7 @@
 #   BENCH_HTTP_SECS                seconds per load run (default 10)
 #   BENCH_HTTP_WARMUP_SECS         seconds of uncounted load before each
 #                                  run, same connections (default 2)
-#   BENCH_HTTP_ROUNDS              rounds (default 2)
+#   BENCH_HTTP_ROUNDS              rounds (default 3)
 #   BENCH_HTTP_CONNECTIONS         connection counts (default "16 64")
 #   BENCH_HTTP_THREADS             wrk threads (default 2)
 #   BENCH_HTTP_SKIP_PG=1           only (a) and (b)
@@ -43,7 +45,7 @@ cd "$root"
 db_url="${INVITATION_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 secs="${BENCH_HTTP_SECS:-10}"
 warmup="${BENCH_HTTP_WARMUP_SECS:-2}"
-rounds="${BENCH_HTTP_ROUNDS:-2}"
+rounds="${BENCH_HTTP_ROUNDS:-3}"
 connections="${BENCH_HTTP_CONNECTIONS:-16 64}"
 threads="${BENCH_HTTP_THREADS:-2}"
 skip_pg="${BENCH_HTTP_SKIP_PG:-0}"
@@ -228,8 +230,53 @@ fi
 
 say "loads: ${secs}s each, $rounds round(s), connections: $connections, wrk threads: $threads"
 
-# 5. The loads, round by round; within a round the order of the memory
-# kinds alternates. results: kind conns round rate p50 p99
+# A checkpoint right before every measured PostgreSQL load, the server's
+# and the adapter's alike: with max_wal_size reached every minute or so at
+# these rates, a load that happens to start just after a checkpoint writes
+# a full page image for every page it touches first, one that starts just
+# before does not, and that alone moved single runs by a third.
+settle_pg() {
+    psql "$admin_url" -qAtc 'CHECKPOINT' >/dev/null 2>&1 || say "CHECKPOINT refused; loads not settled"
+}
+
+# One load of one kind on a fresh server; appends to the results.
+run_kind() {
+    local kind=$1 conns=$2 round=$3 rate p50 p99
+    start_kind "$kind"
+    # Warm-up, not counted: connections opened (wrk's, and the server's
+    # pooled PostgreSQL ones), code and caches hot.
+    wrk -t "$threads" -c "$conns" -d "${warmup}s" --timeout 10s -s "$work/post.lua" \
+        "$url$path" >/dev/null
+    [[ "$kind" == postgres ]] && settle_pg
+    read -r rate p50 p99 < <(load "$url" "$conns")
+    stop_pid "$pid"
+    if [[ "$kind" == postgres ]]; then
+        # Gone before the next load, as the adapter's schema is: no
+        # earlier table left for autovacuum to work on.
+        psql "$server_db_url" -qAtc "DROP SCHEMA \"http_load_$pg_loads\" CASCADE" >/dev/null 2>&1
+    fi
+    say "round $round, $conns connections, $kind: $rate req/s, p50 $p50 ms, p99 $p99 ms"
+    echo "$kind $conns $round $rate $p50 $p99" >>"$work/results"
+}
+
+# The adapter's own create rate at the same concurrency: the create part of
+# the pg bench, without pgbench.
+run_adapter() {
+    local conns=$1 round=$2 rate p50 p99
+    settle_pg
+    INVITATION_BENCH_DATABASE_URL="$db_url" INVITATION_BENCH_PARTS=create \
+        INVITATION_BENCH_CLIENTS="$conns" INVITATION_BENCH_SECS="$secs" \
+        INVITATION_BENCH_ROUNDS=1 PGBENCH=none \
+        cargo bench --quiet -p invitation-benches --bench pg >"$work/pg-bench.log" 2>&1 ||
+        { cat "$work/pg-bench.log" >&2; die "the adapter benchmark failed"; }
+    IFS=, read -r _ _ _ rate _ _ p50 p99 < <(grep -m1 '^summary,create,' "$work/pg-bench.log")
+    say "round $round, $conns callers, adapter: $rate creates/s, p50 $p50 ms, p99 $p99 ms"
+    echo "adapter $conns $round $rate $p50 $p99" >>"$work/results"
+}
+
+# 5. The loads, round by round. Within a round the order alternates: of
+# the memory kinds, and of the server on PostgreSQL and the adapter.
+# results: kind conns round rate p50 p99
 : >"$work/results"
 for round in $(seq 1 "$rounds"); do
     for conns in $connections; do
@@ -238,34 +285,17 @@ for round in $(seq 1 "$rounds"); do
         else
             kinds="memory-quiet memory baseline"
         fi
-        [[ -n "$server_db_url" ]] && kinds="$kinds postgres"
         for kind in $kinds; do
-            start_kind "$kind"
-            # Warm-up, not counted: connections opened (wrk's, and the
-            # server's pooled PostgreSQL ones), code and caches hot.
-            wrk -t "$threads" -c "$conns" -d "${warmup}s" --timeout 10s -s "$work/post.lua" \
-                "$url$path" >/dev/null
-            read -r rate p50 p99 < <(load "$url" "$conns")
-            stop_pid "$pid"
-            if [[ "$kind" == postgres ]]; then
-                # Gone before the next load, as the adapter's schema is:
-                # no earlier table left for autovacuum to work on.
-                psql "$server_db_url" -qAtc "DROP SCHEMA \"http_load_$pg_loads\" CASCADE" >/dev/null
-            fi
-            say "round $round, $conns connections, $kind: $rate req/s, p50 $p50 ms, p99 $p99 ms"
-            echo "$kind $conns $round $rate $p50 $p99" >>"$work/results"
+            run_kind "$kind" "$conns" "$round"
         done
         if [[ -n "$server_db_url" ]]; then
-            # The adapter's own create rate at the same concurrency, right
-            # after: the create part of the pg bench, without pgbench.
-            INVITATION_BENCH_DATABASE_URL="$db_url" INVITATION_BENCH_PARTS=create \
-                INVITATION_BENCH_CLIENTS="$conns" INVITATION_BENCH_SECS="$secs" \
-                INVITATION_BENCH_ROUNDS=1 PGBENCH=none \
-                cargo bench --quiet -p invitation-benches --bench pg >"$work/pg-bench.log" 2>&1 ||
-                { cat "$work/pg-bench.log" >&2; die "the adapter benchmark failed"; }
-            IFS=, read -r _ _ _ rate _ _ p50 p99 < <(grep -m1 '^summary,create,' "$work/pg-bench.log")
-            say "round $round, $conns callers, adapter: $rate creates/s, p50 $p50 ms, p99 $p99 ms"
-            echo "adapter $conns $round $rate $p50 $p99" >>"$work/results"
+            if ((round % 2 == 1)); then
+                run_kind postgres "$conns" "$round"
+                run_adapter "$conns" "$round"
+            else
+                run_adapter "$conns" "$round"
+                run_kind postgres "$conns" "$round"
+            fi
         fi
     done
 done
@@ -287,23 +317,31 @@ def med(kind, c, col):
 def fmt(v, spec):
     return "—" if v is None else format(v, spec)
 
-def line(label, kind, c, against="", other=None, target=""):
+def round_ratio(kind, other_kind, c):
+    """The median over rounds of each round's ratio (each pair measured
+    minutes apart, so drift in the machine's load cancels)."""
+    rates = {(r[0], r[2]): float(r[3]) for r in rows if r[1] == c}
+    ratios = [rates[(kind, rnd)] / rates[(other_kind, rnd)]
+              for (k, rnd) in rates if k == kind and (other_kind, rnd) in rates]
+    return statistics.median(ratios) if ratios else None
+
+def line(label, kind, c, against="", other_kind=None, target=""):
     rate = med(kind, c, 3)
     if rate is None:
         return
-    ratio = rate / other if other else None
+    other = med(other_kind, c, 3) if other_kind else None
+    ratio = round_ratio(kind, other_kind, c) if other_kind else None
     print(f"| {label} | {c} | {fmt(rate, '.0f')} | {fmt(med(kind, c, 4), '.2f')} | "
           f"{fmt(med(kind, c, 5), '.2f')} | {against} | {fmt(other, '.0f') if against else ''} | "
           f"{fmt(ratio, '.2f') if against else ''} | {target} |")
 
-print("| server | connections | req/s | p50 ms | p99 ms | compared with | its rate | ratio | target |")
+print("| server | connections | req/s | p50 ms | p99 ms | compared with | its rate | ratio (median of rounds') | target |")
 print("|---|---|---|---|---|---|---|---|---|")
 for c in conns:
-    base = med("baseline", c, 3)
     line("baseline axum route (fixed 201)", "baseline", c)
-    line("invitation-server, memory store", "memory", c, "baseline route", base, "≥ 0.80")
-    line("invitation-server, memory store, RUST_LOG=warn (no access log)", "memory-quiet", c, "baseline route", base, "")
+    line("invitation-server, memory store", "memory", c, "baseline route", "baseline", "≥ 0.80")
+    line("invitation-server, memory store, RUST_LOG=warn (no access log)", "memory-quiet", c, "baseline route", "baseline", "")
     line(f"invitation-server, PostgreSQL (pool of {c})", "postgres", c,
-         f"adapter, {c} callers on {c} connections", med("adapter", c, 3), "≥ 0.85")
+         f"adapter, {c} callers on {c} connections", "adapter", "≥ 0.85")
     line("adapter (use case on PgStore), for reference", "adapter", c)
 EOF
