@@ -40,10 +40,12 @@ pub fn service() -> InvitationService {
 }
 
 /// The baseline: the same validation, the same id generator, then a plain
-/// `HashMap` insert; no ports, no async.
+/// `HashMap` insert (with the memory store's hasher, foldhash, so that the
+/// two differ by the ports and the async, not by the hash); no ports, no
+/// async.
 #[derive(Debug, Default)]
 pub struct Baseline {
-    rows: HashMap<InvitationId, Invitation>,
+    rows: HashMap<InvitationId, Invitation, foldhash::fast::RandomState>,
 }
 
 impl Baseline {
