@@ -31,7 +31,7 @@ type Rows = HashMap<InvitationId, Invitation, foldhash::fast::RandomState>;
 
 /// An in-memory invitation store. Clones share the same data.
 ///
-/// Rows are split by id over [`SHARDS`] locks. An operation on one
+/// Rows are split by id over 64 locks. An operation on one
 /// invitation locks its part only; one that reads or changes many (list,
 /// purge, the flow and user clean-ups) locks every part, always in the same
 /// order, so it sees and leaves one consistent state.

@@ -71,7 +71,7 @@ pub struct Args {
     #[arg(long, env = "INVITATION_DIRECTORY")]
     pub directory: Option<PathBuf>,
     /// Install id that users' `uid`s are derived from (sha256 of
-    /// "<install id>-<pk>", as authentik does).
+    /// `<install id>-<pk>`, as authentik does).
     #[arg(long, env = "INVITATION_INSTALL_ID", default_value = DEFAULT_INSTALL_ID)]
     pub install_id: String,
     /// Log format.
