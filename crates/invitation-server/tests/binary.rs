@@ -252,9 +252,10 @@ async fn the_binary_serves_a_directory_file_over_http_and_stops_on_sigterm_with_
     assert_eq!(exit.code(), Some(0), "{exit:?}");
 }
 
-/// Creates, retrieves and lists through the binary with its access log on,
-/// asks for an unknown path, stops it with SIGTERM and returns its exit
-/// status, its standard error and the pk it created.
+/// Creates and retrieves through the binary with its access log on, asks
+/// for an unknown path and with a method a route lacks, stops it with
+/// SIGTERM and returns its exit status, its standard error and the pk it
+/// created.
 async fn logged_session(log_format: &str) -> (ExitStatus, String, String) {
     let file = TempFile::new(DIRECTORY);
     let server = Running::with_directory(
@@ -277,6 +278,8 @@ async fn logged_session(log_format: &str) -> (ExitStatus, String, String) {
     assert_eq!(status, 200);
     let (status, _) = call(&url, reqwest::Method::GET, "/no/such/path/", TOKEN, None).await;
     assert_eq!(status, 404);
+    let (status, _) = call(&url, reqwest::Method::DELETE, INVITATIONS, TOKEN, None).await;
+    assert_eq!(status, 405);
     let (exit, stderr) = server.stop_reading_stderr("TERM");
     (exit, stderr, pk)
 }
@@ -289,11 +292,12 @@ async fn every_request_is_logged_once_with_method_route_status_and_latency_and_n
         .lines()
         .filter(|l| l.contains(" invitation_http::access: "))
         .collect();
-    assert_eq!(access.len(), 3, "{stderr}");
+    assert_eq!(access.len(), 4, "{stderr}");
     let expected = [
         r#"request method=POST route="/api/v3/stages/invitation/invitations/" status=201 latency_us="#,
         r#"request method=GET route="/api/v3/stages/invitation/invitations/{pk}/" status=200 latency_us="#,
         r#"request method=GET route="-" status=404 latency_us="#,
+        r#"request method=DELETE route="/api/v3/stages/invitation/invitations/" status=405 latency_us="#,
     ];
     for (line, expected) in access.iter().zip(expected) {
         assert!(line.contains("  INFO invitation_http::access: "), "{line}");
@@ -323,11 +327,12 @@ async fn with_the_json_log_format_each_access_line_is_a_json_object_with_the_sam
         .iter()
         .filter(|l| l["target"] == "invitation_http::access")
         .collect();
-    assert_eq!(access.len(), 3, "{stderr}");
+    assert_eq!(access.len(), 4, "{stderr}");
     let expected = [
         ("POST", "/api/v3/stages/invitation/invitations/", 201),
         ("GET", "/api/v3/stages/invitation/invitations/{pk}/", 200),
         ("GET", "-", 404),
+        ("DELETE", "/api/v3/stages/invitation/invitations/", 405),
     ];
     for (line, (method, route, status)) in access.iter().zip(expected) {
         let fields = &line["fields"];
