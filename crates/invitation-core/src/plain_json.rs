@@ -139,7 +139,7 @@ pub(crate) fn without_spaces(text: &str) -> String {
         if c == '"' {
             in_string = !in_string;
         }
-        if in_string || !c.is_ascii_whitespace() {
+        if in_string || !(c.is_ascii() && is_space(c as u8)) {
             out.push(c);
         }
     }

@@ -166,9 +166,10 @@ impl<'writer> FormatFields<'writer> for TextFields {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut out = String::new();
-        write_fields(&mut out, fields)?;
-        writer.write_str(&out)
+        with_line_buffer(|out| {
+            write_fields(out, fields)?;
+            writer.write_str(out)
+        })
     }
 }
 
