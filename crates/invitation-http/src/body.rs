@@ -96,24 +96,38 @@ async fn drain(mut body: Body, mut budget: usize) {
 }
 
 fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    // Looked at as bytes: the header is only turned into text when refused.
     let raw = headers
         .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()))
-        .unwrap_or_default();
-    let essence = raw.split(';').next().unwrap_or_default().trim();
-    let structured_json = essence.len() > "application/+json".len()
-        && essence
-            .get(..12)
-            .is_some_and(|p| p.eq_ignore_ascii_case("application/"))
-        && essence
-            .get(essence.len() - 5..)
-            .is_some_and(|s| s.eq_ignore_ascii_case("+json"));
-    let json = structured_json || essence.eq_ignore_ascii_case("application/json");
-    if json {
+        .map_or(&[][..], |v| v.as_bytes());
+    let essence = raw
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    if is_json(essence) {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType(raw.into_owned()))
+        Err(ApiError::UnsupportedMediaType(
+            String::from_utf8_lossy(raw).into_owned(),
+        ))
     }
+}
+
+/// `application/json`, or `application/<x>+json`, in any case.
+fn is_json(essence: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"application/";
+    const SUFFIX: &[u8] = b"+json";
+    if essence.eq_ignore_ascii_case(b"application/json") {
+        return true;
+    }
+    essence.len() > PREFIX.len() + SUFFIX.len()
+        && essence
+            .get(..PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
+        && essence
+            .get(essence.len() - SUFFIX.len()..)
+            .is_some_and(|s| s.eq_ignore_ascii_case(SUFFIX))
 }
 
 #[cfg(test)]
@@ -132,6 +146,7 @@ mod tests {
         assert!(media("application/json"));
         assert!(media("Application/JSON; charset=utf-8"));
         assert!(media("application/vnd.api+json"));
+        assert!(media("  application/json  ;charset=utf-8"));
     }
 
     #[test]
@@ -140,6 +155,8 @@ mod tests {
         assert!(!media("application/x-www-form-urlencoded"));
         assert!(!media("application/+json"));
         assert!(!media("json"));
+        assert!(!media("application/jsonx"));
+        assert!(!media("text/json"));
         assert!(check_media_type(&HeaderMap::new()).is_err());
     }
 }
