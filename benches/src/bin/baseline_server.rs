@@ -4,18 +4,23 @@
 //! (the size of the real server's answer), and nothing else: no
 //! authentication, validation, storage or logging.
 //!
-//! `baseline_server [--listen ADDR] [--body-bytes N]` (defaults
-//! `127.0.0.1:0` and 400). The first line on standard output is
-//! `baseline-server listening on http://ADDR`.
+//! `baseline_server [--listen ADDR] [--body-bytes N] [--workers N]`
+//! (defaults `127.0.0.1:0`, 400, and tokio's work-stealing runtime). With
+//! `--workers N` the route is served as invitation-server serves its own,
+//! by `invitation_server::workers::serve` on N worker threads. The first
+//! line on standard output is `baseline-server listening on http://ADDR`.
 #![forbid(unsafe_code)]
 
 use std::io::Write as _;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use invitation_server::workers;
 use tokio::net::TcpListener;
 
 /// The same allocator as invitation-server, so that the comparison is of the
@@ -32,9 +37,16 @@ fn body_of(size: usize) -> Bytes {
     Bytes::from(format!(r#"{{"detail":"{}"}}"#, "x".repeat(pad)))
 }
 
-fn parse_args() -> Result<(String, usize), String> {
+struct Args {
+    listen: String,
+    size: usize,
+    workers: Option<NonZeroUsize>,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut listen = "127.0.0.1:0".to_owned();
     let mut size = 400;
+    let mut workers = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -44,15 +56,27 @@ fn parse_args() -> Result<(String, usize), String> {
                 let v = value()?;
                 size = v.parse().map_err(|_| format!("--body-bytes {v:?}"))?;
             }
+            "--workers" => {
+                let v = value()?;
+                workers = Some(v.parse().map_err(|_| format!("--workers {v:?}"))?);
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok((listen, size))
+    Ok(Args {
+        listen,
+        size,
+        workers,
+    })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (listen, size) = match parse_args() {
+    let Args {
+        listen,
+        size,
+        workers,
+    } = match parse_args() {
         Ok(args) => args,
         Err(e) => {
             eprintln!("baseline-server: {e}");
@@ -92,7 +116,14 @@ async fn main() -> ExitCode {
     let _ = writeln!(stdout, "baseline-server listening on http://{address}");
     let _ = stdout.flush();
     drop(stdout);
-    match axum::serve(listener, app).await {
+    let served = match workers {
+        Some(n) => {
+            let never = std::future::pending::<()>();
+            workers::serve(listener, |_| app.clone(), n, never, Duration::ZERO).await
+        }
+        None => axum::serve(listener, app).await,
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("baseline-server: {e}");

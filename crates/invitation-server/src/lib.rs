@@ -5,9 +5,11 @@
 pub mod directory;
 pub mod log_format;
 pub mod log_writer;
+pub mod workers;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +36,19 @@ fn pool_size(text: &str) -> Result<usize, String> {
         Ok(n @ 1..=1024) => Ok(n),
         _ => Err(format!("{text:?} is not a whole number from 1 to 1024")),
     }
+}
+
+/// `--workers`: 1 to 1,024.
+fn worker_count(text: &str) -> Result<NonZeroUsize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=1024) => NonZeroUsize::new(n).ok_or_else(|| format!("{text:?}")),
+        _ => Err(format!("{text:?} is not a whole number from 1 to 1024")),
+    }
+}
+
+/// The default `--workers`: the CPUs this process may run on.
+fn default_workers() -> NonZeroUsize {
+    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
 }
 
 /// Command-line flags; each also reads an environment variable.
@@ -74,6 +89,10 @@ pub struct Args {
     /// `<install id>-<pk>`, as authentik does).
     #[arg(long, env = "INVITATION_INSTALL_ID", default_value = DEFAULT_INSTALL_ID)]
     pub install_id: String,
+    /// Worker threads serving connections, each with its own
+    /// single-threaded runtime (default: the number of CPUs available).
+    #[arg(long, env = "INVITATION_WORKERS", value_parser = worker_count)]
+    pub workers: Option<NonZeroUsize>,
     /// Log format.
     #[arg(long, env = "INVITATION_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -109,8 +128,10 @@ pub enum ServerError {
 /// Everything needed to serve, before a port is bound.
 #[derive(Debug)]
 pub struct Server {
-    app: axum::Router,
+    /// One router per store; worker `i` serves `apps[i % apps.len()]`.
+    apps: Vec<axum::Router>,
     listen: String,
+    workers: NonZeroUsize,
     generated_token: Option<String>,
 }
 
@@ -143,21 +164,18 @@ impl Server {
         if directory.token_count() == 0 {
             tracing::warn!("no API token is configured: every invitation request will be refused");
         }
-        let store: Arc<dyn InvitationStore> = match &args.database_url {
+        let workers = args.workers.unwrap_or_else(default_workers);
+        let stores: Vec<Arc<dyn InvitationStore>> = match &args.database_url {
             Some(url) => {
-                let mut store = PgStore::connect(url).map_err(ServerError::Database)?;
-                if let Some(schema) = &args.database_schema {
-                    store = PgStore::with_schema(store.pool().clone(), schema)
-                        .map_err(ServerError::Database)?;
-                }
-                store.pool().resize(args.database_pool_size);
-                store.migrate().await.map_err(ServerError::Database)?;
-                tracing::info!(schema = store.schema(), "PostgreSQL storage ready");
-                Arc::new(store)
+                let stores = pg_stores(url, args, workers).await?;
+                stores
+                    .into_iter()
+                    .map(|s| Arc::new(s) as Arc<dyn InvitationStore>)
+                    .collect()
             }
             None => {
                 tracing::info!("in-memory storage: invitations are lost when the process stops");
-                Arc::new(MemoryStore::new())
+                vec![Arc::new(MemoryStore::new())]
             }
         };
         tracing::info!(
@@ -166,15 +184,22 @@ impl Server {
             "directory loaded"
         );
         let directory = Arc::new(directory.into_memory());
-        let service = InvitationService::new(
-            store,
-            directory.clone(),
-            directory.clone(),
-            directory.clone(),
-        );
+        let apps = stores
+            .into_iter()
+            .map(|store| {
+                let service = InvitationService::new(
+                    store,
+                    directory.clone(),
+                    directory.clone(),
+                    directory.clone(),
+                );
+                router(AppState::new(service, directory.clone()))
+            })
+            .collect();
         Ok(Self {
-            app: router(AppState::new(service, directory)),
+            apps,
             listen: args.listen.clone(),
+            workers,
             generated_token,
         })
     }
@@ -250,36 +275,67 @@ impl Bound {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish (for at most [`SHUTDOWN_GRACE`]).
+    /// finish (for at most [`SHUTDOWN_GRACE`]). Connections are served by
+    /// `--workers` threads, each with a single-threaded runtime of its own
+    /// ([`workers::serve`]); this future accepts them and hands them out.
     ///
     /// # Errors
     /// [`ServerError::Serve`].
     pub async fn serve_until<F>(self, shutdown: F) -> Result<(), ServerError>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future<Output = ()> + Send,
     {
-        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let serve = axum::serve(self.listener, self.server.app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing in-flight requests");
-                let _ = stopping_tx.send(true);
-            })
-            .into_future();
-        let grace = async move {
-            if stopping_rx.wait_for(|stopping| *stopping).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            result = serve => result.map_err(ServerError::Serve),
-            () = grace => {
-                tracing::warn!(grace_secs = SHUTDOWN_GRACE.as_secs(), "requests still running after the grace period; exiting");
-                Ok(())
-            }
-        }
+        let apps = self.server.apps;
+        workers::serve(
+            self.listener,
+            |worker| apps[worker % apps.len()].clone(),
+            self.server.workers,
+            shutdown,
+            SHUTDOWN_GRACE,
+        )
+        .await
+        .map_err(ServerError::Serve)
     }
+}
+
+/// Migrates the database, then makes the PostgreSQL stores the workers use:
+/// one pool per worker (fewer when `--database-pool-size` is smaller than
+/// `--workers`), the pool size split between them. A pooled connection is
+/// then driven by the runtime of the worker that opened it and uses it, so
+/// an answer from PostgreSQL wakes no other thread. The migration runs on a
+/// connection of its own, closed before serving starts.
+async fn pg_stores(
+    url: &str,
+    args: &Args,
+    workers: NonZeroUsize,
+) -> Result<Vec<PgStore>, ServerError> {
+    let store = |size: usize| -> Result<PgStore, ServerError> {
+        let mut store = PgStore::connect(url).map_err(ServerError::Database)?;
+        if let Some(schema) = &args.database_schema {
+            store = PgStore::with_schema(store.pool().clone(), schema)
+                .map_err(ServerError::Database)?;
+        }
+        store.pool().resize(size);
+        Ok(store)
+    };
+    let migrator = store(1)?;
+    migrator.migrate().await.map_err(ServerError::Database)?;
+    migrator.pool().close();
+    tracing::info!(schema = migrator.schema(), "PostgreSQL storage ready");
+    pool_sizes(args.database_pool_size, workers)
+        .into_iter()
+        .map(store)
+        .collect()
+}
+
+/// `total` connections split over one pool per worker, as evenly as they
+/// go; fewer pools (of one connection each) when there are fewer
+/// connections than workers. The sizes add up to `total`.
+fn pool_sizes(total: usize, workers: NonZeroUsize) -> Vec<usize> {
+    let pools = workers.get().min(total).max(1);
+    (0..pools)
+        .map(|i| total / pools + usize::from(i < total % pools))
+        .collect()
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
@@ -318,4 +374,40 @@ pub fn generate_token() -> String {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workers(n: usize) -> NonZeroUsize {
+        NonZeroUsize::new(n).unwrap()
+    }
+
+    #[test]
+    fn the_pool_size_is_split_over_the_workers_and_adds_up() {
+        assert_eq!(pool_sizes(16, workers(2)), [8, 8]);
+        assert_eq!(pool_sizes(5, workers(2)), [3, 2]);
+        assert_eq!(pool_sizes(16, workers(1)), [16]);
+        assert_eq!(pool_sizes(7, workers(3)), [3, 2, 2]);
+    }
+
+    #[test]
+    fn fewer_connections_than_workers_give_fewer_pools_of_one() {
+        assert_eq!(pool_sizes(1, workers(4)), [1]);
+        assert_eq!(pool_sizes(3, workers(8)), [1, 1, 1]);
+    }
+
+    #[test]
+    fn the_workers_flag_takes_1_to_1024() {
+        assert_eq!(worker_count("1"), Ok(workers(1)));
+        assert_eq!(worker_count(" 1024 "), Ok(workers(1024)));
+        for bad in ["0", "1025", "-1", "two", ""] {
+            let e = worker_count(bad).unwrap_err();
+            assert!(e.contains("from 1 to 1024"), "{bad}: {e}");
+        }
+        let args = Args::try_parse_from(["invitation-server", "--workers", "3"]).unwrap();
+        assert_eq!(args.workers, Some(workers(3)));
+        assert!(Args::try_parse_from(["invitation-server", "--workers", "0"]).is_err());
+    }
 }

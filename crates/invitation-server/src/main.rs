@@ -17,7 +17,9 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
+/// Start-up, signals and accepting run on this thread; requests on the
+/// worker threads of `--workers` (`invitation_server::workers`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
     // Log lines are written in batches by a background thread, so a request
