@@ -5,7 +5,10 @@
 #   (a) invitation-server on the in-memory store (as configured, with its
 #       access log, and again with RUST_LOG=warn, without it), beside
 #   (b) the baseline: one axum route that reads the body and answers a fixed
-#       201 body of the same size (benches/src/bin/baseline_server.rs);
+#       201 body of the same size (benches/src/bin/baseline_server.rs),
+#       served by axum::serve on tokio's work-stealing runtime (the target's
+#       baseline), and again on the server's own worker threads
+#       (--workers, for reference);
 #   (c) invitation-server on PostgreSQL (--database-url), beside the
 #       adapter's own create rate at the same concurrency (the `create` part
 #       of `cargo bench -p invitation-benches --bench pg`, without pgbench,
@@ -188,6 +191,7 @@ pg_loads=0
 #   memory        invitation-server, memory store, log filter as configured
 #   memory-quiet  the same with RUST_LOG=warn (no access log line)
 #   baseline      the baseline route, answering $body_bytes bytes
+#   baseline-workers  the same, served by invitation-server's workers
 #   postgres      invitation-server on the database made above, in a new
 #                 schema (an empty table) each time, with a pool of as
 #                 many connections as the load opens ($conns)
@@ -196,6 +200,9 @@ start_kind() {
     memory) start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 ;;
     memory-quiet) start "$1" "${server_env[@]}" RUST_LOG=warn "$server_bin" --listen 127.0.0.1:0 ;;
     baseline) start "$1" "$baseline_bin" --listen 127.0.0.1:0 --body-bytes "$body_bytes" ;;
+    baseline-workers)
+        start "$1" "$baseline_bin" --listen 127.0.0.1:0 --body-bytes "$body_bytes" --workers "$(nproc)"
+        ;;
     postgres)
         # A schema of its own, so every load starts on an empty table, and
         # as many pooled connections as wrk opens: as the adapter's run (a
@@ -208,7 +215,7 @@ start_kind() {
     esac
     url="$started_url"
     pid="$started_pid"
-    [[ "$1" == baseline ]] || wait_ready "$url"
+    [[ "$1" == baseline* ]] || wait_ready "$url"
 }
 
 # 4. The size of the real 201 body, then the baseline's (must agree).
@@ -281,9 +288,9 @@ run_adapter() {
 for round in $(seq 1 "$rounds"); do
     for conns in $connections; do
         if ((round % 2 == 1)); then
-            kinds="baseline memory memory-quiet"
+            kinds="baseline memory memory-quiet baseline-workers"
         else
-            kinds="memory-quiet memory baseline"
+            kinds="baseline-workers memory-quiet memory baseline"
         fi
         for kind in $kinds; do
             run_kind "$kind" "$conns" "$round"
@@ -339,8 +346,10 @@ print("| server | connections | req/s | p50 ms | p99 ms | compared with | its ra
 print("|---|---|---|---|---|---|---|---|---|")
 for c in conns:
     line("baseline axum route (fixed 201)", "baseline", c)
+    line("baseline route on the server's workers (--workers), for reference", "baseline-workers", c)
     line("invitation-server, memory store", "memory", c, "baseline route", "baseline", "≥ 0.80")
     line("invitation-server, memory store, RUST_LOG=warn (no access log)", "memory-quiet", c, "baseline route", "baseline", "")
+    line("invitation-server, memory store", "memory", c, "baseline route on workers", "baseline-workers", "")
     line(f"invitation-server, PostgreSQL (pool of {c})", "postgres", c,
          f"adapter, {c} callers on {c} connections", "adapter", "≥ 0.85")
     line("adapter (use case on PgStore), for reference", "adapter", c)

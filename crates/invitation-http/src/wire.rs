@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use invitation_core::{
@@ -288,7 +288,10 @@ impl Serialize for EmptyObject {
 
 /// A JSON response with these bytes.
 pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(body));
+    // A `Bytes` made from a Vec with spare capacity allocates a header to
+    // share it; one made from a boxed slice does not (and shrinking a block
+    // within its size class does not move it).
+    let mut response = Response::new(Body::from(Bytes::from(body.into_boxed_slice())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
