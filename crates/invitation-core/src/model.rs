@@ -40,6 +40,11 @@ impl InvitationName {
     /// Every rule the name breaks, in the order authentik reports them
     /// (blank alone; otherwise too long, then not a slug).
     pub fn parse(input: &str) -> Result<Self, Vec<NameError>> {
+        // The usual name is a slug already: ASCII (so bytes are chars) and
+        // without white space (so nothing to trim).
+        if !input.is_empty() && input.len() <= NAME_MAX_CHARS && input.bytes().all(is_slug_byte) {
+            return Ok(Self(Arc::from(input)));
+        }
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(vec![NameError::Blank]);
@@ -48,10 +53,7 @@ impl InvitationName {
         if trimmed.chars().count() > NAME_MAX_CHARS {
             errors.push(NameError::TooLong);
         }
-        if !trimmed
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !trimmed.bytes().all(is_slug_byte) {
             errors.push(NameError::NotASlug);
         }
         if errors.is_empty() {
@@ -65,6 +67,11 @@ impl InvitationName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A letter, digit, `-` or `_` (ASCII): what a slug is made of.
+fn is_slug_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 impl fmt::Display for InvitationName {

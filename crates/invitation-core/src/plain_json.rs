@@ -6,6 +6,13 @@
 //! in order, no escapes, no fractions) that text is the body's own text
 //! without its white space, so it can be taken as it is; anything else goes
 //! the general way (parse into a `Value`, check, write).
+//!
+//! [`plain_members`] goes one step further for the usual body as a whole:
+//! an object whose members are strings without escapes, `true`, `false`,
+//! `null` or objects, read in one pass over the bytes, without serde's
+//! visitor machinery. It checks the syntax of what it accepts itself (and
+//! hands objects to serde_json to check), and gives up on anything else,
+//! which the general path then reads and reports exactly.
 
 /// The deepest nesting read here (the object itself is level 1); deeper
 /// data takes the general path, which allows up to
@@ -123,6 +130,155 @@ pub(crate) fn plain_object(text: &str) -> Option<Plain> {
         }
     }
     done.then_some(Plain { empty, spaced })
+}
+
+/// A member's value as [`plain_members`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Member<'a> {
+    /// A string without escapes (its text between the quotes).
+    Text(&'a str),
+    /// `true` or `false`.
+    Bool(bool),
+    /// `null`.
+    Null,
+    /// An object, its whole text, checked by serde_json.
+    Object(&'a serde_json::value::RawValue),
+}
+
+/// Reads `bytes` as one JSON object whose keys are strings without escapes
+/// and whose values are what [`Member`] holds, white space allowed where
+/// JSON allows it, calling `member` for each member in order. `None` when
+/// the bytes are anything else (another value, bad syntax, a number, an
+/// array, an escape, a control character, invalid UTF-8, trailing text),
+/// or when `member` returns `None`: the caller then reads the body the
+/// general way. `Some` only for text serde_json accepts as one object.
+pub(crate) fn plain_members<'a>(
+    bytes: &'a [u8],
+    mut member: impl FnMut(&'a [u8], Member<'a>) -> Option<()>,
+) -> Option<()> {
+    let mut at = Cursor { bytes, i: 0 };
+    at.skip_space();
+    at.expect(b'{')?;
+    at.skip_space();
+    if at.peek() == Some(b'}') {
+        at.i += 1;
+    } else {
+        loop {
+            at.expect(b'"')?;
+            // Bytes, not text: a key is only compared with known ASCII keys.
+            let key = at.string_bytes()?;
+            at.skip_space();
+            at.expect(b':')?;
+            at.skip_space();
+            let value = match at.peek()? {
+                b'"' => {
+                    at.i += 1;
+                    Member::Text(at.string_rest()?)
+                }
+                b't' => at.literal(b"true", Member::Bool(true))?,
+                b'f' => at.literal(b"false", Member::Bool(false))?,
+                b'n' => at.literal(b"null", Member::Null)?,
+                b'{' => Member::Object(at.object()?),
+                _ => return None,
+            };
+            member(key, value)?;
+            at.skip_space();
+            match at.peek()? {
+                b',' => {
+                    at.i += 1;
+                    at.skip_space();
+                }
+                b'}' => {
+                    at.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    at.skip_space();
+    (at.i == bytes.len()).then_some(())
+}
+
+/// A position in a body being read by [`plain_members`].
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.i).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while self.peek().is_some_and(is_space) {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.i += 1)
+    }
+
+    /// The rest of a string whose opening quote was read: its bytes, when
+    /// it has no escape and no control character (not yet checked UTF-8).
+    fn string_bytes(&mut self) -> Option<&'a [u8]> {
+        let rest = self.bytes.get(self.i..)?;
+        let len = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest.get(len) != Some(&b'"') {
+            return None;
+        }
+        self.i += len + 1;
+        rest.get(..len)
+    }
+
+    /// [`Self::string_bytes`], as text: `None` unless UTF-8.
+    fn string_rest(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.string_bytes()?).ok()
+    }
+
+    fn literal(&mut self, word: &[u8], value: Member<'a>) -> Option<Member<'a>> {
+        let end = self.i.checked_add(word.len())?;
+        (self.bytes.get(self.i..end)? == word).then(|| {
+            self.i = end;
+            value
+        })
+    }
+
+    /// An object value: finds where it ends (counting brackets outside
+    /// strings; an escape gives up), then has serde_json check that text.
+    fn object(&mut self) -> Option<&'a serde_json::value::RawValue> {
+        let start = self.i;
+        let mut depth = 0usize;
+        loop {
+            match self.peek()? {
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        self.i += 1;
+                        break;
+                    }
+                }
+                b'"' => {
+                    self.i += 1;
+                    let rest = self.bytes.get(self.i..)?;
+                    let len = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
+                    if rest.get(len) != Some(&b'"') {
+                        return None;
+                    }
+                    self.i += len;
+                }
+                _ => {}
+            }
+            self.i += 1;
+        }
+        // serde_json checks the syntax and the UTF-8 of the whole text.
+        serde_json::from_slice(self.bytes.get(start..self.i)?).ok()
+    }
 }
 
 fn is_space(b: u8) -> bool {
@@ -252,6 +408,75 @@ mod tests {
             without_spaces("{ \"a b\" : [ 1 ,\t2 ] }"),
             r#"{"a b":[1,2]}"#
         );
+    }
+
+    /// The members `plain_members` read, as text, or `None`.
+    fn members(body: &str) -> Option<Vec<String>> {
+        let mut seen = Vec::new();
+        plain_members(body.as_bytes(), |key, value| {
+            let value = match value {
+                Member::Text(t) => format!("text {t}"),
+                Member::Bool(b) => format!("bool {b}"),
+                Member::Null => "null".to_owned(),
+                Member::Object(raw) => format!("object {}", raw.get()),
+            };
+            seen.push(format!("{}: {value}", String::from_utf8_lossy(key)));
+            Some(())
+        })?;
+        Some(seen)
+    }
+
+    #[test]
+    fn a_plain_body_is_read_member_by_member_white_space_and_all() {
+        assert_eq!(
+            members(" {\"name\" :\t\"welcome-é\",\n\"single_use\":true , \"flow\":null,\r\"fixed_data\":{\"a\":[1,\"]}\"],\"b\":{}}} "),
+            Some(vec![
+                "name: text welcome-é".to_owned(),
+                "single_use: bool true".to_owned(),
+                "flow: null".to_owned(),
+                r#"fixed_data: object {"a":[1,"]}"],"b":{}}"#.to_owned(),
+            ])
+        );
+        assert_eq!(members("{}"), Some(vec![]));
+        assert_eq!(members(" { } "), Some(vec![]));
+        assert_eq!(
+            members(r#"{"a":"x","a":false}"#),
+            Some(vec!["a: text x".to_owned(), "a: bool false".to_owned()])
+        );
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_general_path() {
+        for body in [
+            "",
+            "[]",
+            r#""text""#,
+            "{",
+            r#"{"a":"x",}"#,         // trailing comma
+            r#"{,"a":"x"}"#,         // leading comma
+            r#"{"a" "x"}"#,          // no colon
+            r#"{"a":"x" "b":"y"}"#,  // no comma
+            r#"{"a":1}"#,            // a number
+            r#"{"a":[true]}"#,       // an array
+            r#"{"a":"\n"}"#,         // an escape
+            r#"{"\u0061":"x"}"#,     // an escaped key
+            "{\"a\":\"tab\there\"}", // a control character
+            r#"{"a":tru}"#,
+            r#"{"a":truex}"#,
+            r#"{"a":nul}"#,
+            r#"{"a":"x"} {}"#, // trailing text
+            r#"{"a":"x"}x"#,
+            r#"{"a":{"b":1]}"#,    // a broken object
+            r#"{"a":{"b":"\""}}"#, // an escape in an object
+            r#"{"a":{"b":1}"#,     // unclosed
+            "{\"a\":\"x\"}\u{a0}", // not JSON white space
+        ] {
+            assert_eq!(members(body), None, "{body}");
+        }
+        // Invalid UTF-8 in a string.
+        assert!(plain_members(b"{\"a\":\"\xff\"}", |_, _| Some(())).is_none());
+        // A member the caller refuses stops the reading.
+        assert!(plain_members(br#"{"a":"x"}"#, |_, _| None).is_none());
     }
 
     #[test]

@@ -402,6 +402,20 @@ fn nesting_is_limited_alike_whichever_way_a_body_is_read() {
 }
 
 #[test]
+fn the_usual_create_body_is_read_in_one_pass() {
+    let body = br#"{"name":"welcome-new-user","single_use":true,"fixed_data":{"email":"new.user@example.org"}}"#;
+    let input = InvitationInput::from_plain_body(body).expect("read in one pass");
+    let value: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(input, InvitationInput::from_json(value).unwrap());
+    let changes = validate(input, Mode::Full).unwrap();
+    assert_eq!(changes.name.unwrap().as_str(), "welcome-new-user");
+    assert_eq!(
+        changes.fixed_data.unwrap().as_json(),
+        r#"{"email":"new.user@example.org"}"#
+    );
+}
+
+#[test]
 fn a_plain_fixed_data_object_is_stored_as_its_text_without_spaces() {
     let body = br#"{"name":"n","fixed_data":{ "a" : [1, {"b": null}], "c":"x y" }}"#;
     let changes = validate(InvitationInput::from_json_slice(body).unwrap(), Mode::Full).unwrap();
@@ -498,6 +512,43 @@ mod properties {
                     (direct, general) => prop_assert!(false, "{text}: {direct:?} vs {general:?}"),
                 }
             }
+        }
+
+        #[test]
+        fn a_plain_body_is_read_in_one_pass_and_as_the_general_path_reads_it(
+            members in prop::collection::vec(
+                (prop_oneof![Just("name"), Just("expires"), Just("fixed_data"),
+                             Just("single_use"), Just("flow")],
+                 prop_oneof![
+                     "[ -!#-\\[\\]-~é€]{0,20}".prop_map(|s| format!("\"{s}\"")),
+                     Just("true".to_owned()), Just("false".to_owned()), Just("null".to_owned()),
+                     "[a-z@.]{0,12}".prop_map(|s| format!("{{\"email\":\"{s}\"}}")),
+                     Just("{ }".to_owned()),
+                 ]),
+                0..7),
+            spaces in prop::collection::vec("[ \t\n\r]{0,2}", 32),
+        ) {
+            // Every token separated by some JSON white space (or none); keys
+            // repeated, in any order; an object only where it is fixed_data
+            // (elsewhere the general path reads it).
+            let members: Vec<(&str, String)> = members.into_iter()
+                .filter(|(k, v)| *k == "fixed_data" || !v.starts_with('{'))
+                .collect();
+            let mut space = spaces.iter().cycle();
+            let mut body = format!("{}{{", space.next().unwrap());
+            for (i, (key, value)) in members.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                let (a, b, c, d) = (space.next().unwrap(), space.next().unwrap(),
+                                    space.next().unwrap(), space.next().unwrap());
+                body.push_str(&format!("{a}\"{key}\"{b}:{c}{value}{d}"));
+            }
+            body.push_str(&format!("}}{}", space.next().unwrap()));
+            let plain = InvitationInput::from_plain_body(body.as_bytes());
+            prop_assert!(plain.is_some(), "not read in one pass: {}", body);
+            let value: Value = serde_json::from_str(&body).unwrap();
+            prop_assert_eq!(plain, Some(InvitationInput::from_json(value).unwrap()), "{}", body);
         }
 
         #[test]
