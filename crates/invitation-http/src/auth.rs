@@ -29,8 +29,13 @@ fn credentials(headers: &HeaderMap) -> Credentials<'_> {
     let Ok(text) = value.to_str() else {
         return Credentials::Unreadable;
     };
-    let text = text.trim();
-    let Some((scheme, token)) = text.split_once(' ') else {
+    // Visible ASCII and tabs only (`to_str`), so ASCII trimming is
+    // `str::trim`, and a space's byte index is a char boundary.
+    let text = text.trim_ascii();
+    let Some(space) = text.bytes().position(|b| b == b' ') else {
+        return Credentials::None;
+    };
+    let (Some(scheme), Some(token)) = (text.get(..space), text.get(space + 1..)) else {
         return Credentials::None;
     };
     if !scheme.eq_ignore_ascii_case("bearer") {

@@ -12,6 +12,9 @@
 //! `attributes`, a flow) still go through serde_json. The tests check the
 //! bytes are serde_json's, byte for byte.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use invitation_core::{InvitationView, ListPage, UserSummary};
 use uuid::Uuid;
@@ -34,7 +37,7 @@ pub(crate) fn invitation(out: &mut Vec<u8>, view: &InvitationView) -> serde_json
     out.extend_from_slice(br#","fixed_data":"#);
     out.extend_from_slice(invitation.fixed_data().as_json().as_bytes());
     out.extend_from_slice(br#","created_by":"#);
-    user(out, &view.created_by)?;
+    creator(out, &view.created_by)?;
     out.extend_from_slice(br#","single_use":"#);
     boolean(out, invitation.single_use());
     out.extend_from_slice(br#","flow":"#);
@@ -64,6 +67,36 @@ pub(crate) fn page(out: &mut Vec<u8>, page: &ListPage) -> serde_json::Result<()>
     }
     out.extend_from_slice(br#"],"autocomplete":{}}"#);
     Ok(())
+}
+
+thread_local! {
+    /// The creator this thread rendered last, with its bytes. Creators
+    /// repeat (one account's invitations, a page of them), and a summary
+    /// behind an `Arc` cannot change: while this thread holds that `Arc`,
+    /// no other summary can have its address, so an `Arc` at the same
+    /// address is the same summary and its bytes are these.
+    static LAST_CREATOR: RefCell<Option<(Arc<UserSummary>, Vec<u8>)>> = const { RefCell::new(None) };
+}
+
+/// `created_by`, reusing the bytes of the creator rendered last on this
+/// thread when it is the same summary.
+fn creator(out: &mut Vec<u8>, summary: &Arc<UserSummary>) -> serde_json::Result<()> {
+    LAST_CREATOR.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return user(out, summary);
+        };
+        if let Some((cached, bytes)) = last.as_ref() {
+            if Arc::ptr_eq(cached, summary) {
+                out.extend_from_slice(bytes);
+                return Ok(());
+            }
+        }
+        let start = out.len();
+        user(out, summary)?;
+        let bytes = out.get(start..).unwrap_or_default().to_vec();
+        *last = Some((Arc::clone(summary), bytes));
+        Ok(())
+    })
 }
 
 /// `created_by` (`PartialUserJson`).
@@ -232,6 +265,33 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    #[test]
+    fn a_creator_rendered_again_is_the_same_bytes_and_another_never_takes_its_bytes() {
+        let reference =
+            |view: &InvitationView| serde_json::to_vec(&InvitationJson::new(view)).unwrap();
+        let render = |view: &InvitationView| {
+            let mut out = Vec::new();
+            invitation(&mut out, view).unwrap();
+            out
+        };
+        let shared = Arc::new(user(5));
+        let mut first = view(2);
+        first.created_by = Arc::clone(&shared);
+        let mut again = view(4);
+        again.created_by = Arc::clone(&shared);
+        // Same summary twice (the second from the cache), then summaries
+        // that are new allocations: one equal in content, one not, each
+        // made after the previous one was dropped.
+        assert_eq!(render(&first), reference(&first));
+        assert_eq!(render(&again), reference(&again));
+        for i in [5, 6, 7, 5] {
+            let mut other = view(3);
+            other.created_by = Arc::new(user(i));
+            assert_eq!(render(&other), reference(&other), "user {i}");
+        }
+        assert_eq!(render(&first), reference(&first));
     }
 
     #[test]
