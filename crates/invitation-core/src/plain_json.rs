@@ -11,8 +11,8 @@
 //! an object whose members are strings without escapes, `true`, `false`,
 //! `null` or objects, read in one pass over the bytes, without serde's
 //! visitor machinery. It checks the syntax of what it accepts itself (and
-//! hands objects to serde_json to check), and gives up on anything else,
-//! which the general path then reads and reports exactly.
+//! has serde_json read and check each object), and gives up on anything
+//! else, which the general path then reads and reports exactly.
 
 /// The deepest nesting read here (the object itself is level 1); deeper
 /// data takes the general path, which allows up to
@@ -147,9 +147,11 @@ pub(crate) enum Member<'a> {
 
 /// Reads `bytes` as one JSON object whose keys are strings without escapes
 /// and whose values are what [`Member`] holds, white space allowed where
-/// JSON allows it, calling `member` for each member in order. `None` when
+/// JSON allows it, calling `member` for each member in order (an object
+/// value is read and checked by serde_json, escapes and all). `None` when
 /// the bytes are anything else (another value, bad syntax, a number, an
-/// array, an escape, a control character, invalid UTF-8, trailing text),
+/// array, an escape or a control character in a key or a string value,
+/// invalid UTF-8, trailing text),
 /// or when `member` returns `None`: the caller then reads the body the
 /// general way. `Some` only for text serde_json accepts as one object.
 pub(crate) fn plain_members<'a>(
@@ -248,36 +250,14 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// An object value: finds where it ends (counting brackets outside
-    /// strings; an escape gives up), then has serde_json check that text.
+    /// An object value, read and checked by serde_json (syntax, UTF-8,
+    /// nesting) as the one value at this position; its text borrowed.
     fn object(&mut self) -> Option<&'a serde_json::value::RawValue> {
-        let start = self.i;
-        let mut depth = 0usize;
-        loop {
-            match self.peek()? {
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' => {
-                    depth = depth.checked_sub(1)?;
-                    if depth == 0 {
-                        self.i += 1;
-                        break;
-                    }
-                }
-                b'"' => {
-                    self.i += 1;
-                    let rest = self.bytes.get(self.i..)?;
-                    let len = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
-                    if rest.get(len) != Some(&b'"') {
-                        return None;
-                    }
-                    self.i += len;
-                }
-                _ => {}
-            }
-            self.i += 1;
-        }
-        // serde_json checks the syntax and the UTF-8 of the whole text.
-        serde_json::from_slice(self.bytes.get(start..self.i)?).ok()
+        let rest = self.bytes.get(self.i..)?;
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter();
+        let raw: &serde_json::value::RawValue = values.next()?.ok()?;
+        self.i += values.byte_offset();
+        Some(raw)
     }
 }
 
@@ -437,6 +417,10 @@ mod tests {
                 r#"fixed_data: object {"a":[1,"]}"],"b":{}}"#.to_owned(),
             ])
         );
+        assert_eq!(
+            members(r#"{"a":{"b":"\"\u00e9"}}"#),
+            Some(vec![r#"a: object {"b":"\"\u00e9"}"#.to_owned()])
+        );
         assert_eq!(members("{}"), Some(vec![]));
         assert_eq!(members(" { } "), Some(vec![]));
         assert_eq!(
@@ -467,7 +451,6 @@ mod tests {
             r#"{"a":"x"} {}"#, // trailing text
             r#"{"a":"x"}x"#,
             r#"{"a":{"b":1]}"#,    // a broken object
-            r#"{"a":{"b":"\""}}"#, // an escape in an object
             r#"{"a":{"b":1}"#,     // unclosed
             "{\"a\":\"x\"}\u{a0}", // not JSON white space
         ] {
