@@ -67,19 +67,25 @@ where
         let started = std::thread::Builder::new()
             .name(format!("http-worker-{index}"))
             .spawn(move || {
-                let outcome = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .and_then(|runtime| {
-                        runtime.block_on(
-                            axum::serve(WorkerListener { incoming, address }, app)
-                                .with_graceful_shutdown(async move {
-                                    // A dropped sender stops the worker too.
-                                    let _ = stop.wait_for(|stopping| *stopping).await;
-                                })
-                                .into_future(),
-                        )
-                    });
+                let run = || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .and_then(|runtime| {
+                            runtime.block_on(
+                                axum::serve(WorkerListener { incoming, address }, app)
+                                    .with_graceful_shutdown(async move {
+                                        // A dropped sender stops the worker too.
+                                        let _ = stop.wait_for(|stopping| *stopping).await;
+                                    })
+                                    .into_future(),
+                            )
+                        })
+                };
+                // A panic here would be a bug in a dependency (handlers'
+                // panics are answered 500 by the router): reported, not lost.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                    .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
                 let _ = ended.send(outcome);
             });
         if let Err(e) = started {
@@ -95,8 +101,10 @@ where
             match listener.accept().await {
                 Ok((stream, peer)) => match stream.into_std() {
                     Ok(stream) => {
-                        // A worker that is gone reports it on `ended`.
-                        let _ = queues[next].send((stream, peer));
+                        // Only a worker that has stopped drops its queue.
+                        if queues[next].send((stream, peer)).is_err() {
+                            return io::Error::other(format!("worker {next} stopped"));
+                        }
                         next = (next + 1) % queues.len();
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot hand a connection to a worker"),
@@ -110,20 +118,20 @@ where
             }
         }
     };
-    let early = tokio::select! {
-        () = accept => None,
+    // Before shutdown, a worker that ends is a failure.
+    let failure = tokio::select! {
+        e = accept => Some(e),
         () = shutdown => None,
-        ended = ended_rx.recv() => Some(ended),
+        ended = ended_rx.recv() => Some(match ended {
+            Some(Err(e)) => e,
+            _ => io::Error::other("a worker thread stopped"),
+        }),
     };
     drop(listener);
     drop(queues);
     let _ = stop_tx.send(true);
-    if let Some(ended) = early {
-        let cause = match ended {
-            Some(Err(e)) => e,
-            _ => io::Error::other("a worker thread stopped"),
-        };
-        return Err(cause);
+    if let Some(e) = failure {
+        return Err(e);
     }
     tracing::info!("shutting down: finishing in-flight requests");
     let all_ended = async {
