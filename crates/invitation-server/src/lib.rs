@@ -302,10 +302,8 @@ impl Bound {
 /// one pool per worker (fewer when `--database-pool-size` is smaller than
 /// `--workers`), the pool size split between them. A pooled connection is
 /// then driven by the runtime of the worker that opened it and uses it, so
-/// an answer from PostgreSQL wakes no other thread. The migration runs on
-/// the first pool (so the server never holds more connections than the
-/// flag allows, not even for a moment); that one connection stays driven
-/// by the accepting thread.
+/// an answer from PostgreSQL wakes no other thread. The migration runs on a
+/// connection of its own, closed before serving starts.
 async fn pg_stores(
     url: &str,
     args: &Args,
@@ -320,15 +318,14 @@ async fn pg_stores(
         store.pool().resize(size);
         Ok(store)
     };
-    let stores = pool_sizes(args.database_pool_size, workers)
+    let migrator = store(1)?;
+    migrator.migrate().await.map_err(ServerError::Database)?;
+    migrator.pool().close();
+    tracing::info!(schema = migrator.schema(), "PostgreSQL storage ready");
+    pool_sizes(args.database_pool_size, workers)
         .into_iter()
         .map(store)
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(first) = stores.first() {
-        first.migrate().await.map_err(ServerError::Database)?;
-        tracing::info!(schema = first.schema(), "PostgreSQL storage ready");
-    }
-    Ok(stores)
+        .collect()
 }
 
 /// `total` connections split over one pool per worker, as evenly as they
