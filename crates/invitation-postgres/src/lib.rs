@@ -10,6 +10,7 @@ mod schema;
 mod store;
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +71,20 @@ impl PgStore {
     /// [`PgError::Config`] when `url` cannot be read, [`PgError::Build`] when
     /// the pool cannot be built.
     pub fn connect(url: &str) -> Result<Self, PgError> {
+        let size = NonZeroUsize::new(DEFAULT_POOL_SIZE).unwrap_or(NonZeroUsize::MIN);
+        Self::connect_with_max_size(url, size)
+    }
+
+    /// [`PgStore::connect`] with a pool of at most `max_size` connections.
+    ///
+    /// Prefer this to resizing the pool afterwards: deadpool's
+    /// `Pool::resize` lowers the limit only as far as connections already
+    /// exist, so a fresh pool resized down still opens up to its first
+    /// size under concurrent use.
+    ///
+    /// # Errors
+    /// As [`PgStore::connect`].
+    pub fn connect_with_max_size(url: &str, max_size: NonZeroUsize) -> Result<Self, PgError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(PgError::Config)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_TIMEOUT);
@@ -86,7 +101,7 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(DEFAULT_POOL_SIZE)
+            .max_size(max_size.get())
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(DEFAULT_TIMEOUT))
             .create_timeout(Some(DEFAULT_TIMEOUT))

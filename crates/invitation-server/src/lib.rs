@@ -310,12 +310,12 @@ async fn pg_stores(
     workers: NonZeroUsize,
 ) -> Result<Vec<PgStore>, ServerError> {
     let store = |size: usize| -> Result<PgStore, ServerError> {
-        let mut store = PgStore::connect(url).map_err(ServerError::Database)?;
+        let size = NonZeroUsize::new(size).unwrap_or(NonZeroUsize::MIN);
+        let mut store = PgStore::connect_with_max_size(url, size).map_err(ServerError::Database)?;
         if let Some(schema) = &args.database_schema {
             store = PgStore::with_schema(store.pool().clone(), schema)
                 .map_err(ServerError::Database)?;
         }
-        store.pool().resize(size);
         Ok(store)
     };
     let migrator = store(1)?;
