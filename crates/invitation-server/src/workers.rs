@@ -10,7 +10,7 @@
 //! (its clients, its database) those wake-ups and the preemptions they cause
 //! cost more than they save: on the create benchmark of
 //! `docs/performance.md`, the same server answered about 12 % more requests
-//! per second this way, with half the context switches per request.
+//! per second this way, and made a tenth of the futex and eventfd calls.
 //!
 //! The price is that nothing moves between workers: a connection whose
 //! requests are slow holds up the other connections of its worker only.
@@ -96,25 +96,21 @@ where
     drop(ended_tx);
 
     let accept = async {
+        let mut listener = listener;
         let mut next = 0;
         loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => match stream.into_std() {
-                    Ok(stream) => {
-                        // Only a worker that has stopped drops its queue.
-                        if queues[next].send((stream, peer)).is_err() {
-                            return io::Error::other(format!("worker {next} stopped"));
-                        }
-                        next = (next + 1) % queues.len();
+            // axum's own accept: it retries after a connection's error, and
+            // waits a second after the listener's (out of file descriptors).
+            let (stream, peer) = axum::serve::Listener::accept(&mut listener).await;
+            match stream.into_std() {
+                Ok(stream) => {
+                    // Only a worker that has stopped drops its queue.
+                    if queues[next].send((stream, peer)).is_err() {
+                        return io::Error::other(format!("worker {next} stopped"));
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot hand a connection to a worker"),
-                },
-                Err(e) if is_connection_error(&e) => {}
-                Err(e) => {
-                    // Out of file descriptors, say: as axum::serve does.
-                    tracing::error!(error = %e, "accept failed; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    next = (next + 1) % queues.len();
                 }
+                Err(e) => tracing::warn!(error = %e, "cannot hand a connection to a worker"),
             }
         }
     };
@@ -127,7 +123,7 @@ where
             _ => io::Error::other("a worker thread stopped"),
         }),
     };
-    drop(listener);
+    // The listener went with `accept`: nothing more is accepted.
     drop(queues);
     let _ = stop_tx.send(true);
     if let Some(e) = failure {
@@ -154,16 +150,6 @@ where
             Ok(())
         }
     }
-}
-
-/// The errors of one connection, not of the listener (as axum::serve).
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
 }
 
 /// What a worker's `axum::serve` accepts from: the connections handed to it.
