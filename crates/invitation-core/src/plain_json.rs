@@ -88,14 +88,7 @@ pub(crate) fn plain_object(text: &str) -> Option<Plain> {
             }
             b'"' => {
                 let start = i + 1;
-                let len = bytes
-                    .get(start..)?
-                    .iter()
-                    .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-                let end = start + len;
-                if bytes[end] != b'"' {
-                    return None;
-                }
+                let end = start + plain_string_len(bytes.get(start..)?)?;
                 if expect_key {
                     let key = text.get(start..end)?;
                     let last = &mut open.get_mut(depth.checked_sub(1)?)?.1;
@@ -227,12 +220,7 @@ impl<'a> Cursor<'a> {
     /// it has no escape and no control character (not yet checked UTF-8).
     fn string_bytes(&mut self) -> Option<&'a [u8]> {
         let rest = self.bytes.get(self.i..)?;
-        let len = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-        if rest.get(len) != Some(&b'"') {
-            return None;
-        }
+        let len = plain_string_len(rest)?;
         self.i += len + 1;
         rest.get(..len)
     }
@@ -259,6 +247,16 @@ impl<'a> Cursor<'a> {
         self.i += values.byte_offset();
         Some(raw)
     }
+}
+
+/// The length of a string's text up to its closing quote (`rest` starts
+/// after the opening one), when it holds no escape and no control
+/// character; `None` otherwise, or when it is not closed.
+fn plain_string_len(rest: &[u8]) -> Option<usize> {
+    let len = rest
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (rest.get(len) == Some(&b'"')).then_some(len)
 }
 
 fn is_space(b: u8) -> bool {

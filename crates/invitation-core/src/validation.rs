@@ -264,9 +264,7 @@ impl InvitationInput {
         use crate::plain_json::{plain_members, Member};
         let mut input = Self::new();
         plain_members(bytes, |key, value| {
-            let field = Field::INPUT
-                .into_iter()
-                .find(|f| f.as_str().as_bytes() == key)?;
+            let field = input_field(key)?;
             let json = match value {
                 Member::Object(raw) if field == Field::FixedData => {
                     let data = FixedData::from_plain_json(raw)?;
@@ -378,8 +376,15 @@ impl serde::de::Visitor<'_> for KeyVisitor {
     }
 
     fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
-        Ok(Key(Field::INPUT.into_iter().find(|f| f.as_str() == key)))
+        Ok(Key(input_field(key.as_bytes())))
     }
+}
+
+/// The input field a body key names, if any.
+fn input_field(key: &[u8]) -> Option<Field> {
+    Field::INPUT
+        .into_iter()
+        .find(|f| f.as_str().as_bytes() == key)
 }
 
 impl<'de> serde::Deserialize<'de> for ObjectFields {
