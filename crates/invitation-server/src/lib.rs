@@ -38,12 +38,10 @@ fn pool_size(text: &str) -> Result<usize, String> {
     }
 }
 
-/// `--workers`: 1 to 1,024.
+/// `--workers`: 1 to 1,024, as `--database-pool-size`.
 fn worker_count(text: &str) -> Result<NonZeroUsize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(n @ 1..=1024) => NonZeroUsize::new(n).ok_or_else(|| format!("{text:?}")),
-        _ => Err(format!("{text:?} is not a whole number from 1 to 1024")),
-    }
+    let n = pool_size(text)?;
+    NonZeroUsize::new(n).ok_or_else(|| format!("{text:?}"))
 }
 
 /// The default `--workers`: the CPUs this process may run on.
