@@ -106,6 +106,10 @@ token="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 start() {
     local name=$1
     shift
+    # Emptied here, before the fork: the child's own redirection truncates
+    # only once it runs, and until then the loop below would read the line
+    # an earlier server of the same kind left, with that server's port.
+    : >"$work/$name.stdout"
     "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
     started_pid=$!
     pids+=("$started_pid")
