@@ -19,7 +19,8 @@
 # a fresh server on a free port for every load (so no load inherits the
 # invitations another stored), runs the loads round by round, prints a
 # table of medians with the ratios (each the median of the rounds' own
-# ratios), stops the servers and drops the
+# ratios) and the CPU time (user + system) the server and wrk spent per
+# answered request, stops the servers and drops the
 # database it made. Prints figures only: no target is asserted (the exit
 # code is non-zero only when something could not run, or when a request was
 # not answered 201).
@@ -151,17 +152,33 @@ wait_ready() {
 
 write_post_lua "$work/post.lua" "$token"
 
-# Runs wrk; prints "req/s p50_ms p99_ms".
+# CPU seconds (user + system) that process $1 has used so far.
+cpu_seconds() {
+    awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / tck }' "/proc/$1/stat"
+}
+
+# Runs wrk against the server with pid $3; prints "req/s p50_ms p99_ms
+# server_cpu_us wrk_cpu_us": the last two are CPU time (user + system) per
+# answered request, the server's read from /proc before and after the load,
+# wrk's from its own rusage.
 load() {
-    local url=$1 conns=$2 out
-    out="$(wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 10s --latency \
+    local url=$1 conns=$2 server=$3 out before after
+    before="$(cpu_seconds "$server")"
+    out="$(python3 -c '
+import resource, subprocess, sys
+run = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
+used = resource.getrusage(resource.RUSAGE_CHILDREN)
+sys.stdout.write(run.stdout)
+print(f"wrk cpu seconds: {used.ru_utime + used.ru_stime:.3f}")
+sys.exit(run.returncode)' wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 10s --latency \
         -s "$work/post.lua" "$url$path")"
+    after="$(cpu_seconds "$server")"
     echo "$out" >>"$work/wrk.log"
     if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
         echo "$out" >&2
         die "some requests to $url were not answered 2xx"
     fi
-    awk '
+    awk -v server_cpu="$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" '
         function ms(v) {
             if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
             if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
@@ -169,9 +186,14 @@ load() {
             return v
         }
         /^Requests\/sec:/ { rate = $2 }
+        / requests in / { requests = $1 }
+        /^wrk cpu seconds:/ { wrk_cpu = $4 }
         /^ +50%/ { p50 = ms($2) }
         /^ +99%/ { p99 = ms($2) }
-        END { printf "%.0f %.3f %.3f\n", rate, p50, p99 }
+        END {
+            printf "%.0f %.3f %.3f %.2f %.2f\n", rate, p50, p99,
+                server_cpu * 1e6 / requests, wrk_cpu * 1e6 / requests
+        }
     ' <<<"$out"
 }
 
@@ -252,22 +274,23 @@ settle_pg() {
 
 # One load of one kind on a fresh server; appends to the results.
 run_kind() {
-    local kind=$1 conns=$2 round=$3 rate p50 p99
+    local kind=$1 conns=$2 round=$3 rate p50 p99 server_us wrk_us
     start_kind "$kind"
     # Warm-up, not counted: connections opened (wrk's, and the server's
     # pooled PostgreSQL ones), code and caches hot.
     wrk -t "$threads" -c "$conns" -d "${warmup}s" --timeout 10s -s "$work/post.lua" \
         "$url$path" >/dev/null
     [[ "$kind" == postgres ]] && settle_pg
-    read -r rate p50 p99 < <(load "$url" "$conns")
+    read -r rate p50 p99 server_us wrk_us < <(load "$url" "$conns" "$pid")
     stop_pid "$pid"
     if [[ "$kind" == postgres ]]; then
         # Gone before the next load, as the adapter's schema is: no
         # earlier table left for autovacuum to work on.
         psql "$server_db_url" -qAtc "DROP SCHEMA \"http_load_$pg_loads\" CASCADE" >/dev/null 2>&1
     fi
-    say "round $round, $conns connections, $kind: $rate req/s, p50 $p50 ms, p99 $p99 ms"
-    echo "$kind $conns $round $rate $p50 $p99" >>"$work/results"
+    say "round $round, $conns connections, $kind: $rate req/s, p50 $p50 ms, p99 $p99 ms," \
+        "CPU per request: server $server_us µs, wrk $wrk_us µs"
+    echo "$kind $conns $round $rate $p50 $p99 $server_us $wrk_us" >>"$work/results"
 }
 
 # The adapter's own create rate at the same concurrency: the create part of
@@ -318,22 +341,23 @@ echo "201 body: $body_bytes bytes (server and baseline alike); request body: ${#
 echo
 python3 - "$work/results" "$connections" <<'EOF'
 import statistics, sys
+# kind conns round rate p50 p99 [server_cpu_us wrk_cpu_us]
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 conns = sys.argv[2].split()
 
 def med(kind, c, col):
-    values = [float(r[col]) for r in rows if r[0] == kind and r[1] == c]
+    values = [float(r[col]) for r in rows if r[0] == kind and r[1] == c and len(r) > col]
     return statistics.median(values) if values else None
 
 def fmt(v, spec):
     return "—" if v is None else format(v, spec)
 
-def round_ratio(kind, other_kind, c):
-    """The median over rounds of each round's ratio (each pair measured
-    minutes apart, so drift in the machine's load cancels)."""
-    rates = {(r[0], r[2]): float(r[3]) for r in rows if r[1] == c}
-    ratios = [rates[(kind, rnd)] / rates[(other_kind, rnd)]
-              for (k, rnd) in rates if k == kind and (other_kind, rnd) in rates]
+def round_ratio(kind, other_kind, c, col=3):
+    """The median over rounds of each round's ratio of column `col` (each
+    pair measured minutes apart, so drift in the machine's load cancels)."""
+    values = {(r[0], r[2]): float(r[col]) for r in rows if r[1] == c and len(r) > col}
+    ratios = [values[(kind, rnd)] / values[(other_kind, rnd)]
+              for (k, rnd) in values if k == kind and (other_kind, rnd) in values]
     return statistics.median(ratios) if ratios else None
 
 def line(label, kind, c, against="", other_kind=None, target=""):
@@ -342,12 +366,17 @@ def line(label, kind, c, against="", other_kind=None, target=""):
         return
     other = med(other_kind, c, 3) if other_kind else None
     ratio = round_ratio(kind, other_kind, c) if other_kind else None
+    # CPU per request against the same reference, where both have it.
+    cpu_ratio = round_ratio(kind, other_kind, c, 6) if other_kind else None
     print(f"| {label} | {c} | {fmt(rate, '.0f')} | {fmt(med(kind, c, 4), '.2f')} | "
-          f"{fmt(med(kind, c, 5), '.2f')} | {against} | {fmt(other, '.0f') if against else ''} | "
-          f"{fmt(ratio, '.2f') if against else ''} | {target} |")
+          f"{fmt(med(kind, c, 5), '.2f')} | {fmt(med(kind, c, 6), '.1f')} | {fmt(med(kind, c, 7), '.1f')} | "
+          f"{against} | {fmt(other, '.0f') if against else ''} | "
+          f"{fmt(ratio, '.2f') if against else ''} | {target} | "
+          f"{fmt(cpu_ratio, '.2f') if against and cpu_ratio is not None else ''} |")
 
-print("| server | connections | req/s | p50 ms | p99 ms | compared with | its rate | ratio (median of rounds') | target |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| server | connections | req/s | p50 ms | p99 ms | server CPU µs/req | wrk CPU µs/req "
+      "| compared with | its rate | ratio (median of rounds') | target | server CPU/req ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for c in conns:
     line("baseline axum route (fixed 201)", "baseline", c)
     line("baseline route on the server's workers (--workers), for reference", "baseline-workers", c)
