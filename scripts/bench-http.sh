@@ -191,6 +191,7 @@ sys.exit(run.returncode)' wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 
         /^ +50%/ { p50 = ms($2) }
         /^ +99%/ { p99 = ms($2) }
         END {
+            if (requests == 0) { requests = 1 }  # none answered: the figures are moot
             printf "%.0f %.3f %.3f %.2f %.2f\n", rate, p50, p99,
                 server_cpu * 1e6 / requests, wrk_cpu * 1e6 / requests
         }
