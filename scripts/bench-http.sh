@@ -153,8 +153,9 @@ wait_ready() {
 write_post_lua "$work/post.lua" "$token"
 
 # CPU seconds (user + system) that process $1 has used so far.
+clock_ticks="$(getconf CLK_TCK)"
 cpu_seconds() {
-    awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / tck }' "/proc/$1/stat"
+    awk -v tck="$clock_ticks" '{ printf "%.2f\n", ($14 + $15) / tck }' "/proc/$1/stat"
 }
 
 # Runs wrk against the server with pid $3; prints "req/s p50_ms p99_ms
@@ -178,7 +179,7 @@ sys.exit(run.returncode)' wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 
         echo "$out" >&2
         die "some requests to $url were not answered 2xx"
     fi
-    awk -v server_cpu="$(awk -v a="$after" -v b="$before" 'BEGIN { print a - b }')" '
+    awk -v before="$before" -v after="$after" '
         function ms(v) {
             if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
             if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
@@ -193,7 +194,7 @@ sys.exit(run.returncode)' wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 
         END {
             if (requests == 0) { requests = 1 }  # none answered: the figures are moot
             printf "%.0f %.3f %.3f %.2f %.2f\n", rate, p50, p99,
-                server_cpu * 1e6 / requests, wrk_cpu * 1e6 / requests
+                (after - before) * 1e6 / requests, wrk_cpu * 1e6 / requests
         }
     ' <<<"$out"
 }
