@@ -6,7 +6,9 @@
 # of INSTR_SECS seconds on 4 connections. Prints instructions of the whole
 # process divided by the requests wrk saw answered.
 #
-# Environment: INSTR_SECS (default 8). CARGO_TARGET_DIR is honoured.
+# Environment: INSTR_SECS (default 8); INSTR_KEEP=DIR copies the callgrind
+# outputs (baseline.out.*, server.out.*) into DIR for callgrind_annotate.
+# CARGO_TARGET_DIR is honoured.
 # Needs valgrind and wrk (installed from Debian if missing).
 set -euo pipefail
 
@@ -24,6 +26,9 @@ work="$(mktemp -d)"
 vg_pid=""
 cleanup() {
     [[ -n "$vg_pid" ]] && kill -KILL "$vg_pid" 2>/dev/null || true
+    if [[ -n "${INSTR_KEEP:-}" ]]; then
+        cp "$work"/*.out.* "$INSTR_KEEP"/ 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
