@@ -119,7 +119,7 @@ pub enum FixedDataError {
 /// increment, and the text costs a third of the heap of a parsed object.
 /// Two values are equal when their compact texts are equal (keys sorted).
 #[derive(Clone, Default)]
-pub struct FixedData(Option<Arc<RawValue>>);
+pub struct FixedData(Option<Arc<str>>);
 
 impl FixedData {
     /// An empty object.
@@ -132,28 +132,33 @@ impl FixedData {
         self.0.is_none()
     }
 
-    /// Fixed data from the text of a JSON value that serde_json has already
-    /// read (a request body's `fixed_data`), without parsing it into a
-    /// `Value`: `Some` when the text is an object whose compact text is the
-    /// canonical one (see [`plain_object`](crate::plain_json::plain_object)),
-    /// `None` for anything the general path must decide.
-    pub(crate) fn from_plain_json(raw: &RawValue) -> Option<Self> {
-        let text = raw.get();
-        let plain = crate::plain_json::plain_object(text)?;
-        if plain.empty {
-            return Some(Self(None));
+    /// Fixed data from the text of a JSON value (a request body's
+    /// `fixed_data`), without parsing it into a `Value`: `Some` when the
+    /// text is an object whose compact text is the canonical one (see
+    /// [`plain_object`](crate::plain_json::plain_object)), `None` for
+    /// anything the general path must decide.
+    pub(crate) fn from_plain_json(text: &str) -> Option<Self> {
+        match crate::plain_json::plain_object(text.as_bytes())? {
+            (object, plain) if object.len() == text.len() => Some(Self::from_plain(object, plain)),
+            _ => None,
         }
-        let raw = if plain.spaced {
-            RawValue::from_string(crate::plain_json::without_spaces(text)).ok()?
+    }
+
+    /// Fixed data from the text of an object that
+    /// [`plain_object`](crate::plain_json::plain_object) read, as it said.
+    pub(crate) fn from_plain(text: &str, plain: crate::plain_json::Plain) -> Self {
+        if plain.empty {
+            Self(None)
+        } else if plain.spaced {
+            Self(Some(Arc::from(crate::plain_json::without_spaces(text))))
         } else {
-            raw.to_owned()
-        };
-        Some(Self(Some(Arc::from(raw))))
+            Self(Some(Arc::from(text)))
+        }
     }
 
     /// The compact JSON text of the object (keys sorted).
     pub fn as_json(&self) -> &str {
-        self.0.as_deref().map_or("{}", RawValue::get)
+        self.0.as_deref().unwrap_or("{}")
     }
 
     /// The object, parsed.
@@ -162,7 +167,7 @@ impl FixedData {
         // the parser's limit, so it always parses back.
         self.0
             .as_deref()
-            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .and_then(|text| serde_json::from_str(text).ok())
             .unwrap_or_default()
     }
 
@@ -183,8 +188,8 @@ impl TryFrom<Map<String, Value>> for FixedData {
             return Ok(Self(None));
         }
         // Serialising a map of JSON values cannot fail: every key is a string.
-        serde_json::value::to_raw_value(&map)
-            .map(|raw| Self(Some(Arc::from(raw))))
+        serde_json::to_string(&map)
+            .map(|text| Self(Some(Arc::from(text))))
             .map_err(|_| FixedDataError::NotAnObject)
     }
 }
@@ -219,7 +224,11 @@ impl Serialize for FixedData {
     /// Writes the object; into serde_json, its text verbatim.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0.as_deref() {
-            Some(raw) => raw.serialize(serializer),
+            // The text is JSON serde_json wrote or `plain_object` checked, so
+            // this never fails.
+            Some(text) => RawValue::from_string(text.to_owned())
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
             None => serializer.serialize_map(Some(0))?.end(),
         }
     }

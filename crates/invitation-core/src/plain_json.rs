@@ -1,5 +1,5 @@
-//! Reading JSON text that serde_json has already checked, without building
-//! it as a `Value`: the fast path of a request body's `fixed_data`.
+//! Reading the usual request body's JSON in one pass over its bytes,
+//! without building it as a `Value`: the fast path of a create.
 //!
 //! `fixed_data` is stored as the compact text serde_json writes for a
 //! `Map` (keys sorted, no white space). For the usual object (keys already
@@ -7,12 +7,12 @@
 //! without its white space, so it can be taken as it is; anything else goes
 //! the general way (parse into a `Value`, check, write).
 //!
-//! [`plain_members`] goes one step further for the usual body as a whole:
-//! an object whose members are strings without escapes, `true`, `false`,
-//! `null` or objects, read in one pass over the bytes, without serde's
-//! visitor machinery. It checks the syntax of what it accepts itself (and
-//! has serde_json read and check each object), and gives up on anything
-//! else, which the general path then reads and reports exactly.
+//! [`plain_members`] reads the usual body as a whole: an object whose
+//! members are strings without escapes, `true`, `false`, `null` or such
+//! objects, without serde's visitor machinery. It checks the syntax of what
+//! it accepts itself, strictly, and gives up on anything else, which the
+//! general path then reads and reports exactly. Property tests hold it to
+//! serde_json: what it takes, serde_json reads to the same values.
 
 /// The deepest nesting read here (the object itself is level 1); deeper
 /// data takes the general path, which allows up to
@@ -29,100 +29,137 @@ pub(crate) struct Plain {
     pub(crate) spaced: bool,
 }
 
-/// Whether `text` (one valid JSON value, as serde_json's `RawValue` holds
-/// it) is an object whose compact text is exactly what serde_json writes
-/// for it once parsed into a `Map`: in every object the keys strictly
-/// increase (so they are sorted and none repeats), no key or string holds
-/// an escape or a control character, every number is an integer of at
-/// most 18 digits (not `-0`), and nothing nests deeper than [`MAX_DEPTH`].
-/// `None` when any of that does not hold, or the text is not an object:
-/// the general path decides those.
-pub(crate) fn plain_object(text: &str) -> Option<Plain> {
-    let bytes = text.as_bytes();
+/// Reads one JSON object at the start of `bytes` (its `{` first) and, when
+/// its compact text is exactly what serde_json writes for it once parsed
+/// into a `Map`, gives its text (up to its `}`) and what it is like. That
+/// holds when: in every object the keys strictly increase (so they are
+/// sorted and none repeats), no key or string holds an escape or a control
+/// character, every number is an integer of at most 18 digits (not `-0`),
+/// and nothing nests deeper than [`MAX_DEPTH`]. The syntax is checked here,
+/// strictly (no trailing commas, no leading zeros, literals spelled out),
+/// and so is UTF-8. `None` for anything else (including text that is not
+/// JSON at all): the general path then reads it with serde_json, which
+/// decides and words the error.
+pub(crate) fn plain_object(bytes: &[u8]) -> Option<(&str, Plain)> {
+    /// What may come next.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Next {
+        /// A key, or `}` (just after `{`).
+        KeyOrEnd,
+        /// A key (after a `,` in an object).
+        Key,
+        /// The `:` after a key.
+        Colon,
+        /// A value, or `]` (just after `[`).
+        ValueOrEnd,
+        /// A value (after `:`, or a `,` in an array).
+        Value,
+        /// A `,` or the end of the container.
+        CommaOrEnd,
+    }
+    if bytes.first() != Some(&b'{') {
+        return None;
+    }
     // For each open container: whether it is an object, and the last key
     // read in it.
-    let mut open: [(bool, Option<&str>); MAX_DEPTH] = [(false, None); MAX_DEPTH];
-    let mut depth = 0;
-    let mut expect_key = false;
+    let mut open: [(bool, Option<&[u8]>); MAX_DEPTH] = [(false, None); MAX_DEPTH];
+    open[0].0 = true;
+    let mut depth = 1;
+    let mut next = Next::KeyOrEnd;
     let mut spaced = false;
-    let mut empty = true;
-    let mut done = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    let mut i = 1;
+    loop {
+        let b = *bytes.get(i)?;
         if is_space(b) {
             spaced = true;
             i += 1;
             continue;
         }
-        // One object, and nothing after it.
-        if depth == 0 && (done || b != b'{') {
-            return None;
-        }
-        match b {
-            b'{' | b'[' => {
+        let top = depth - 1;
+        let in_object = open.get(top)?.0;
+        match (next, b) {
+            (Next::KeyOrEnd | Next::Key, b'"') => {
+                let start = i + 1;
+                let len = plain_string_len(bytes.get(start..)?)?;
+                let key = bytes.get(start..start + len)?;
+                let last = &mut open.get_mut(top)?.1;
+                if last.is_some_and(|previous| key <= previous) {
+                    return None;
+                }
+                *last = Some(key);
+                i = start + len + 1;
+                next = Next::Colon;
+            }
+            (Next::Colon, b':') => {
+                i += 1;
+                next = Next::Value;
+            }
+            (Next::CommaOrEnd, b',') => {
+                i += 1;
+                next = if in_object { Next::Key } else { Next::Value };
+            }
+            (Next::KeyOrEnd | Next::CommaOrEnd, b'}')
+            | (Next::ValueOrEnd | Next::CommaOrEnd, b']')
+                if in_object == (b == b'}') =>
+            {
+                i += 1;
+                depth -= 1;
+                if depth == 0 {
+                    let text = std::str::from_utf8(bytes.get(..i)?).ok()?;
+                    let empty = open[0].1.is_none();
+                    return Some((text, Plain { empty, spaced }));
+                }
+                next = Next::CommaOrEnd;
+            }
+            (Next::Value | Next::ValueOrEnd, b'{' | b'[') => {
                 if depth == MAX_DEPTH {
                     return None;
                 }
-                open[depth] = (b == b'{', None);
+                *open.get_mut(depth)? = (b == b'{', None);
                 depth += 1;
-                expect_key = b == b'{';
                 i += 1;
+                next = if b == b'{' {
+                    Next::KeyOrEnd
+                } else {
+                    Next::ValueOrEnd
+                };
             }
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    empty = open[0].1.is_none();
-                    done = true;
-                }
-                expect_key = false;
-                i += 1;
-            }
-            b',' => {
-                expect_key = depth > 0 && open[depth - 1].0;
-                i += 1;
-            }
-            b':' => {
-                expect_key = false;
-                i += 1;
-            }
-            b'"' => {
-                let start = i + 1;
-                let end = start + plain_string_len(bytes.get(start..)?)?;
-                if expect_key {
-                    let key = text.get(start..end)?;
-                    let last = &mut open.get_mut(depth.checked_sub(1)?)?.1;
-                    if last.is_some_and(|previous| key <= previous) {
-                        return None;
-                    }
-                    *last = Some(key);
-                    expect_key = false;
-                }
-                i = end + 1;
-            }
-            b't' | b'n' => i += 4,
-            b'f' => i += 5,
-            b'-' | b'0'..=b'9' => {
-                if b == b'-' {
-                    i += 1;
-                    if bytes.get(i) == Some(&b'0') {
-                        return None;
-                    }
-                }
-                let digits = bytes
-                    .get(i..)?
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .count();
-                i += digits;
-                if digits == 0 || digits > 18 || matches!(bytes.get(i), Some(b'.' | b'e' | b'E')) {
-                    return None;
-                }
+            (Next::Value | Next::ValueOrEnd, _) => {
+                i += plain_scalar_len(bytes.get(i..)?)?;
+                next = Next::CommaOrEnd;
             }
             _ => return None,
         }
     }
-    done.then_some(Plain { empty, spaced })
+}
+
+/// The length of the scalar at the start of `rest` when it is one
+/// [`plain_object`] takes as it is: a string without escapes or control
+/// characters, `true`,
+/// `false`, `null`, or an integer of 1 to 18 digits without a leading zero
+/// and not `-0`.
+fn plain_scalar_len(rest: &[u8]) -> Option<usize> {
+    match *rest.first()? {
+        b'"' => {
+            let len = plain_string_len(rest.get(1..)?)?;
+            Some(len + 2)
+        }
+        b't' => rest.starts_with(b"true").then_some(4),
+        b'f' => rest.starts_with(b"false").then_some(5),
+        b'n' => rest.starts_with(b"null").then_some(4),
+        b => {
+            let sign = usize::from(b == b'-');
+            let digits = rest
+                .get(sign..)?
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            let leading_zero = rest.get(sign) == Some(&b'0') && (digits > 1 || sign == 1);
+            let end = sign + digits;
+            let fraction = matches!(rest.get(end), Some(b'.' | b'e' | b'E'));
+            (digits > 0 && digits <= 18 && !leading_zero && !fraction).then_some(end)
+        }
+    }
 }
 
 /// A member's value as [`plain_members`] reads it.
@@ -134,8 +171,8 @@ pub(crate) enum Member<'a> {
     Bool(bool),
     /// `null`.
     Null,
-    /// An object, its whole text, checked by serde_json.
-    Object(&'a serde_json::value::RawValue),
+    /// An object that [`plain_object`] takes as it is: its whole text.
+    Object(&'a str, Plain),
 }
 
 /// Reads `bytes` as one JSON object whose keys are strings without escapes
@@ -173,7 +210,7 @@ pub(crate) fn plain_members<'a>(
                 b't' => at.literal(b"true", Member::Bool(true))?,
                 b'f' => at.literal(b"false", Member::Bool(false))?,
                 b'n' => at.literal(b"null", Member::Null)?,
-                b'{' => Member::Object(at.object()?),
+                b'{' => at.object()?,
                 _ => return None,
             };
             member(key, value)?;
@@ -238,14 +275,11 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// An object value, read and checked by serde_json (syntax, UTF-8,
-    /// nesting) as the one value at this position; its text borrowed.
-    fn object(&mut self) -> Option<&'a serde_json::value::RawValue> {
-        let rest = self.bytes.get(self.i..)?;
-        let mut values = serde_json::Deserializer::from_slice(rest).into_iter();
-        let raw: &serde_json::value::RawValue = values.next()?.ok()?;
-        self.i += values.byte_offset();
-        Some(raw)
+    /// An object value that [`plain_object`] takes as it is.
+    fn object(&mut self) -> Option<Member<'a>> {
+        let (text, plain) = plain_object(self.bytes.get(self.i..)?)?;
+        self.i += text.len();
+        Some(Member::Object(text, plain))
     }
 }
 
@@ -315,8 +349,12 @@ pub(crate) fn nesting_depth(text: &str) -> usize {
 mod tests {
     use super::*;
 
+    /// What `plain_object` says of `text` when it takes all of it.
     fn plain(text: &str) -> Option<Plain> {
-        plain_object(text)
+        match plain_object(text.as_bytes())? {
+            (object, plain) if object.len() == text.len() => Some(plain),
+            _ => None,
+        }
     }
 
     #[test]
@@ -345,7 +383,7 @@ mod tests {
             })
         );
         assert_eq!(
-            plain(" { } "),
+            plain("{ }"),
             Some(Plain {
                 empty: true,
                 spaced: true
@@ -368,6 +406,32 @@ mod tests {
             r#""text""#,
             "5",
             r#"{"a":1} {}"#,
+            " {}",
+            // Not JSON at all: the reader checks the syntax itself.
+            "{",
+            r#"{"a"}"#,
+            r#"{"a":}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1,}"#,
+            r#"{,"a":1}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":[,1]}"#,
+            r#"{"a":[1 2]}"#,
+            r#"{"a":[}"#,
+            r#"{"a":{]}"#,
+            r#"{"a":01}"#,
+            r#"{"a":-01}"#,
+            r#"{"a":-}"#,
+            r#"{"a":+1}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":nulll}"#,
+            r#"{"a":falsy}"#,
+            r#"{"a":"x}"#,
+            "{\"a\":\"tab\there\"}",
+            r#"{1:2}"#,
+            "{\"a\":1}\u{a0}",
         ] {
             assert_eq!(plain(text), None, "{text}");
         }
@@ -396,7 +460,7 @@ mod tests {
                 Member::Text(t) => format!("text {t}"),
                 Member::Bool(b) => format!("bool {b}"),
                 Member::Null => "null".to_owned(),
-                Member::Object(raw) => format!("object {}", raw.get()),
+                Member::Object(text, _) => format!("object {text}"),
             };
             seen.push(format!("{}: {value}", String::from_utf8_lossy(key)));
             Some(())
@@ -414,10 +478,6 @@ mod tests {
                 "flow: null".to_owned(),
                 r#"fixed_data: object {"a":[1,"]}"],"b":{}}"#.to_owned(),
             ])
-        );
-        assert_eq!(
-            members(r#"{"a":{"b":"\"\u00e9"}}"#),
-            Some(vec![r#"a: object {"b":"\"\u00e9"}"#.to_owned()])
         );
         assert_eq!(members("{}"), Some(vec![]));
         assert_eq!(members(" { } "), Some(vec![]));
@@ -448,9 +508,10 @@ mod tests {
             r#"{"a":nul}"#,
             r#"{"a":"x"} {}"#, // trailing text
             r#"{"a":"x"}x"#,
-            r#"{"a":{"b":1]}"#,    // a broken object
-            r#"{"a":{"b":1}"#,     // unclosed
-            "{\"a\":\"x\"}\u{a0}", // not JSON white space
+            r#"{"a":{"b":1]}"#,        // a broken object
+            r#"{"a":{"b":1}"#,         // unclosed
+            r#"{"a":{"b":"\u00e9"}}"#, // an escape in an object
+            "{\"a\":\"x\"}\u{a0}",     // not JSON white space
         ] {
             assert_eq!(members(body), None, "{body}");
         }
@@ -465,5 +526,172 @@ mod tests {
         assert_eq!(nesting_depth("1"), 0);
         assert_eq!(nesting_depth(r#"{"a":[{}]}"#), 3);
         assert_eq!(nesting_depth(r#"{"[[[":"\"[[["}"#), 1);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        /// JSON values of every kind, strings with escapes and non-ASCII
+        /// text among them.
+        fn any_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                (-1000i64..1000).prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "[a-c\"\\\n é]{0,4}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec(("[a-c\"é]{0,2}", inner), 0..4)
+                        .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// `text` as written with white space around its tokens.
+        fn spaced(text: &str) -> String {
+            let mut out = String::new();
+            let mut in_string = false;
+            let mut escaped = false;
+            for c in text.chars() {
+                out.push(c);
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        in_string = false;
+                    }
+                } else if c == '"' {
+                    in_string = true;
+                } else if matches!(c, ',' | ':' | '[' | '{') {
+                    out.push_str(" \n");
+                }
+            }
+            out
+        }
+
+        proptest! {
+            /// Whatever the reader takes, serde_json reads as an object and
+            /// writes back as the text without its white space; and the
+            /// text serde_json writes for an object of plain values (no
+            /// escapes, no fractions, short integers) is always taken.
+            #[test]
+            fn what_the_reader_takes_is_what_serde_json_writes(
+                object in prop::collection::vec(("[a-d]{0,2}", any_json()), 0..5),
+                cut in any::<prop::sample::Index>(),
+                at in any::<prop::sample::Index>(),
+                byte in prop::sample::select(b"{}[]:,\"\\ 0-.e1tnfx".to_vec()),
+            ) {
+                let map: Map<String, Value> = object.into_iter().collect();
+                let compact = serde_json::to_string(&map).unwrap();
+                let loose = spaced(&compact);
+                let cut_text = &compact.as_bytes()[..cut.index(compact.len())];
+                let mut changed = compact.clone().into_bytes();
+                changed.insert(at.index(changed.len() + 1), byte);
+                for bytes in [compact.as_bytes(), loose.as_bytes(), cut_text, &changed[..]] {
+                    let Some((text, plain)) = plain_object(bytes) else { continue };
+                    let parsed: Map<String, Value> = serde_json::from_str(text)
+                        .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+                    let written = serde_json::to_string(&parsed).unwrap();
+                    prop_assert_eq!(&written, &without_spaces(text), "{}", text);
+                    prop_assert_eq!(plain.empty, parsed.is_empty());
+                    prop_assert_eq!(plain.spaced, text != written);
+                }
+                let plain_values = !compact.contains('\\')
+                    && !compact.contains(['.', 'e', 'E'])
+                    && compact
+                        .split(|c: char| !c.is_ascii_digit())
+                        .all(|digits| digits.len() <= 18)
+                    && nesting_depth(&compact) < MAX_DEPTH;
+                if plain_values {
+                    prop_assert!(plain_object(compact.as_bytes()).is_some(), "{}", compact);
+                    prop_assert!(plain_object(loose.as_bytes()).is_some(), "{}", loose);
+                }
+            }
+        }
+
+        /// JSON tokens, well and badly formed, for texts that are mostly
+        /// not JSON.
+        const TOKENS: [&str; 20] = [
+            "{", "}", "[", "]", ":", ",", "\"a\"", "\"b\"", "\"é\"", "\"\\n\"", "1", "-7", "01",
+            "-0", "-", "2.5", "true", "nul", " ", "null",
+        ];
+
+        /// Plain JSON values: what the reader takes when well formed.
+        fn plain_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                (-20i64..20).prop_map(Value::from),
+                "[ab é]{0,2}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 12, 3, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    prop::collection::vec(("[a-c]", inner), 0..3)
+                        .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// The tokens of compact JSON text without escapes.
+        fn tokens(text: &str) -> Vec<String> {
+            let mut out: Vec<String> = Vec::new();
+            let mut in_string = false;
+            for c in text.chars() {
+                let glued = in_string
+                    || (c.is_ascii_alphanumeric()
+                        && out.last().is_some_and(|t| {
+                            t.chars().all(|d| d.is_ascii_alphanumeric() || d == '-')
+                        }));
+                if c == '"' {
+                    in_string = !in_string;
+                }
+                match out.last_mut() {
+                    Some(last) if glued || (c == '"' && !in_string) => last.push(c),
+                    _ => out.push(c.to_string()),
+                }
+            }
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// A plain object with one token changed (dropped, repeated,
+            /// replaced or joined by another, well or badly formed):
+            /// whatever the reader takes is an object serde_json reads and
+            /// writes back as the reader's text without its white space.
+            #[test]
+            fn the_reader_takes_nothing_serde_json_would_refuse_or_rewrite(
+                object in prop::collection::vec(("[a-c]", plain_json()), 1..4),
+                at in any::<prop::sample::Index>(),
+                how in 0..4u8,
+                token in prop::sample::select(TOKENS.to_vec()),
+            ) {
+                let map: Map<String, Value> = object.into_iter().collect();
+                let mut list = tokens(&serde_json::to_string(&map).unwrap());
+                let i = at.index(list.len());
+                match how {
+                    0 => { list.remove(i); }
+                    1 => { let t = list[i].clone(); list.insert(i, t); }
+                    2 => list[i] = token.to_owned(),
+                    _ => list.insert(i, token.to_owned()),
+                }
+                let text = list.concat();
+                if let Some((object, _)) = plain_object(text.as_bytes()) {
+                    let parsed: Map<String, Value> = serde_json::from_str(object)
+                        .map_err(|e| TestCaseError::fail(format!("{object}: {e}")))?;
+                    prop_assert_eq!(serde_json::to_string(&parsed).unwrap(), without_spaces(object));
+                }
+            }
+        }
     }
 }

@@ -266,12 +266,12 @@ impl InvitationInput {
         plain_members(bytes, |key, value| {
             let field = input_field(key)?;
             let json = match value {
-                Member::Object(raw) if field == Field::FixedData => {
-                    let data = FixedData::from_plain_json(raw)?;
+                Member::Object(text, plain) if field == Field::FixedData => {
+                    let data = FixedData::from_plain(text, plain);
                     input.fixed_data = Some(FixedDataInput::Checked(data));
                     return Some(());
                 }
-                Member::Object(_) => return None,
+                Member::Object(..) => return None,
                 Member::Text(text) => Value::String(text.to_owned()),
                 Member::Bool(b) => Value::Bool(b),
                 Member::Null => Value::Null,
@@ -408,7 +408,7 @@ impl<'de> serde::de::Visitor<'de> for ObjectFieldsVisitor {
             match field {
                 Some(Field::FixedData) => {
                     let raw: &RawValue = map.next_value()?;
-                    input.fixed_data = Some(match FixedData::from_plain_json(raw) {
+                    input.fixed_data = Some(match FixedData::from_plain_json(raw.get()) {
                         Some(data) => FixedDataInput::Checked(data),
                         None => FixedDataInput::Json(nested_value(raw)?),
                     });

@@ -2,14 +2,15 @@
 //! operation.
 
 use async_trait::async_trait;
+use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use invitation_core::time::truncate_to_micros;
 use invitation_core::{
-    FixedData, FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome,
-    StoreError, StoredPage, UserId,
+    FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
+    StoredPage, UserId,
 };
-use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Statement;
 use uuid::Uuid;
 
@@ -43,8 +44,7 @@ struct Columns<'a> {
     id: &'a Uuid,
     name: &'a str,
     expires: Option<DateTime<Utc>>,
-    // Serialises as the stored compact text, without re-encoding.
-    fixed_data: Json<&'a FixedData>,
+    fixed_data: JsonText<'a>,
     single_use: bool,
     flow: Option<&'a Uuid>,
     created_by: i64,
@@ -56,7 +56,7 @@ impl<'a> Columns<'a> {
             id: invitation.id().as_uuid(),
             name: invitation.name().as_str(),
             expires: invitation.expires(),
-            fixed_data: Json(invitation.fixed_data()),
+            fixed_data: JsonText(invitation.fixed_data().as_json()),
             single_use: invitation.single_use(),
             flow: invitation.flow().map(FlowId::as_uuid),
             created_by: invitation.created_by().get(),
@@ -74,6 +74,33 @@ impl<'a> Columns<'a> {
             &self.created_by,
         ]
     }
+}
+
+/// A `json`/`jsonb` parameter from JSON text that is already valid (a
+/// [`FixedData`](invitation_core::FixedData)'s compact text), sent as it is: `Json<T>` would serialise
+/// it again.
+#[derive(Debug)]
+struct JsonText<'a>(&'a str);
+
+impl ToSql for JsonText<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        // `jsonb`'s binary form is a version byte (1) before the text.
+        if *ty == Type::JSONB {
+            out.put_u8(1);
+        }
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::JSONB
+    }
+
+    to_sql_checked!();
 }
 
 /// The instant as the database compares it: whole microseconds, rounded
