@@ -171,6 +171,35 @@ impl FixedDataInput {
     }
 }
 
+/// `name` as given: raw (from Rust or a body's JSON value), or already
+/// checked (a body's plain string, read by `from_plain_body`).
+#[derive(Debug, Clone)]
+enum NameInput {
+    Raw(Raw<String>),
+    Checked(InvitationName),
+}
+
+impl PartialEq for NameInput {
+    /// Equal when they validate alike: to the same name, or to the same
+    /// messages.
+    fn eq(&self, other: &Self) -> bool {
+        self.clone().validated() == other.clone().validated()
+    }
+}
+
+impl NameInput {
+    /// The name, or the field's error messages.
+    fn validated(self) -> Result<InvitationName, Vec<String>> {
+        let raw = match self {
+            Self::Checked(name) => return Ok(name),
+            Self::Raw(raw) => raw,
+        };
+        let text = name_text(raw).map_err(|message| vec![message.to_owned()])?;
+        InvitationName::parse(&text)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    }
+}
+
 /// Unvalidated invitation input. Build it from a JSON body or with the typed
 /// setters; a field never set is "absent".
 ///
@@ -181,7 +210,7 @@ impl FixedDataInput {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InvitationInput {
-    name: Option<Raw<String>>,
+    name: Option<NameInput>,
     expires: Option<Raw<Option<DateTime<Utc>>>>,
     fixed_data: Option<FixedDataInput>,
     single_use: Option<Raw<bool>>,
@@ -272,6 +301,15 @@ impl InvitationInput {
                     return Some(());
                 }
                 Member::Object(..) => return None,
+                // The usual name is valid: kept as checked, without
+                // copying the text into a JSON value first.
+                Member::Text(text) if field == Field::Name => {
+                    input.name = Some(match InvitationName::parse(text) {
+                        Ok(name) => NameInput::Checked(name),
+                        Err(_) => NameInput::Raw(Raw::Json(Value::String(text.to_owned()))),
+                    });
+                    return Some(());
+                }
                 Member::Text(text) => Value::String(text.to_owned()),
                 Member::Bool(b) => Value::Bool(b),
                 Member::Null => Value::Null,
@@ -296,7 +334,7 @@ impl InvitationInput {
     /// Sets one field from a body's JSON value (`NonField` sets nothing).
     fn set_json(&mut self, field: Field, json: Value) {
         match field {
-            Field::Name => self.name = Some(Raw::Json(json)),
+            Field::Name => self.name = Some(NameInput::Raw(Raw::Json(json))),
             Field::Expires => self.expires = Some(Raw::Json(json)),
             Field::FixedData => self.fixed_data = Some(FixedDataInput::Json(json)),
             Field::SingleUse => self.single_use = Some(Raw::Json(json)),
@@ -308,7 +346,7 @@ impl InvitationInput {
     /// Sets the name.
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(Raw::Typed(name.into()));
+        self.name = Some(NameInput::Raw(Raw::Typed(name.into())));
         self
     }
 
@@ -510,14 +548,11 @@ pub fn validate_collect(input: InvitationInput, mode: Mode) -> (Changes, Validat
     match input.name {
         None if mode == Mode::Full => errors.add(Field::Name, REQUIRED),
         None => {}
-        Some(raw) => match name_text(raw) {
-            Ok(text) => match InvitationName::parse(&text) {
-                Ok(name) => changes.name = Some(name),
-                Err(es) => es
-                    .into_iter()
-                    .for_each(|e| errors.add(Field::Name, e.to_string())),
-            },
-            Err(message) => errors.add(Field::Name, message),
+        Some(given) => match given.validated() {
+            Ok(name) => changes.name = Some(name),
+            Err(messages) => messages
+                .into_iter()
+                .for_each(|message| errors.add(Field::Name, message)),
         },
     }
 
