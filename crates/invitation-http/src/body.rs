@@ -4,7 +4,7 @@
 //! authentik's JSON body, and so that the caller is authenticated and
 //! authorized before a body is even looked at.
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
@@ -24,7 +24,9 @@ const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
 /// `application/<x>+json`) and the text must parse.
 pub(crate) async fn input_body(request: Request) -> Result<InvitationInput, ApiError> {
     let (parts, body) = request.into_parts();
-    if declared_length(&parts.headers).is_some_and(|n| n > DRAIN_LIMIT as u64) {
+    // The declared `Content-Length` (hyper has read and checked it): a
+    // body declared far too large is refused without reading any of it.
+    if body.size_hint().lower() > DRAIN_LIMIT as u64 {
         return Err(ApiError::TooLarge);
     }
     let bytes = read_limited(body).await?;
@@ -38,16 +40,6 @@ pub(crate) async fn input_body(request: Request) -> Result<InvitationInput, ApiE
         JsonInputError::Syntax(e) => ApiError::Parse(e),
         JsonInputError::Invalid(errors) => ApiError::Invalid(errors),
     })
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 async fn read_limited(mut body: Body) -> Result<Bytes, ApiError> {

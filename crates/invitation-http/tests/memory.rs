@@ -27,6 +27,7 @@ api_tests!(
     json_nested_within_the_limit_is_stored_and_answered,
     json_nested_past_the_fixed_data_limit_is_a_field_error,
     a_body_over_one_mebibyte_is_refused_with_413_and_nothing_is_stored,
+    a_body_declared_far_too_large_is_refused_with_413_before_it_is_sent,
     a_body_of_exactly_one_mebibyte_is_accepted,
     a_body_that_is_not_json_is_refused_with_415_and_nothing_is_stored,
     expires_is_answered_in_utc_with_z_and_microseconds_only_when_set,

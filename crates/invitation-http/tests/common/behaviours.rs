@@ -354,6 +354,29 @@ pub async fn a_body_over_one_mebibyte_is_refused_with_413_and_nothing_is_stored(
     h.assert_unchanged(&before).await;
 }
 
+pub async fn a_body_declared_far_too_large_is_refused_with_413_before_it_is_sent(h: &Harness) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let before = h.snapshot().await;
+    let address = h.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // A gibibyte declared, nine bytes sent: the answer must not wait for
+    // the rest.
+    let head = format!(
+        "POST {INVITATIONS} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n{{\"name\":"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered without waiting for the declared body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..read]);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(text.contains(r#""code":"too_large""#), "{text}");
+    h.assert_unchanged(&before).await;
+}
+
 pub async fn a_body_of_exactly_one_mebibyte_is_accepted(h: &Harness) {
     let skeleton = r#"{"name": "big", "fixed_data": {"x": ""}}"#;
     let padding = "a".repeat(invitation_http::MAX_BODY_BYTES - skeleton.len());
