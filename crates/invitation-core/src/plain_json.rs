@@ -287,11 +287,23 @@ impl<'a> Cursor<'a> {
 /// after the opening one), when it holds no escape and no control
 /// character; `None` otherwise, or when it is not closed.
 fn plain_string_len(rest: &[u8]) -> Option<usize> {
-    let len = rest
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let len = rest.iter().position(|&c| ENDS_PLAIN_TEXT[usize::from(c)])?;
     (rest.get(len) == Some(&b'"')).then_some(len)
 }
+
+/// The bytes that end a plain string's text: `"`, `\` and the control
+/// characters. A table: one load per byte instead of three comparisons.
+static ENDS_PLAIN_TEXT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
