@@ -7,7 +7,10 @@
 # process divided by the requests wrk saw answered.
 #
 # Environment: INSTR_SECS (default 8); INSTR_KEEP=DIR copies the callgrind
-# outputs (baseline.out.*, server.out.*) into DIR for callgrind_annotate.
+# outputs (baseline.out.*, server.out.*, postgres.out.*) into DIR for
+# callgrind_annotate; INSTR_DATABASE_URL=postgres://... adds a third row,
+# the server on PostgreSQL (--database-url, a pool of 4, in a database
+# made for the run on that server and dropped at the end; needs psql).
 # CARGO_TARGET_DIR is honoured.
 # Needs valgrind and wrk (installed from Debian if missing).
 set -euo pipefail
@@ -24,8 +27,13 @@ say() { echo "instructions-http: $*" >&2; }
 
 work="$(mktemp -d)"
 vg_pid=""
+pg_db="instr_http_$$"
+pg_admin="${INSTR_DATABASE_URL:-}"
 cleanup() {
     [[ -n "$vg_pid" ]] && kill -KILL "$vg_pid" 2>/dev/null || true
+    if [[ -n "$pg_admin" ]]; then
+        psql "$pg_admin" -qAtc "DROP DATABASE IF EXISTS \"$pg_db\" WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
     if [[ -n "${INSTR_KEEP:-}" ]]; then
         cp "$work"/*.out.* "$INSTR_KEEP"/ 2>/dev/null || true
     fi
@@ -73,6 +81,14 @@ count() {
 
 count baseline "$baseline_bin" --listen 127.0.0.1:0 --body-bytes 389 >"$work/rows"
 count server "$server_bin" --listen 127.0.0.1:0 >>"$work/rows"
+if [[ -n "$pg_admin" ]]; then
+    psql "$pg_admin" -qAtc "CREATE DATABASE \"$pg_db\"" >/dev/null ||
+        { say "cannot create database $pg_db"; exit 1; }
+    # The same server, database name swapped into the URL's path.
+    pg_url="$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$pg_admin" "$pg_db")"
+    count postgres "$server_bin" --listen 127.0.0.1:0 --database-url "$pg_url" \
+        --database-pool-size 4 >>"$work/rows"
+fi
 
 echo "POST $path under callgrind, wrk -t 1 -c 4 -d ${secs}s after a 3 s warm-up; $(date -u +%Y-%m-%d)"
 echo
