@@ -631,9 +631,10 @@ mod tests {
 
         /// JSON tokens, well and badly formed, for texts that are mostly
         /// not JSON.
-        const TOKENS: [&str; 20] = [
-            "{", "}", "[", "]", ":", ",", "\"a\"", "\"b\"", "\"é\"", "\"\\n\"", "1", "-7", "01",
-            "-0", "-", "2.5", "true", "nul", " ", "null",
+        #[rustfmt::skip]
+        const TOKENS: [&str; 22] = [
+            "{", "}", "[", "]", ":", ",", "\"a\"", "\"b\"", "\"é\"", "\"\\n\"", "\"\t\"", "\"\u{0}\"",
+            "1", "-7", "01", "-0", "-", "2.5", "true", "nul", " ", "null",
         ];
 
         /// Plain JSON values: what the reader takes when well formed.
@@ -676,6 +677,22 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Any bytes at all after a `{`, valid UTF-8 or not: no panic,
+            /// and whatever is taken is what serde_json reads.
+            #[test]
+            fn arbitrary_bytes_are_taken_only_as_serde_json_reads_them(
+                tail in prop::collection::vec(prop::sample::select(b"{}[]:,\" \\ab1-0tnu\xc3\xa9\xff\x00".to_vec()), 0..24),
+            ) {
+                let mut bytes = vec![b'{'];
+                bytes.extend(tail);
+                if let Some((object, _)) = plain_object(&bytes) {
+                    let parsed: Map<String, Value> = serde_json::from_str(object)
+                        .map_err(|e| TestCaseError::fail(format!("{object}: {e}")))?;
+                    prop_assert_eq!(serde_json::to_string(&parsed).unwrap(), without_spaces(object));
+                }
+                let _ = plain_members(&bytes, |_, _| Some(()));
+            }
 
             /// A plain object with one token changed (dropped, repeated,
             /// replaced or joined by another, well or badly formed):
