@@ -72,41 +72,45 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let s = &state;
     // A method the route lacks: a JSON 405 (axum adds `Allow`), logged too.
-    let or_405 =
-        |methods: MethodRouter| methods.fallback_service(served(s, handlers::method_not_allowed));
+    let or_405 = |route: &'static str, methods: MethodRouter| {
+        methods.fallback_service(served(s, route, handlers::method_not_allowed))
+    };
+    const INVITATION: &str = "/api/v3/stages/invitation/invitations/{pk}/";
+    const USED_BY: &str = "/api/v3/stages/invitation/invitations/{pk}/used_by/";
+    const SCHEMA: &str = "/api/v3/schema/";
+    const LIVE: &str = "/-/health/live/";
+    const READY: &str = "/-/health/ready/";
+    let invitations = get_service(served(s, INVITATIONS_PATH, handlers::list))
+        .post_service(served(s, INVITATIONS_PATH, handlers::create));
     Router::new()
+        .route(INVITATIONS_PATH, or_405(INVITATIONS_PATH, invitations))
         .route(
-            "/api/v3/stages/invitation/invitations/",
+            INVITATION,
             or_405(
-                get_service(served(s, handlers::list)).post_service(served(s, handlers::create)),
+                INVITATION,
+                get_service(served(s, INVITATION, handlers::retrieve))
+                    .put_service(served(s, INVITATION, handlers::update))
+                    .patch_service(served(s, INVITATION, handlers::partial_update))
+                    .delete_service(served(s, INVITATION, handlers::destroy)),
             ),
         )
         .route(
-            "/api/v3/stages/invitation/invitations/{pk}/",
-            or_405(
-                get_service(served(s, handlers::retrieve))
-                    .put_service(served(s, handlers::update))
-                    .patch_service(served(s, handlers::partial_update))
-                    .delete_service(served(s, handlers::destroy)),
-            ),
+            USED_BY,
+            or_405(USED_BY, get_service(served(s, USED_BY, handlers::used_by))),
         )
         .route(
-            "/api/v3/stages/invitation/invitations/{pk}/used_by/",
-            or_405(get_service(served(s, handlers::used_by))),
+            SCHEMA,
+            or_405(SCHEMA, get_service(served(s, SCHEMA, handlers::schema))),
         )
         .route(
-            "/api/v3/schema/",
-            or_405(get_service(served(s, handlers::schema))),
+            LIVE,
+            or_405(LIVE, get_service(served(s, LIVE, handlers::live))),
         )
         .route(
-            "/-/health/live/",
-            or_405(get_service(served(s, handlers::live))),
+            READY,
+            or_405(READY, get_service(served(s, READY, handlers::ready))),
         )
-        .route(
-            "/-/health/ready/",
-            or_405(get_service(served(s, handlers::ready))),
-        )
-        .fallback_service(served(s, handlers::not_found))
+        .fallback_service(served(s, "-", handlers::not_found))
 }
 
 /// What a panicking handler answers instead.
@@ -118,15 +122,16 @@ type Served<H, T> = log::AccessLog<CatchPanic<HandlerService<H, T, AppState>, Pa
 /// Wraps `handler` on its own rather than the whole router with
 /// `Router::layer`: axum boxes every route once more per `layer` call and
 /// clones that box for every request (about 1,000 of the ~29,000
-/// instructions a create takes, docs/performance.md). Inside the router the
-/// matched route is known, so the access line still names it.
-fn served<H, T>(state: &AppState, handler: H) -> Served<H, T>
+/// instructions a create takes, docs/performance.md). Each route's access
+/// line names `route`, its template (`-` for the fallback), given here
+/// rather than looked up in each request's extensions.
+fn served<H, T>(state: &AppState, route: &'static str, handler: H) -> Served<H, T>
 where
     H: Handler<T, AppState>,
     T: 'static,
 {
     ServiceBuilder::new()
-        .layer(log::AccessLogLayer)
+        .layer(log::AccessLogLayer::new(route))
         .layer(CatchPanicLayer::custom(
             error::panic_response as PanicResponse,
         ))

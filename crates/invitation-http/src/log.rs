@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
 use tower::{Layer, Service};
@@ -17,17 +17,29 @@ use tower::{Layer, Service};
 /// Where access lines are logged.
 pub(crate) const TARGET: &str = "invitation_http::access";
 
-/// Logs method, matched route (the template, never the pk or the query),
-/// status and latency at `info` on target `invitation_http::access`. Never
-/// a header (so never a token) and never a body.
+/// Logs method, route (the template, never the pk or the query), status
+/// and latency at `info` on target `invitation_http::access`. Never a
+/// header (so never a token) and never a body.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct AccessLogLayer;
+pub(crate) struct AccessLogLayer {
+    route: &'static str,
+}
+
+impl AccessLogLayer {
+    /// For the route with this template (`-` for no route).
+    pub(crate) fn new(route: &'static str) -> Self {
+        Self { route }
+    }
+}
 
 impl<S> Layer<S> for AccessLogLayer {
     type Service = AccessLog<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AccessLog { inner }
+        AccessLog {
+            inner,
+            route: self.route,
+        }
     }
 }
 
@@ -35,6 +47,7 @@ impl<S> Layer<S> for AccessLogLayer {
 #[derive(Debug, Clone)]
 pub(crate) struct AccessLog<S> {
     inner: S,
+    route: &'static str,
 }
 
 impl<S, B> Service<Request> for AccessLog<S>
@@ -53,7 +66,7 @@ where
         let line = tracing::enabled!(target: TARGET, tracing::Level::INFO).then(|| Line {
             started: Instant::now(),
             method: request.method().clone(),
-            route: request.extensions().get::<MatchedPath>().cloned(),
+            route: self.route,
         });
         Logged {
             inner: self.inner.call(request),
@@ -66,7 +79,7 @@ where
 struct Line {
     started: Instant,
     method: Method,
-    route: Option<MatchedPath>,
+    route: &'static str,
 }
 
 pin_project_lite::pin_project! {
@@ -91,7 +104,7 @@ where
             tracing::info!(
                 target: TARGET,
                 method = %line.method,
-                route = line.route.as_ref().map_or("-", MatchedPath::as_str),
+                route = line.route,
                 status = response.status().as_u16(),
                 latency_us = u64::try_from(line.started.elapsed().as_micros()).unwrap_or(u64::MAX),
                 "request"
