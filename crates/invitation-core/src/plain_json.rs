@@ -545,6 +545,23 @@ mod tests {
         use proptest::prelude::*;
         use serde_json::{Map, Value};
 
+        /// Arrays and objects of `leaf` values, nested up to `depth`, with
+        /// up to `width - 1` items each and keys matching `keys`.
+        fn json_of(
+            leaf: impl Strategy<Value = Value> + 'static,
+            keys: &'static str,
+            depth: u32,
+            width: usize,
+        ) -> impl Strategy<Value = Value> {
+            leaf.prop_recursive(depth, 6 * depth, depth, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..width).prop_map(Value::Array),
+                    prop::collection::vec((keys, inner), 0..width)
+                        .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+                ]
+            })
+        }
+
         /// JSON values of every kind, strings with escapes and non-ASCII
         /// text among them.
         fn any_json() -> impl Strategy<Value = Value> {
@@ -556,13 +573,7 @@ mod tests {
                 any::<f64>().prop_map(Value::from),
                 "[a-c\"\\\n é]{0,4}".prop_map(Value::String),
             ];
-            leaf.prop_recursive(4, 24, 4, |inner| {
-                prop_oneof![
-                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    prop::collection::vec(("[a-c\"é]{0,2}", inner), 0..4)
-                        .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-                ]
-            })
+            json_of(leaf, "[a-c\"é]{0,2}", 4, 4)
         }
 
         /// `text` as written with white space around its tokens.
@@ -645,13 +656,7 @@ mod tests {
                 (-20i64..20).prop_map(Value::from),
                 "[ab é]{0,2}".prop_map(Value::String),
             ];
-            leaf.prop_recursive(3, 12, 3, |inner| {
-                prop_oneof![
-                    prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-                    prop::collection::vec(("[a-c]", inner), 0..3)
-                        .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-                ]
-            })
+            json_of(leaf, "[a-c]", 3, 3)
         }
 
         /// The tokens of compact JSON text without escapes.
