@@ -70,47 +70,60 @@ impl AppState {
 /// method a JSON 405, and every request is logged once (target
 /// `invitation_http::access`).
 pub fn router(state: AppState) -> Router {
-    let s = &state;
-    // A method the route lacks: a JSON 405 (axum adds `Allow`), logged too.
-    let or_405 = |route: &'static str, methods: MethodRouter| {
-        methods.fallback_service(served(s, route, handlers::method_not_allowed))
+    let at = |path| Route {
+        state: &state,
+        path,
     };
-    const INVITATION: &str = "/api/v3/stages/invitation/invitations/{pk}/";
-    const USED_BY: &str = "/api/v3/stages/invitation/invitations/{pk}/used_by/";
-    const SCHEMA: &str = "/api/v3/schema/";
-    const LIVE: &str = "/-/health/live/";
-    const READY: &str = "/-/health/ready/";
-    let invitations = get_service(served(s, INVITATIONS_PATH, handlers::list))
-        .post_service(served(s, INVITATIONS_PATH, handlers::create));
-    Router::new()
-        .route(INVITATIONS_PATH, or_405(INVITATIONS_PATH, invitations))
-        .route(
-            INVITATION,
-            or_405(
-                INVITATION,
-                get_service(served(s, INVITATION, handlers::retrieve))
-                    .put_service(served(s, INVITATION, handlers::update))
-                    .patch_service(served(s, INVITATION, handlers::partial_update))
-                    .delete_service(served(s, INVITATION, handlers::destroy)),
-            ),
+    let invitations = at(INVITATIONS_PATH);
+    let invitation = at("/api/v3/stages/invitation/invitations/{pk}/");
+    let used_by = at("/api/v3/stages/invitation/invitations/{pk}/used_by/");
+    let schema = at("/api/v3/schema/");
+    let live = at("/-/health/live/");
+    let ready = at("/-/health/ready/");
+    let router = Router::new();
+    let router = invitations.add(
+        router,
+        get_service(invitations.serve(handlers::list))
+            .post_service(invitations.serve(handlers::create)),
+    );
+    let router = invitation.add(
+        router,
+        get_service(invitation.serve(handlers::retrieve))
+            .put_service(invitation.serve(handlers::update))
+            .patch_service(invitation.serve(handlers::partial_update))
+            .delete_service(invitation.serve(handlers::destroy)),
+    );
+    let router = used_by.add(router, get_service(used_by.serve(handlers::used_by)));
+    let router = schema.add(router, get_service(schema.serve(handlers::schema)));
+    let router = live.add(router, get_service(live.serve(handlers::live)));
+    let router = ready.add(router, get_service(ready.serve(handlers::ready)));
+    router.fallback_service(at("-").serve(handlers::not_found))
+}
+
+/// One route's template, which its access lines name (`-` for no route).
+struct Route<'a> {
+    state: &'a AppState,
+    path: &'static str,
+}
+
+impl Route<'_> {
+    /// `handler`, served on this route.
+    fn serve<H, T>(&self, handler: H) -> Served<H, T>
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        served(self.state, self.path, handler)
+    }
+
+    /// `router` with this route's `methods`; any other method is a JSON
+    /// 405 (axum adds `Allow`), logged too.
+    fn add(&self, router: Router, methods: MethodRouter) -> Router {
+        router.route(
+            self.path,
+            methods.fallback_service(self.serve(handlers::method_not_allowed)),
         )
-        .route(
-            USED_BY,
-            or_405(USED_BY, get_service(served(s, USED_BY, handlers::used_by))),
-        )
-        .route(
-            SCHEMA,
-            or_405(SCHEMA, get_service(served(s, SCHEMA, handlers::schema))),
-        )
-        .route(
-            LIVE,
-            or_405(LIVE, get_service(served(s, LIVE, handlers::live))),
-        )
-        .route(
-            READY,
-            or_405(READY, get_service(served(s, READY, handlers::ready))),
-        )
-        .fallback_service(served(s, "-", handlers::not_found))
+    }
 }
 
 /// What a panicking handler answers instead.
