@@ -41,6 +41,13 @@ pub(crate) struct Plain {
 /// JSON at all): the general path then reads it with serde_json, which
 /// decides and words the error.
 pub(crate) fn plain_object(bytes: &[u8]) -> Option<(&str, Plain)> {
+    let (len, plain) = plain_object_len(bytes)?;
+    Some((std::str::from_utf8(bytes.get(..len)?).ok()?, plain))
+}
+
+/// [`plain_object`] without the UTF-8 check: the length of the object's
+/// text, for a caller that has checked the UTF-8 of all of `bytes`.
+fn plain_object_len(bytes: &[u8]) -> Option<(usize, Plain)> {
     /// What may come next.
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Next {
@@ -105,9 +112,8 @@ pub(crate) fn plain_object(bytes: &[u8]) -> Option<(&str, Plain)> {
                 i += 1;
                 depth -= 1;
                 if depth == 0 {
-                    let text = std::str::from_utf8(bytes.get(..i)?).ok()?;
                     let empty = open[0].1.is_none();
-                    return Some((text, Plain { empty, spaced }));
+                    return Some((i, Plain { empty, spaced }));
                 }
                 next = Next::CommaOrEnd;
             }
@@ -188,7 +194,10 @@ pub(crate) fn plain_members<'a>(
     bytes: &'a [u8],
     mut member: impl FnMut(&'a [u8], Member<'a>) -> Option<()>,
 ) -> Option<()> {
-    let mut at = Cursor { bytes, i: 0 };
+    // UTF-8 checked once for the whole body; the strings and the object
+    // taken from it are then slices of checked text.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut at = Cursor { text, bytes, i: 0 };
     at.skip_space();
     at.expect(b'{')?;
     at.skip_space();
@@ -234,6 +243,9 @@ pub(crate) fn plain_members<'a>(
 
 /// A position in a body being read by [`plain_members`].
 struct Cursor<'a> {
+    /// The whole body, checked UTF-8.
+    text: &'a str,
+    /// `text`'s bytes.
     bytes: &'a [u8],
     i: usize,
 }
@@ -254,17 +266,20 @@ impl<'a> Cursor<'a> {
     }
 
     /// The rest of a string whose opening quote was read: its bytes, when
-    /// it has no escape and no control character (not yet checked UTF-8).
+    /// it has no escape and no control character.
     fn string_bytes(&mut self) -> Option<&'a [u8]> {
-        let rest = self.bytes.get(self.i..)?;
-        let len = plain_string_len(rest)?;
+        let start = self.i;
+        let len = plain_string_len(self.bytes.get(start..)?)?;
         self.i += len + 1;
-        rest.get(..len)
+        self.bytes.get(start..start + len)
     }
 
-    /// [`Self::string_bytes`], as text: `None` unless UTF-8.
+    /// [`Self::string_bytes`], as text (a slice of the checked body: both
+    /// ends are at a `"`, so on character boundaries).
     fn string_rest(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.string_bytes()?).ok()
+        let start = self.i;
+        let len = self.string_bytes()?.len();
+        self.text.get(start..start + len)
     }
 
     fn literal(&mut self, word: &[u8], value: Member<'a>) -> Option<Member<'a>> {
@@ -277,9 +292,10 @@ impl<'a> Cursor<'a> {
 
     /// An object value that [`plain_object`] takes as it is.
     fn object(&mut self) -> Option<Member<'a>> {
-        let (text, plain) = plain_object(self.bytes.get(self.i..)?)?;
-        self.i += text.len();
-        Some(Member::Object(text, plain))
+        let start = self.i;
+        let (len, plain) = plain_object_len(self.bytes.get(start..)?)?;
+        self.i += len;
+        Some(Member::Object(self.text.get(start..start + len)?, plain))
     }
 }
 
@@ -287,8 +303,42 @@ impl<'a> Cursor<'a> {
 /// after the opening one), when it holds no escape and no control
 /// character; `None` otherwise, or when it is not closed.
 fn plain_string_len(rest: &[u8]) -> Option<usize> {
-    let len = rest.iter().position(|&c| ENDS_PLAIN_TEXT[usize::from(c)])?;
+    // Eight bytes at a time, then the table for the last few.
+    let mut chunks = rest.chunks_exact(8);
+    let mut len = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let ends = ends_plain_text(word);
+        if ends != 0 {
+            len += (ends.trailing_zeros() / 8) as usize;
+            return (rest.get(len) == Some(&b'"')).then_some(len);
+        }
+        len += 8;
+    }
+    len += chunks
+        .remainder()
+        .iter()
+        .position(|&c| ENDS_PLAIN_TEXT[usize::from(c)])?;
     (rest.get(len) == Some(&b'"')).then_some(len)
+}
+
+/// The high bit of the first byte of `word` (little-endian: the lowest)
+/// that is in [`ENDS_PLAIN_TEXT`] is set; no lower bit is. Zero when no
+/// byte is.
+///
+/// `x - 0x01…01 & !x & 0x80…80` marks the bytes of `x` that are zero and
+/// `x - 0x20…20 & !x & 0x80…80` those below `0x20`; a byte can be marked
+/// wrongly only above a rightly marked one (a borrow carries upwards), so
+/// the lowest mark is exact.
+fn ends_plain_text(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let zero_quote = quote.wrapping_sub(ONES) & !quote;
+    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    let control = word.wrapping_sub(ONES * 0x20) & !word;
+    (zero_quote | zero_backslash | control) & HIGHS
 }
 
 /// The bytes that end a plain string's text: `"`, `\` and the control
@@ -697,6 +747,26 @@ mod tests {
                     prop_assert_eq!(serde_json::to_string(&parsed).unwrap(), without_spaces(object));
                 }
                 let _ = plain_members(&bytes, |_, _| Some(()));
+            }
+
+            /// The word-at-a-time scan finds what the table finds, byte by
+            /// byte, wherever in a word the first ending byte falls.
+            #[test]
+            fn the_string_scan_agrees_with_the_table(
+                text in prop::collection::vec(
+                    prop_oneof![
+                        4 => 0x20u8..0x7f,
+                        1 => prop::sample::select(b"\"\\\x00\x1f\x20\x7f\x80\xa0\xff\x21\x5b\x5d".to_vec()),
+                        1 => any::<u8>(),
+                    ],
+                    0..40,
+                ),
+            ) {
+                let by_table = text
+                    .iter()
+                    .position(|&c| ENDS_PLAIN_TEXT[usize::from(c)])
+                    .filter(|&len| text[len] == b'"');
+                prop_assert_eq!(plain_string_len(&text), by_table);
             }
 
             /// A plain object with one token changed (dropped, repeated,
