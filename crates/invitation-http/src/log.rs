@@ -101,13 +101,16 @@ where
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
         if let (Some(line), Ok(response)) = (this.line.take(), &result) {
+            // The message as a `str` field rather than the macro's
+            // trailing format string: formatters get it through
+            // `record_str` instead of `fmt` (the same text either way).
             tracing::info!(
                 target: TARGET,
+                message = "request",
                 method = %line.method,
                 route = line.route,
                 status = response.status().as_u16(),
                 latency_us = u64::try_from(line.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                "request"
             );
         }
         Poll::Ready(result)

@@ -342,13 +342,14 @@ mod tests {
     fn lines_from(capture: &Capture, subscriber: impl Subscriber + Send + Sync) -> Vec<String> {
         tracing::subscriber::with_default(subscriber, || {
             let method = "POST";
+            // As invitation-http logs it: the message as a `str` field.
             tracing::info!(
                 target: "invitation_http::access",
+                message = "request",
                 method = %method,
                 route = "/api/v3/stages/invitation/invitations/",
                 status = 201u16,
                 latency_us = 57u64,
-                "request"
             );
             tracing::warn!(
                 path = "tab\there \"quoted\" \\ é",
