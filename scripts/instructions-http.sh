@@ -55,13 +55,9 @@ count() {
     env INVITATION_BOOTSTRAP_TOKEN="$token" valgrind --tool=callgrind \
         --callgrind-out-file="$work/$name.out" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
     vg_pid=$!
-    local url=""
-    for _ in $(seq 1 300); do
-        url="$(grep -o 'http://127.0.0.1:[0-9]*' "$work/$name.stdout" 2>/dev/null | head -n 1 || true)"
-        [[ -n "$url" ]] && break
-        sleep 0.2
-    done
-    [[ -n "$url" ]] || { cat "$work/$name.stderr" >&2; say "$name did not start"; exit 1; }
+    local url
+    url="$(await_url "$work/$name.stdout" 60)" ||
+        { cat "$work/$name.stderr" >&2; say "$name did not start"; exit 1; }
     wrk -t 1 -c 4 -d 3s -s "$work/post.lua" "$url$path" >/dev/null
     callgrind_control -z "$vg_pid" >/dev/null
     local requests

@@ -1,19 +1,21 @@
-# Shared by scripts/bench-http.sh and scripts/instructions-http.sh (sourced,
-# not run): the request both send, installing their tools, and the release
-# binaries they load.
+# Shared by the HTTP scripts (bench-http.sh, instructions-http.sh,
+# time-profile-http.sh; sourced, not run): the request they send,
+# installing their tools, the release binaries they load, and waiting for a
+# server to start.
 
 # The request: POST create, 91 bytes of body.
 http_path="/api/v3/stages/invitation/invitations/"
 http_body='{"name":"welcome-new-user","single_use":true,"fixed_data":{"email":"new.user@example.org"}}'
 
-# ensure_debian_tool TOOL LOG: installs TOOL from Debian if it is not on
-# PATH (its apt output in LOG); returns non-zero if that fails.
+# ensure_debian_tool TOOL LOG [PACKAGE]: installs TOOL (Debian's package
+# PACKAGE, by default named TOOL) if it is not on PATH (its apt output in
+# LOG); returns non-zero if that fails.
 ensure_debian_tool() {
-    local tool=$1 log=$2
+    local tool=$1 log=$2 package=${3:-$1}
     command -v "$tool" >/dev/null 2>&1 && return 0
-    echo "installing $tool (apt-get)" >&2
-    apt-get install -y "$tool" >"$log" 2>&1 ||
-        { apt-get update >>"$log" 2>&1 && apt-get install -y "$tool" >>"$log" 2>&1; } ||
+    echo "installing $package (apt-get)" >&2
+    apt-get install -y "$package" >"$log" 2>&1 ||
+        { apt-get update >>"$log" 2>&1 && apt-get install -y "$package" >>"$log" 2>&1; } ||
         { cat "$log" >&2; return 1; }
 }
 
@@ -38,4 +40,17 @@ wrk.body = '$http_body'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $2"
 EOF
+}
+
+# await_url FILE [SECONDS]: prints the first http://127.0.0.1:PORT that
+# FILE (a starting server's standard output) names, waiting up to SECONDS
+# (default 30) for it to appear; returns non-zero if it does not.
+await_url() {
+    local file=$1 tries=$((${2:-30} * 5)) url=""
+    for _ in $(seq 1 "$tries"); do
+        url="$(grep -o 'http://127.0.0.1:[0-9]*' "$file" 2>/dev/null | head -n 1 || true)"
+        [[ -n "$url" ]] && { echo "$url"; return 0; }
+        sleep 0.2
+    done
+    return 1
 }
