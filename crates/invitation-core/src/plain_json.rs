@@ -184,10 +184,11 @@ pub(crate) enum Member<'a> {
 /// Reads `bytes` as one JSON object whose keys are strings without escapes
 /// and whose values are what [`Member`] holds, white space allowed where
 /// JSON allows it, calling `member` for each member in order (an object
-/// value is read and checked by serde_json, escapes and all). `None` when
-/// the bytes are anything else (another value, bad syntax, a number, an
-/// array, an escape or a control character in a key or a string value,
-/// invalid UTF-8, trailing text),
+/// value only when [`plain_object`] takes it). `None` when the bytes are
+/// anything else (another value, bad syntax, a number, an array, an
+/// escape or a control character in a key or a string value, an object
+/// value `plain_object` does not take, invalid UTF-8 anywhere, trailing
+/// text),
 /// or when `member` returns `None`: the caller then reads the body the
 /// general way. `Some` only for text serde_json accepts as one object.
 pub(crate) fn plain_members<'a>(
