@@ -103,7 +103,7 @@ build_release_binaries
 token="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 
 # Starts "$@" with its output in $work/<name>.*, waits for its
-# "... listening on <url>" first line; sets $started_url and $started_pid.
+# URL on its standard output (await_url); sets $started_url and $started_pid.
 start() {
     local name=$1
     shift
@@ -114,18 +114,8 @@ start() {
     "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
     started_pid=$!
     pids+=("$started_pid")
-    started_url=""
-    local line
-    for _ in $(seq 1 300); do
-        kill -0 "$started_pid" 2>/dev/null || { cat "$work/$name.stderr" >&2; die "$name exited at start"; }
-        line="$(head -n 1 "$work/$name.stdout" 2>/dev/null || true)"
-        if [[ "$line" == *" listening on http://"* ]]; then
-            started_url="${line##* listening on }"
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "$name did not say where it listens"
+    started_url="$(await_url "$work/$name.stdout" "$started_pid")" ||
+        { cat "$work/$name.stderr" >&2; die "$name did not start"; }
 }
 
 server_env=(env -u INVITATION_DATABASE_URL -u INVITATION_DIRECTORY -u INVITATION_LISTEN

@@ -56,7 +56,7 @@ count() {
         --callgrind-out-file="$work/$name.out" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
     vg_pid=$!
     local url
-    url="$(await_url "$work/$name.stdout" 60)" ||
+    url="$(await_url "$work/$name.stdout" "$vg_pid" 60)" ||
         { cat "$work/$name.stderr" >&2; say "$name did not start"; exit 1; }
     wrk -t 1 -c 4 -d 3s -s "$work/post.lua" "$url$path" >/dev/null
     callgrind_control -z "$vg_pid" >/dev/null

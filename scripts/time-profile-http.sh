@@ -53,10 +53,13 @@ write_post_lua "$work/post.lua" "$token"
 sample() {
     local name=$1 round=$2
     shift 2
+    # Emptied before the fork: the child's own redirection truncates only
+    # once it runs, and until then the last round's port would be read.
+    : >"$work/$name.stdout"
     env INVITATION_BOOTSTRAP_TOKEN="$token" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
     server_pid=$!
     local url
-    url="$(await_url "$work/$name.stdout")" ||
+    url="$(await_url "$work/$name.stdout" "$server_pid")" ||
         { cat "$work/$name.stderr" >&2; say "$name did not start"; exit 1; }
     wrk -t 2 -c "$connections" -d 2s -s "$work/post.lua" "$url$path" >/dev/null
     local data="$work/$name.$round.data"

@@ -42,15 +42,17 @@ wrk.headers["Authorization"] = "Bearer $2"
 EOF
 }
 
-# await_url FILE [SECONDS]: prints the first http://127.0.0.1:PORT that
-# FILE (a starting server's standard output) names, waiting up to SECONDS
-# (default 30) for it to appear; returns non-zero if it does not.
+# await_url FILE PID [SECONDS]: prints the first http://127.0.0.1:PORT that
+# FILE (the standard output of the server PID, emptied before it started)
+# names, waiting up to SECONDS (default 30) for it to appear; returns
+# non-zero if it does not, or at once if PID exits first.
 await_url() {
-    local file=$1 tries=$((${2:-30} * 5)) url=""
+    local file=$1 pid=$2 tries=$((${3:-30} * 10)) url=""
     for _ in $(seq 1 "$tries"); do
         url="$(grep -o 'http://127.0.0.1:[0-9]*' "$file" 2>/dev/null | head -n 1 || true)"
         [[ -n "$url" ]] && { echo "$url"; return 0; }
-        sleep 0.2
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
     done
     return 1
 }
