@@ -126,7 +126,9 @@ pub enum ServerError {
 /// Everything needed to serve, before a port is bound.
 #[derive(Debug)]
 pub struct Server {
-    /// One router per store; worker `i` serves `apps[i % apps.len()]`.
+    /// One router per store, and one per worker on the memory store (so
+    /// that the reference counts a request touches are its worker's own);
+    /// worker `i` serves `apps[i % apps.len()]`.
     apps: Vec<axum::Router>,
     listen: String,
     workers: NonZeroUsize,
@@ -173,7 +175,8 @@ impl Server {
             }
             None => {
                 tracing::info!("in-memory storage: invitations are lost when the process stops");
-                vec![Arc::new(MemoryStore::new())]
+                let store: Arc<dyn InvitationStore> = Arc::new(MemoryStore::new());
+                vec![store; workers.get()]
             }
         };
         tracing::info!(
