@@ -5,7 +5,7 @@
 //! from this document has the same shape as authentik's own clients. Unlike
 //! upstream's document, `flow_obj` is nullable here, as the server answers.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -78,15 +78,19 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// The document as served, rendered once.
+/// The document as served, rendered once per process (a server may build
+/// one [`crate::AppState`] per worker thread).
 pub(crate) fn rendered() -> Arc<[u8]> {
-    match serde_json::to_vec(&openapi()) {
-        Ok(bytes) => bytes.into(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render the OpenAPI document");
-            Arc::from(&b"{}"[..])
-        }
-    }
+    static RENDERED: OnceLock<Arc<[u8]>> = OnceLock::new();
+    Arc::clone(
+        RENDERED.get_or_init(|| match serde_json::to_vec(&openapi()) {
+            Ok(bytes) => bytes.into(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot render the OpenAPI document");
+                Arc::from(&b"{}"[..])
+            }
+        }),
+    )
 }
 
 // The types below only describe JSON in the document: request bodies are
