@@ -164,6 +164,7 @@ async fn serve_handed(
     loop {
         let handed = tokio::select! {
             handed = incoming.recv() => handed,
+            // A dropped sender stops the worker too.
             _ = stop.wait_for(|stopping| *stopping) => None,
         };
         let Some((stream, _peer)) = handed else {
