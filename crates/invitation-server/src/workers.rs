@@ -220,16 +220,14 @@ async fn serve_connection(
     drain: Arc<Drain>,
     _open: mpsc::Sender<Infallible>,
 ) {
-    // Made before the flag is read: a drain that starts later wakes it.
+    // Registered (polled once) before the flag is first read: a drain that
+    // starts later wakes this task, one that started earlier set the flag.
     let mut drained = pin!(drain.notify.notified());
-    let registered = std::future::poll_fn(|cx| Poll::Ready(drained.as_mut().poll(cx))).await;
-    let mut draining = registered.is_ready() || drain.started.load(Ordering::Acquire);
+    let _ = std::future::poll_fn(|cx| Poll::Ready(drained.as_mut().poll(cx))).await;
+    let mut draining = false;
     let mut connection = pin!(hyper::server::conn::http1::Builder::new()
         .header_read_timeout(None)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)));
-    if draining {
-        connection.as_mut().graceful_shutdown();
-    }
     let served = std::future::poll_fn(|cx| {
         if !draining && drain.started.load(Ordering::Acquire) {
             draining = true;
