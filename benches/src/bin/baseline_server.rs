@@ -119,7 +119,15 @@ async fn main() -> ExitCode {
     let served = match workers {
         Some(n) => {
             let never = std::future::pending::<()>();
-            workers::serve(listener, |_| app.clone(), n, never, Duration::ZERO).await
+            // As invitation-server by default, so that the two do the same
+            // bookkeeping per request.
+            let timeouts = workers::Timeouts {
+                grace: Duration::ZERO,
+                client_timeout: Some(Duration::from_secs(
+                    invitation_server::DEFAULT_CLIENT_TIMEOUT_SECS,
+                )),
+            };
+            workers::serve(listener, |_| app.clone(), n, never, timeouts).await
         }
         None => axum::serve(listener, app).await,
     };

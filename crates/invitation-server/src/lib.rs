@@ -30,6 +30,20 @@ pub const BOOTSTRAP_TOKEN_ENV: &str = "INVITATION_BOOTSTRAP_TOKEN";
 /// before the process exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// The default `--client-timeout`, in seconds: hyper's default header read
+/// timeout.
+pub const DEFAULT_CLIENT_TIMEOUT_SECS: u64 = 30;
+
+/// `--client-timeout`: whole seconds from 0 (no limit) to a day.
+fn client_timeout(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n @ 0..=86_400) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a whole number of seconds from 0 (no limit) to 86400"
+        )),
+    }
+}
+
 /// `--database-pool-size`: 1 to 1,024.
 fn pool_size(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
@@ -91,6 +105,17 @@ pub struct Args {
     /// single-threaded runtime (default: the number of CPUs available).
     #[arg(long, env = "INVITATION_WORKERS", value_parser = worker_count)]
     pub workers: Option<NonZeroUsize>,
+    /// Seconds a connection may keep the server waiting before it is
+    /// closed: for a request's head to be complete (including an idle
+    /// kept-alive connection) or for its answer to be taken; 0 for no
+    /// limit. A request in flight is never cut off by it.
+    #[arg(
+        long,
+        env = "INVITATION_CLIENT_TIMEOUT",
+        default_value_t = DEFAULT_CLIENT_TIMEOUT_SECS,
+        value_parser = client_timeout
+    )]
+    pub client_timeout: u64,
     /// Log format.
     #[arg(long, env = "INVITATION_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -132,6 +157,7 @@ pub struct Server {
     apps: Vec<axum::Router>,
     listen: String,
     workers: NonZeroUsize,
+    timeouts: workers::Timeouts,
     generated_token: Option<String>,
 }
 
@@ -201,6 +227,11 @@ impl Server {
             apps,
             listen: args.listen.clone(),
             workers,
+            timeouts: workers::Timeouts {
+                grace: SHUTDOWN_GRACE,
+                client_timeout: (args.client_timeout > 0)
+                    .then(|| Duration::from_secs(args.client_timeout)),
+            },
             generated_token,
         })
     }
@@ -279,6 +310,8 @@ impl Bound {
     /// finish (for at most [`SHUTDOWN_GRACE`]). Connections are served by
     /// `--workers` threads, each with a single-threaded runtime of its own
     /// ([`workers::serve`]); this future accepts them and hands them out.
+    /// Connections that keep the server waiting longer than
+    /// `--client-timeout` are closed ([`workers::Timeouts`]).
     ///
     /// # Errors
     /// [`ServerError::Serve`].
@@ -292,7 +325,7 @@ impl Bound {
             |worker| apps[worker % apps.len()].clone(),
             self.server.workers,
             shutdown,
-            SHUTDOWN_GRACE,
+            self.server.timeouts,
         )
         .await
         .map_err(ServerError::Serve)
@@ -410,5 +443,20 @@ mod tests {
         let args = Args::try_parse_from(["invitation-server", "--workers", "3"]).unwrap();
         assert_eq!(args.workers, Some(workers(3)));
         assert!(Args::try_parse_from(["invitation-server", "--workers", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_client_timeout_flag_takes_0_to_a_day_and_defaults_to_30_seconds() {
+        assert_eq!(client_timeout("0"), Ok(0));
+        assert_eq!(client_timeout(" 86400 "), Ok(86_400));
+        for bad in ["86401", "-1", "1.5", "30s", ""] {
+            let e = client_timeout(bad).unwrap_err();
+            assert!(e.contains("from 0 (no limit) to 86400"), "{bad}: {e}");
+        }
+        let args = Args::try_parse_from(["invitation-server"]).unwrap();
+        assert_eq!(args.client_timeout, 30);
+        let args = Args::try_parse_from(["invitation-server", "--client-timeout", "5"]).unwrap();
+        assert_eq!(args.client_timeout, 5);
+        assert!(Args::try_parse_from(["invitation-server", "--client-timeout", "x"]).is_err());
     }
 }

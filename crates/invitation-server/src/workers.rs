@@ -23,29 +23,57 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::Poll;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
+use hyper::Request;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::AbortHandle;
+use tokio::time::{Instant, MissedTickBehavior};
 
 /// A connection accepted by the acceptor, on its way to a worker.
 type Handed = (std::net::TcpStream, SocketAddr);
+
+/// How long [`serve`] waits for clients and for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// After shutdown, how long the requests in flight may take to finish
+    /// before [`serve`] returns anyway.
+    pub grace: Duration,
+    /// How long a connection may keep the server waiting for it, or `None`
+    /// for no limit. A connection waits for its client when it has no
+    /// request in flight: before a request's head is complete (the
+    /// connection's first, or the next one on a kept-alive connection), and
+    /// while an answer is not taken by the client. A connection that waits
+    /// this long with no request head completed and no answer bytes taken
+    /// is closed (between this long and two ticks more; a tick is an
+    /// eighth of it, at most a second). So a client that sends a head a byte at a
+    /// time (slowloris), one that never reads its answers, and a kept-alive
+    /// connection left idle are closed; a request in flight (its handler
+    /// running, its body being read) is never cut off by this.
+    pub client_timeout: Option<Duration>,
+}
 
 /// Serves on `listener` with `workers` worker threads, worker `i` serving
 /// the router `app_for(i)` (the same one cloned, or one per worker when
 /// each should have resources of its own), until
 /// `shutdown` completes; then stops accepting, lets every connection finish
-/// the request it is answering (at most `grace`), and returns.
+/// the request it is answering (at most `timeouts.grace`), and returns.
+/// Connections that keep the server waiting longer than
+/// `timeouts.client_timeout` are closed.
 ///
-/// Must be called from inside a tokio runtime (any flavour): the accepting
-/// task runs there, the workers on threads of their own.
+/// Must be called from inside a tokio runtime (any flavour, with time
+/// enabled): the accepting task and the one that closes connections that
+/// keep the server waiting run there, the workers on threads of their own.
 ///
 /// # Errors
 /// A worker thread or its runtime could not be started, or a worker
@@ -55,7 +83,7 @@ pub async fn serve<F, A>(
     app_for: A,
     workers: NonZeroUsize,
     shutdown: F,
-    grace: Duration,
+    timeouts: Timeouts,
 ) -> io::Result<()>
 where
     F: Future<Output = ()> + Send,
@@ -63,6 +91,15 @@ where
 {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ended_tx, mut ended_rx) = mpsc::unbounded_channel::<io::Result<()>>();
+    // The sweeper is aborted when `serve` returns, however it does.
+    let (watchlist, _sweeper) = match timeouts.client_timeout {
+        Some(limit) => {
+            let list = Watchlist::default();
+            let sweeping = tokio::spawn(sweep_every_tick(list.clone(), limit));
+            (Some(list), Some(AbortOnDrop(sweeping.abort_handle())))
+        }
+        None => (None, None),
+    };
     let mut queues = Vec::with_capacity(workers.get());
     for index in 0..workers.get() {
         let (queue, incoming) = mpsc::unbounded_channel();
@@ -70,6 +107,7 @@ where
         let app = app_for(index);
         let stop = stop_rx.clone();
         let ended = ended_tx.clone();
+        let watchlist = watchlist.clone();
         let started = std::thread::Builder::new()
             .name(format!("http-worker-{index}"))
             .spawn(move || {
@@ -77,7 +115,9 @@ where
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
-                        .map(|runtime| runtime.block_on(serve_handed(incoming, app, stop)))
+                        .map(|runtime| {
+                            runtime.block_on(serve_handed(incoming, app, stop, watchlist))
+                        })
                 };
                 // A panic here would be a bug in a dependency (handlers'
                 // panics are answered 500 by the router): reported, not lost.
@@ -136,12 +176,12 @@ where
         }
         failure
     };
-    match tokio::time::timeout(grace, all_ended).await {
+    match tokio::time::timeout(timeouts.grace, all_ended).await {
         Ok(None) => Ok(()),
         Ok(Some(e)) => Err(e),
         Err(_) => {
             tracing::warn!(
-                grace_secs = grace.as_secs(),
+                grace_secs = timeouts.grace.as_secs(),
                 "requests still running after the grace period; exiting"
             );
             Ok(())
@@ -152,11 +192,13 @@ where
 /// One worker: serves the connections handed to it until `stop` turns
 /// true (or its sender is gone) or no more are handed, then asks every open
 /// connection to close once its request in flight is answered, and returns
-/// when the last one has.
+/// when the last one has. Each connection is put on `watchlist`, when
+/// there is one.
 async fn serve_handed(
     mut incoming: mpsc::UnboundedReceiver<Handed>,
     app: Router,
     mut stop: watch::Receiver<bool>,
+    watchlist: Option<Watchlist>,
 ) {
     let drain = Arc::new(Drain::default());
     // Every connection holds a clone; `recv` answers `None` once all are gone.
@@ -173,12 +215,17 @@ async fn serve_handed(
         // Registers the connection with this worker's runtime.
         match TcpStream::from_std(stream) {
             Ok(stream) => {
-                tokio::spawn(serve_connection(
+                let progress = Arc::new(Progress::default());
+                let task = tokio::spawn(serve_connection(
                     stream,
                     app.clone(),
+                    Arc::clone(&progress),
                     Arc::clone(&drain),
                     open.clone(),
                 ));
+                if let Some(list) = &watchlist {
+                    list.watch(progress, task.abort_handle());
+                }
             }
             Err(e) => tracing::warn!(error = %e, "cannot take a handed connection"),
         }
@@ -204,6 +251,214 @@ impl Drain {
     }
 }
 
+/// Where one connection is, for [`sweep_every_tick`]: a count that moves
+/// on whenever the client does something the server was waiting for (a
+/// request's head completed, answer bytes taken), in steps of two, and the
+/// [`IN_FLIGHT`] bit, set from a request's head until its answer starts
+/// going out.
+///
+/// Written only by the connection's own task, so each change is a plain
+/// load and store (no read-modify-write instruction on the request path).
+#[derive(Debug, Default)]
+struct Progress(AtomicU32);
+
+/// [`Progress`]'s bit for a request in flight.
+const IN_FLIGHT: u32 = 1;
+
+impl Progress {
+    fn set(&self, update: impl FnOnce(u32) -> u32) {
+        let now = self.0.load(Ordering::Relaxed);
+        self.0.store(update(now), Ordering::Relaxed);
+    }
+
+    /// A request's head is complete: the request is in flight.
+    fn head_read(&self) {
+        self.set(|now| now.wrapping_add(2) | IN_FLIGHT);
+    }
+
+    /// The client took `bytes` that start a write. While a request is in
+    /// flight, the first write that is not an interim answer (hyper's
+    /// `100 Continue` to a request that expects it, before its body) starts
+    /// the request's answer: from then on the connection waits for its
+    /// client again.
+    fn written(&self, bytes: &[u8]) {
+        self.set(|now| {
+            if now & IN_FLIGHT != 0 && !bytes.starts_with(b"HTTP/1.1 1") {
+                now.wrapping_add(2) & !IN_FLIGHT
+            } else {
+                now.wrapping_add(2)
+            }
+        });
+    }
+
+    fn now(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Every worker's connections, for [`sweep_every_tick`].
+#[derive(Debug, Default, Clone)]
+struct Watchlist(Arc<Mutex<Vec<Watched>>>);
+
+/// A connection on the [`Watchlist`].
+#[derive(Debug)]
+struct Watched {
+    progress: Arc<Progress>,
+    task: AbortHandle,
+    /// `progress` at the previous tick.
+    seen: u32,
+    /// Ticks since `progress` last moved, counted while nothing is in flight.
+    waiting: u32,
+}
+
+impl Watchlist {
+    fn watch(&self, progress: Arc<Progress>, task: AbortHandle) {
+        let seen = progress.now();
+        self.lock().push(Watched {
+            progress,
+            task,
+            seen,
+            waiting: 0,
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Watched>> {
+        // Nothing panics while holding it; a poisoned list is still whole.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Closes, on every tick, the connections on `list` that have kept the
+/// server waiting for `limit` (see [`Timeouts::client_timeout`]), and
+/// forgets those that have closed. A tick is an eighth of `limit`, at most
+/// a second; a connection is closed at the first tick after `limit` has
+/// passed whole without progress, so between `limit` and two ticks more.
+///
+/// It runs on the accepting task's runtime, not on the workers': a timer
+/// on a worker's runtime costs every park of that worker a look at the
+/// clock and the timer wheel, about 180 instructions per request.
+async fn sweep_every_tick(list: Watchlist, limit: Duration) {
+    let tick = (limit / 8).clamp(Duration::from_millis(1), Duration::from_secs(1));
+    let mut ticks = tokio::time::interval_at(Instant::now() + tick, tick);
+    // A late tick is not made up for by early ones: ticks are never less
+    // than `tick` apart, so a connection is never closed early.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // One more than fit in the limit: a connection's first tick may come
+    // at once.
+    let fit = limit.as_nanos().div_ceil(tick.as_nanos());
+    let ticks_allowed = u32::try_from(fit).unwrap_or(u32::MAX).saturating_add(1);
+    loop {
+        ticks.tick().await;
+        list.lock().retain_mut(|connection| {
+            if connection.task.is_finished() {
+                return false;
+            }
+            let now = connection.progress.now();
+            if now != connection.seen || now & IN_FLIGHT != 0 {
+                connection.seen = now;
+                connection.waiting = 0;
+                return true;
+            }
+            connection.waiting += 1;
+            if connection.waiting < ticks_allowed {
+                return true;
+            }
+            // Dropping the connection's future closes its socket.
+            connection.task.abort();
+            tracing::debug!("closed a connection that kept the server waiting too long");
+            false
+        });
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The connection's socket, noting in its [`Progress`] when the client
+/// takes answer bytes.
+struct Watching {
+    stream: TcpStream,
+    progress: Arc<Progress>,
+}
+
+impl AsyncRead for Watching {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Watching {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(1..)) = written {
+            self.progress.written(buf);
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(1..)) = written {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
+            self.progress.written(first);
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// The router as hyper calls it, noting in the connection's [`Progress`]
+/// when a request's head is complete.
+struct Answering {
+    router: TowerToHyperService<Router>,
+    progress: Arc<Progress>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Answering {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = TowerToHyperServiceFuture<Router, Request<Incoming>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        self.progress.head_read();
+        self.router.call(request)
+    }
+}
+
 /// Serves HTTP/1.1 on one connection until the client closes it, or until
 /// the worker drains and the request in flight (if any) is answered.
 ///
@@ -213,10 +468,13 @@ impl Drain {
 /// HTTP/2 preface first, where this registers for the drain once, then
 /// reads a flag, and speaks HTTP/1.1 directly (730 fewer instructions per
 /// request, docs/performance.md). HTTP/1.1 only, as `axum::serve` is
-/// without axum's `http2` feature; no header read timeout, as there.
+/// without axum's `http2` feature. hyper's own header read timeout is off:
+/// it arms a timer for every request, where [`sweep_every_tick`] does the
+/// job from `progress`, which costs a request two stores.
 async fn serve_connection(
     stream: TcpStream,
     app: Router,
+    progress: Arc<Progress>,
     drain: Arc<Drain>,
     _open: mpsc::Sender<Infallible>,
 ) {
@@ -225,9 +483,17 @@ async fn serve_connection(
     let mut drained = pin!(drain.notify.notified());
     let _ = std::future::poll_fn(|cx| Poll::Ready(drained.as_mut().poll(cx))).await;
     let mut draining = false;
+    let socket = Watching {
+        stream,
+        progress: Arc::clone(&progress),
+    };
+    let service = Answering {
+        router: TowerToHyperService::new(app),
+        progress,
+    };
     let mut connection = pin!(hyper::server::conn::http1::Builder::new()
         .header_read_timeout(None)
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)));
+        .serve_connection(TokioIo::new(socket), service));
     let served = std::future::poll_fn(|cx| {
         if !draining && drain.started.load(Ordering::Acquire) {
             draining = true;
@@ -249,6 +515,9 @@ mod tests {
     use axum::routing::get;
     use tokio::sync::oneshot;
 
+    /// The size of `/big`'s answer: more than loopback sockets buffer.
+    const BIG: usize = 32 << 20;
+
     /// Answers with the name of the thread that ran the handler.
     fn thread_name_app() -> Router {
         Router::new()
@@ -262,6 +531,13 @@ mod tests {
                     tokio::time::sleep(Duration::from_millis(400)).await;
                     "finished"
                 }),
+            )
+            .route("/big", get(|| async { vec![b'x'; BIG] }))
+            .route(
+                "/length",
+                axum::routing::post(
+                    |body: axum::body::Bytes| async move { body.len().to_string() },
+                ),
             )
             .route(
                 "/stuck",
@@ -279,6 +555,17 @@ mod tests {
         oneshot::Sender<()>,
         tokio::task::JoinHandle<io::Result<()>>,
     ) {
+        start_with(workers, None).await
+    }
+
+    async fn start_with(
+        workers: usize,
+        client_timeout: Option<Duration>,
+    ) -> (
+        String,
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<io::Result<()>>,
+    ) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -290,7 +577,10 @@ mod tests {
             async move {
                 let _ = stopped.await;
             },
-            Duration::from_secs(5),
+            Timeouts {
+                grace: Duration::from_secs(5),
+                client_timeout,
+            },
         ));
         (url, stop, served)
     }
@@ -369,7 +659,10 @@ mod tests {
             async move {
                 let _ = stopped.await;
             },
-            Duration::from_millis(50),
+            Timeouts {
+                grace: Duration::from_millis(50),
+                client_timeout: None,
+            },
         ));
         let slow =
             tokio::spawn(async move { one_connection().get(format!("{url}/stuck")).send().await });
@@ -384,5 +677,186 @@ mod tests {
             stopping.elapsed()
         );
         drop(slow);
+    }
+
+    /// Reads `socket` until the server closes it (or `limit` passes, which
+    /// fails the test); what was read.
+    fn read_until_closed(mut socket: std::net::TcpStream, limit: Duration) -> String {
+        use std::io::Read as _;
+        socket.set_read_timeout(Some(limit)).unwrap();
+        let mut read = Vec::new();
+        let mut chunk = [0; 4096];
+        loop {
+            match socket.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => read.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("still open after {limit:?}: {e}"),
+            }
+        }
+        String::from_utf8_lossy(&read).into_owned()
+    }
+
+    fn connect(url: &str) -> std::net::TcpStream {
+        std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap()
+    }
+
+    const CLIENT_TIMEOUT: Duration = Duration::from_millis(300);
+
+    #[tokio::test]
+    async fn a_head_sent_a_line_at_a_time_is_cut_off_after_the_client_timeout() {
+        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
+        let socket = connect(&url);
+        let mut trickle = socket.try_clone().unwrap();
+        let started = std::time::Instant::now();
+        // Each line is sooner than the timeout, the head never complete.
+        let writer = std::thread::spawn(move || {
+            use std::io::Write as _;
+            let _ = trickle.write_all(b"GET /thread HTTP/1.1\r\nHost: x\r\n");
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(50));
+                if trickle.write_all(b"X-Slow: 1\r\n").is_err() {
+                    return;
+                }
+            }
+        });
+        let read =
+            tokio::task::spawn_blocking(move || read_until_closed(socket, Duration::from_secs(5)))
+                .await
+                .unwrap();
+        let took = started.elapsed();
+        assert_eq!(read, "", "nothing is answered");
+        assert!(took >= CLIENT_TIMEOUT, "closed after {took:?}");
+        writer.join().unwrap();
+        stop.send(()).unwrap();
+        served.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_idle_kept_alive_connection_is_closed_after_the_client_timeout() {
+        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
+        let mut socket = connect(&url);
+        let started = std::time::Instant::now();
+        std::io::Write::write_all(&mut socket, b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let read =
+            tokio::task::spawn_blocking(move || read_until_closed(socket, Duration::from_secs(5)))
+                .await
+                .unwrap();
+        let took = started.elapsed();
+        assert!(read.starts_with("HTTP/1.1 200 OK\r\n"), "{read}");
+        assert!(read.ends_with("http-worker-0"), "{read}");
+        assert!(took >= CLIENT_TIMEOUT, "closed after {took:?}");
+        stop.send(()).unwrap();
+        served.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn requests_in_flight_and_requests_sooner_than_the_timeout_are_not_cut_off() {
+        let (url, stop, served) = start_with(1, Some(Duration::from_millis(100))).await;
+        // The handler takes four times the timeout.
+        let answer = one_connection()
+            .get(format!("{url}/slow"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), "finished");
+        // Ten requests 60 ms apart on one connection: 600 ms in all, each
+        // sooner than the timeout after the answer before.
+        let mut socket = connect(&url);
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            for i in 0..10 {
+                std::thread::sleep(Duration::from_millis(60));
+                let close = if i == 9 { "Connection: close\r\n" } else { "" };
+                write!(socket, "GET /thread HTTP/1.1\r\nHost: x\r\n{close}\r\n").unwrap();
+            }
+            read_until_closed(socket, Duration::from_secs(5))
+        })
+        .await
+        .unwrap();
+        assert_eq!(read.matches("HTTP/1.1 200 OK\r\n").count(), 10, "{read}");
+        stop.send(()).unwrap();
+        served.await.unwrap().unwrap();
+    }
+
+    /// Asks for `/big`, then reads the socket after `pause`, `chunk` bytes
+    /// every `every`, until the server closes it; the answer's length.
+    fn read_big(url: &str, pause: Duration, chunk: usize, every: Duration) -> usize {
+        use std::io::{Read as _, Write as _};
+        let mut socket = connect(url);
+        socket
+            .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        std::thread::sleep(pause);
+        let mut buffer = vec![0; chunk];
+        let mut total = 0;
+        loop {
+            match socket.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+                Err(e) => panic!("{e}"),
+            }
+            std::thread::sleep(every);
+        }
+        total
+    }
+
+    #[tokio::test]
+    async fn an_answer_taken_slowly_is_sent_whole_and_one_not_taken_is_cut_off() {
+        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
+        let head_and_body = tokio::task::spawn_blocking({
+            let url = url.clone();
+            // 128 reads 10 ms apart: over a second, four times the timeout.
+            move || read_big(&url, Duration::ZERO, 256 << 10, Duration::from_millis(10))
+        })
+        .await
+        .unwrap();
+        assert!(head_and_body > BIG, "{head_and_body} bytes");
+        let cut_off = tokio::task::spawn_blocking(move || {
+            read_big(&url, Duration::from_secs(1), 1 << 20, Duration::ZERO)
+        })
+        .await
+        .unwrap();
+        assert!(cut_off < BIG, "{cut_off} bytes");
+        stop.send(()).unwrap();
+        served.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_body_sent_slowly_after_100_continue_is_read_whole_and_answered() {
+        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
+        let mut socket = connect(&url);
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::{Read as _, Write as _};
+            socket
+                .write_all(
+                    b"POST /length HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+                      Content-Length: 10\r\nConnection: close\r\n\r\n",
+                )
+                .unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut interim = [0; 25];
+            socket.read_exact(&mut interim).unwrap();
+            assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+            // Ten bytes 60 ms apart: twice the timeout.
+            for _ in 0..10 {
+                std::thread::sleep(Duration::from_millis(60));
+                socket.write_all(b"x").unwrap();
+            }
+            read_until_closed(socket, Duration::from_secs(5))
+        })
+        .await
+        .unwrap();
+        assert!(read.starts_with("HTTP/1.1 200 OK\r\n"), "{read}");
+        assert!(read.ends_with("\r\n\r\n10"), "{read}");
+        stop.send(()).unwrap();
+        served.await.unwrap().unwrap();
     }
 }

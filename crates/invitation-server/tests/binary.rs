@@ -78,6 +78,7 @@ fn command(args: &[&str]) -> Command {
         .env_remove("INVITATION_DIRECTORY")
         .env_remove("INVITATION_BOOTSTRAP_TOKEN")
         .env_remove("INVITATION_INSTALL_ID")
+        .env_remove("INVITATION_CLIENT_TIMEOUT")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -356,6 +357,31 @@ async fn sigint_stops_the_binary_with_exit_0_too() {
     let (status, _) = call(&server.url, reqwest::Method::GET, INVITATIONS, "boot", None).await;
     assert_eq!(status, 200);
     let exit = server.stop("INT");
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed_after_the_client_timeout() {
+    let server = Running::start(
+        &["--listen", "127.0.0.1:0", "--client-timeout", "1"],
+        &[("INVITATION_BOOTSTRAP_TOKEN", "boot")],
+    );
+    let mut socket =
+        std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let read = socket.read(&mut [0; 64]);
+    let took = started.elapsed();
+    let closed = match &read {
+        Ok(0) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        Ok(_) => false,
+    };
+    assert!(closed, "{read:?} after {took:?}");
+    assert!(took >= Duration::from_secs(1), "closed after {took:?}");
+    let exit = server.stop("TERM");
     assert_eq!(exit.code(), Some(0), "{exit:?}");
 }
 
