@@ -56,10 +56,10 @@ pub struct Timeouts {
     /// while an answer is not taken by the client. A connection that waits
     /// this long with no request head completed and no answer bytes taken
     /// is closed (between this long and two ticks more; a tick is an
-    /// eighth of it, at most a second). So a client that sends a head a byte at a
-    /// time (slowloris), one that never reads its answers, and a kept-alive
-    /// connection left idle are closed; a request in flight (its handler
-    /// running, its body being read) is never cut off by this.
+    /// eighth of it, at most a second). So a client that sends a head a
+    /// line at a time (slowloris), one that never reads its answers, and a
+    /// kept-alive connection left idle are closed; a request in flight (its
+    /// handler running, its body being read) is never cut off by this.
     pub client_timeout: Option<Duration>,
 }
 
