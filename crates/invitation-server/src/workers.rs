@@ -679,20 +679,26 @@ mod tests {
         drop(slow);
     }
 
+    /// Reads once from `socket` into `buffer`: how much, or `None` when the
+    /// server has closed it. A read that times out fails the test.
+    fn read_open(socket: &mut std::net::TcpStream, buffer: &mut [u8]) -> Option<usize> {
+        use std::io::Read as _;
+        match socket.read(buffer) {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("neither read nor closed in time: {e}"),
+        }
+    }
+
     /// Reads `socket` until the server closes it (or `limit` passes, which
     /// fails the test); what was read.
     fn read_until_closed(mut socket: std::net::TcpStream, limit: Duration) -> String {
-        use std::io::Read as _;
         socket.set_read_timeout(Some(limit)).unwrap();
         let mut read = Vec::new();
         let mut chunk = [0; 4096];
-        loop {
-            match socket.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => read.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
-                Err(e) => panic!("still open after {limit:?}: {e}"),
-            }
+        while let Some(n) = read_open(&mut socket, &mut chunk) {
+            read.extend_from_slice(&chunk[..n]);
         }
         String::from_utf8_lossy(&read).into_owned()
     }
@@ -783,7 +789,7 @@ mod tests {
     /// Asks for `/big`, then reads the socket after `pause`, `chunk` bytes
     /// every `every`, until the server closes it; the answer's length.
     fn read_big(url: &str, pause: Duration, chunk: usize, every: Duration) -> usize {
-        use std::io::{Read as _, Write as _};
+        use std::io::Write as _;
         let mut socket = connect(url);
         socket
             .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -794,13 +800,8 @@ mod tests {
         std::thread::sleep(pause);
         let mut buffer = vec![0; chunk];
         let mut total = 0;
-        loop {
-            match socket.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => total += n,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
-                Err(e) => panic!("{e}"),
-            }
+        while let Some(n) = read_open(&mut socket, &mut buffer) {
+            total += n;
             std::thread::sleep(every);
         }
         total
