@@ -757,7 +757,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn requests_in_flight_and_requests_sooner_than_the_timeout_are_not_cut_off() {
+    async fn a_request_in_flight_longer_than_the_timeout_is_answered() {
         let (url, stop, served) = start_with(1, Some(Duration::from_millis(100))).await;
         // The handler takes four times the timeout.
         let answer = one_connection()
@@ -767,8 +767,15 @@ mod tests {
             .unwrap();
         assert_eq!(answer.status(), 200);
         assert_eq!(answer.text().await.unwrap(), "finished");
-        // Ten requests 60 ms apart on one connection: 600 ms in all, each
-        // sooner than the timeout after the answer before.
+        stop.send(()).unwrap();
+        served.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn requests_sooner_than_the_timeout_keep_a_connection_open_past_it() {
+        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
+        // Ten requests 60 ms apart on one connection: 600 ms in all, twice
+        // the timeout, each far sooner than it after the one before.
         let mut socket = connect(&url);
         let read = tokio::task::spawn_blocking(move || {
             use std::io::Write as _;
