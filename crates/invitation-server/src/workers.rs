@@ -548,24 +548,41 @@ mod tests {
             )
     }
 
-    async fn start(
-        workers: usize,
-    ) -> (
-        String,
-        oneshot::Sender<()>,
-        tokio::task::JoinHandle<io::Result<()>>,
-    ) {
-        start_with(workers, None).await
+    /// `serve` running in the test's runtime on a free port.
+    struct Serving {
+        url: String,
+        stop: oneshot::Sender<()>,
+        served: tokio::task::JoinHandle<io::Result<()>>,
     }
 
-    async fn start_with(
-        workers: usize,
-        client_timeout: Option<Duration>,
-    ) -> (
-        String,
-        oneshot::Sender<()>,
-        tokio::task::JoinHandle<io::Result<()>>,
-    ) {
+    impl Serving {
+        /// Stops serving; `serve` must return `Ok`.
+        async fn stop(self) {
+            self.stop.send(()).unwrap();
+            self.served.await.unwrap().unwrap();
+        }
+    }
+
+    /// Serves [`thread_name_app`] on `workers` workers, with a grace period
+    /// of 5 s and no client timeout.
+    async fn start(workers: usize) -> Serving {
+        let timeouts = Timeouts {
+            grace: Duration::from_secs(5),
+            client_timeout: None,
+        };
+        start_with(workers, timeouts).await
+    }
+
+    /// Serves [`thread_name_app`] on one worker with a client timeout.
+    async fn start_watching(client_timeout: Duration) -> Serving {
+        let timeouts = Timeouts {
+            grace: Duration::from_secs(5),
+            client_timeout: Some(client_timeout),
+        };
+        start_with(1, timeouts).await
+    }
+
+    async fn start_with(workers: usize, timeouts: Timeouts) -> Serving {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -577,12 +594,14 @@ mod tests {
             async move {
                 let _ = stopped.await;
             },
-            Timeouts {
-                grace: Duration::from_secs(5),
-                client_timeout,
-            },
+            timeouts,
         ));
-        (url, stop, served)
+        Serving { url, stop, served }
+    }
+
+    /// Runs `f` on a thread that may block (the tests' raw sockets are std's).
+    async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        tokio::task::spawn_blocking(f).await.unwrap()
     }
 
     /// One client per connection: each reqwest client has its own pool.
@@ -595,7 +614,8 @@ mod tests {
 
     #[tokio::test]
     async fn connections_are_handed_to_the_workers_in_turn_and_stay_on_theirs() {
-        let (url, stop, served) = start(3).await;
+        let server = start(3).await;
+        let url = &server.url;
         let mut per_worker: HashMap<String, usize> = HashMap::new();
         for _ in 0..6 {
             let client = one_connection();
@@ -618,13 +638,12 @@ mod tests {
         }
         assert_eq!(per_worker.len(), 3, "{per_worker:?}");
         assert!(per_worker.values().all(|&n| n == 2), "{per_worker:?}");
-        stop.send(()).unwrap();
-        served.await.unwrap().unwrap();
+        server.stop().await;
     }
 
     #[tokio::test]
     async fn a_request_in_flight_at_shutdown_is_answered_then_serve_returns_and_accepts_no_more() {
-        let (url, stop, served) = start(2).await;
+        let Serving { url, stop, served } = start(2).await;
         let slow = tokio::spawn({
             let url = url.clone();
             async move { one_connection().get(format!("{url}/slow")).send().await }
@@ -648,22 +667,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_longer_than_the_grace_period_does_not_hold_up_the_return() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = thread_name_app();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(serve(
-            listener,
-            move |_| app.clone(),
-            NonZeroUsize::MIN,
-            async move {
-                let _ = stopped.await;
-            },
-            Timeouts {
-                grace: Duration::from_millis(50),
-                client_timeout: None,
-            },
-        ));
+        let timeouts = Timeouts {
+            grace: Duration::from_millis(50),
+            client_timeout: None,
+        };
+        let Serving { url, stop, served } = start_with(1, timeouts).await;
         let slow =
             tokio::spawn(async move { one_connection().get(format!("{url}/stuck")).send().await });
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -711,8 +719,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_head_sent_a_line_at_a_time_is_cut_off_after_the_client_timeout() {
-        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
-        let socket = connect(&url);
+        let server = start_watching(CLIENT_TIMEOUT).await;
+        let url = &server.url;
+        let socket = connect(url);
         let mut trickle = socket.try_clone().unwrap();
         let started = std::time::Instant::now();
         // Each line is sooner than the timeout, the head never complete.
@@ -726,39 +735,33 @@ mod tests {
                 }
             }
         });
-        let read =
-            tokio::task::spawn_blocking(move || read_until_closed(socket, Duration::from_secs(5)))
-                .await
-                .unwrap();
+        let read = blocking(move || read_until_closed(socket, Duration::from_secs(5))).await;
         let took = started.elapsed();
         assert_eq!(read, "", "nothing is answered");
         assert!(took >= CLIENT_TIMEOUT, "closed after {took:?}");
         writer.join().unwrap();
-        stop.send(()).unwrap();
-        served.await.unwrap().unwrap();
+        server.stop().await;
     }
 
     #[tokio::test]
     async fn an_idle_kept_alive_connection_is_closed_after_the_client_timeout() {
-        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
-        let mut socket = connect(&url);
+        let server = start_watching(CLIENT_TIMEOUT).await;
+        let url = &server.url;
+        let mut socket = connect(url);
         let started = std::time::Instant::now();
         std::io::Write::write_all(&mut socket, b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let read =
-            tokio::task::spawn_blocking(move || read_until_closed(socket, Duration::from_secs(5)))
-                .await
-                .unwrap();
+        let read = blocking(move || read_until_closed(socket, Duration::from_secs(5))).await;
         let took = started.elapsed();
         assert!(read.starts_with("HTTP/1.1 200 OK\r\n"), "{read}");
         assert!(read.ends_with("http-worker-0"), "{read}");
         assert!(took >= CLIENT_TIMEOUT, "closed after {took:?}");
-        stop.send(()).unwrap();
-        served.await.unwrap().unwrap();
+        server.stop().await;
     }
 
     #[tokio::test]
     async fn a_request_in_flight_longer_than_the_timeout_is_answered() {
-        let (url, stop, served) = start_with(1, Some(Duration::from_millis(100))).await;
+        let server = start_watching(Duration::from_millis(100)).await;
+        let url = &server.url;
         // The handler takes four times the timeout.
         let answer = one_connection()
             .get(format!("{url}/slow"))
@@ -767,17 +770,17 @@ mod tests {
             .unwrap();
         assert_eq!(answer.status(), 200);
         assert_eq!(answer.text().await.unwrap(), "finished");
-        stop.send(()).unwrap();
-        served.await.unwrap().unwrap();
+        server.stop().await;
     }
 
     #[tokio::test]
     async fn requests_sooner_than_the_timeout_keep_a_connection_open_past_it() {
-        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
+        let server = start_watching(CLIENT_TIMEOUT).await;
+        let url = &server.url;
         // Ten requests 60 ms apart on one connection: 600 ms in all, twice
         // the timeout, each far sooner than it after the one before.
-        let mut socket = connect(&url);
-        let read = tokio::task::spawn_blocking(move || {
+        let mut socket = connect(url);
+        let read = blocking(move || {
             use std::io::Write as _;
             for i in 0..10 {
                 std::thread::sleep(Duration::from_millis(60));
@@ -786,11 +789,9 @@ mod tests {
             }
             read_until_closed(socket, Duration::from_secs(5))
         })
-        .await
-        .unwrap();
+        .await;
         assert_eq!(read.matches("HTTP/1.1 200 OK\r\n").count(), 10, "{read}");
-        stop.send(()).unwrap();
-        served.await.unwrap().unwrap();
+        server.stop().await;
     }
 
     /// Asks for `/big`, then reads the socket after `pause`, `chunk` bytes
@@ -816,30 +817,27 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_taken_slowly_is_sent_whole_and_one_not_taken_is_cut_off() {
-        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
-        let head_and_body = tokio::task::spawn_blocking({
+        let server = start_watching(CLIENT_TIMEOUT).await;
+        let url = server.url.clone();
+        let head_and_body = blocking({
             let url = url.clone();
             // 128 reads 10 ms apart: over a second, four times the timeout.
             move || read_big(&url, Duration::ZERO, 256 << 10, Duration::from_millis(10))
         })
-        .await
-        .unwrap();
+        .await;
         assert!(head_and_body > BIG, "{head_and_body} bytes");
-        let cut_off = tokio::task::spawn_blocking(move || {
-            read_big(&url, Duration::from_secs(1), 1 << 20, Duration::ZERO)
-        })
-        .await
-        .unwrap();
+        let cut_off =
+            blocking(move || read_big(&url, Duration::from_secs(1), 1 << 20, Duration::ZERO)).await;
         assert!(cut_off < BIG, "{cut_off} bytes");
-        stop.send(()).unwrap();
-        served.await.unwrap().unwrap();
+        server.stop().await;
     }
 
     #[tokio::test]
     async fn a_body_sent_slowly_after_100_continue_is_read_whole_and_answered() {
-        let (url, stop, served) = start_with(1, Some(CLIENT_TIMEOUT)).await;
-        let mut socket = connect(&url);
-        let read = tokio::task::spawn_blocking(move || {
+        let server = start_watching(CLIENT_TIMEOUT).await;
+        let url = &server.url;
+        let mut socket = connect(url);
+        let read = blocking(move || {
             use std::io::{Read as _, Write as _};
             socket
                 .write_all(
@@ -860,11 +858,9 @@ mod tests {
             }
             read_until_closed(socket, Duration::from_secs(5))
         })
-        .await
-        .unwrap();
+        .await;
         assert!(read.starts_with("HTTP/1.1 200 OK\r\n"), "{read}");
         assert!(read.ends_with("\r\n\r\n10"), "{read}");
-        stop.send(()).unwrap();
-        served.await.unwrap().unwrap();
+        server.stop().await;
     }
 }
