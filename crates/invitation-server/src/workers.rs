@@ -276,14 +276,14 @@ impl Progress {
         self.set(|now| now.wrapping_add(2) | IN_FLIGHT);
     }
 
-    /// The client took `bytes` that start a write. While a request is in
-    /// flight, the first write that is not an interim answer (hyper's
-    /// `100 Continue` to a request that expects it, before its body) starts
-    /// the request's answer: from then on the connection waits for its
-    /// client again.
-    fn written(&self, bytes: &[u8]) {
+    /// The client took bytes of a write that starts with `head()`. While a
+    /// request is in flight, the first write that is not an interim answer
+    /// (hyper's `100 Continue` to a request that expects it, before its
+    /// body) starts the request's answer: from then on the connection waits
+    /// for its client again. `head` is only called then.
+    fn written<'a>(&self, head: impl FnOnce() -> &'a [u8]) {
         self.set(|now| {
-            if now & IN_FLIGHT != 0 && !bytes.starts_with(b"HTTP/1.1 1") {
+            if now & IN_FLIGHT != 0 && !head().starts_with(b"HTTP/1.1 1") {
                 now.wrapping_add(2) & !IN_FLIGHT
             } else {
                 now.wrapping_add(2)
@@ -407,7 +407,7 @@ impl AsyncWrite for Watching {
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.stream).poll_write(cx, buf);
         if let Poll::Ready(Ok(1..)) = written {
-            self.progress.written(buf);
+            self.progress.written(|| buf);
         }
         written
     }
@@ -419,10 +419,11 @@ impl AsyncWrite for Watching {
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(1..)) = written {
-            let first = bufs
-                .iter()
-                .find(|b| !b.is_empty())
-                .map_or(&[][..], |b| &b[..]);
+            let first = || {
+                bufs.iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &b[..])
+            };
             self.progress.written(first);
         }
         written
