@@ -107,8 +107,9 @@ pub struct Args {
     pub workers: Option<NonZeroUsize>,
     /// Seconds a connection may keep the server waiting before it is
     /// closed: for a request's head to be complete (including an idle
-    /// kept-alive connection) or for its answer to be taken; 0 for no
-    /// limit. A request in flight is never cut off by it.
+    /// kept-alive connection), for more of a body its handler reads, or
+    /// for its answer to be taken; 0 for no limit. A handler that runs
+    /// long is never cut off by it.
     #[arg(
         long,
         env = "INVITATION_CLIENT_TIMEOUT",

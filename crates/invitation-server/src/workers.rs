@@ -50,16 +50,18 @@ pub struct Timeouts {
     /// before [`serve`] returns anyway.
     pub grace: Duration,
     /// How long a connection may keep the server waiting for it, or `None`
-    /// for no limit. A connection waits for its client when it has no
-    /// request in flight: before a request's head is complete (the
-    /// connection's first, or the next one on a kept-alive connection), and
-    /// while an answer is not taken by the client. A connection that waits
-    /// this long with no request head completed and no answer bytes taken
-    /// is closed (between this long and two ticks more; a tick is an
-    /// eighth of it, at most a second). So a client that sends a head a
-    /// line at a time (slowloris), one that never reads its answers, and a
-    /// kept-alive connection left idle are closed; a request in flight (its
-    /// handler running, its body being read) is never cut off by this.
+    /// for no limit. A connection waits for its client before a request's
+    /// head is complete (the connection's first, or the next one on a
+    /// kept-alive connection), while its handler waits for more of the
+    /// request's body, and while an answer is not taken by the client. A
+    /// connection that waits this long with no request head completed, no
+    /// body bytes received and no answer bytes taken is closed (between
+    /// this long and two ticks more; a tick is an eighth of it, at most a
+    /// second). So a client that sends a head a line at a time
+    /// (slowloris), one that stops sending a body it announced, one that
+    /// never reads its answers, and a kept-alive connection left idle are
+    /// closed; a handler that runs longer (waiting for its database, say)
+    /// is never cut off by this.
     pub client_timeout: Option<Duration>,
 }
 
@@ -253,9 +255,10 @@ impl Drain {
 
 /// Where one connection is, for [`sweep_every_tick`]: a count that moves
 /// on whenever the client does something the server was waiting for (a
-/// request's head completed, answer bytes taken), in steps of two, and the
-/// [`IN_FLIGHT`] bit, set from a request's head until its answer starts
-/// going out.
+/// request's head completed, body bytes received, answer bytes taken), in
+/// steps of [`STEP`]; the [`IN_FLIGHT`] bit, set from a request's head
+/// until its answer starts going out; and the [`BODY_WANTED`] bit, set
+/// while the request's handler waits for more of its body.
 ///
 /// Written only by the connection's own task, so each change is a plain
 /// load and store (no read-modify-write instruction on the request path).
@@ -265,6 +268,13 @@ struct Progress(AtomicU32);
 /// [`Progress`]'s bit for a request in flight.
 const IN_FLIGHT: u32 = 1;
 
+/// [`Progress`]'s bit for a handler waiting for more of its request's body.
+const BODY_WANTED: u32 = 2;
+
+/// What [`Progress`]'s count moves by: the value of its lowest bit above the
+/// flags.
+const STEP: u32 = 4;
+
 impl Progress {
     fn set(&self, update: impl FnOnce(u32) -> u32) {
         let now = self.0.load(Ordering::Relaxed);
@@ -273,7 +283,31 @@ impl Progress {
 
     /// A request's head is complete: the request is in flight.
     fn head_read(&self) {
-        self.set(|now| now.wrapping_add(2) | IN_FLIGHT);
+        self.set(|now| (now.wrapping_add(STEP) & !BODY_WANTED) | IN_FLIGHT);
+    }
+
+    /// The handler asked for more of the body: `arrived` tells whether the
+    /// body had it (a frame, its end or an error) or the handler now waits
+    /// for the client.
+    fn body_polled(&self, arrived: bool) {
+        self.set(|now| {
+            if arrived {
+                now.wrapping_add(STEP) & !BODY_WANTED
+            } else {
+                now | BODY_WANTED
+            }
+        });
+    }
+
+    /// The handler no longer reads the body.
+    fn body_dropped(&self) {
+        self.set(|now| now & !BODY_WANTED);
+    }
+
+    /// Whether the connection is waiting for its client (see
+    /// [`Timeouts::client_timeout`]), by a value of [`Progress::now`].
+    fn waits_for_client(now: u32) -> bool {
+        now & IN_FLIGHT == 0 || now & BODY_WANTED != 0
     }
 
     /// The client took bytes of a write that starts with `head()`. While a
@@ -284,9 +318,9 @@ impl Progress {
     fn written<'a>(&self, head: impl FnOnce() -> &'a [u8]) {
         self.set(|now| {
             if now & IN_FLIGHT != 0 && !head().starts_with(b"HTTP/1.1 1") {
-                now.wrapping_add(2) & !IN_FLIGHT
+                now.wrapping_add(STEP) & !IN_FLIGHT
             } else {
-                now.wrapping_add(2)
+                now.wrapping_add(STEP)
             }
         });
     }
@@ -307,7 +341,8 @@ struct Watched {
     task: AbortHandle,
     /// `progress` at the previous tick.
     seen: u32,
-    /// Ticks since `progress` last moved, counted while nothing is in flight.
+    /// Ticks since `progress` last moved, counted while the connection
+    /// waits for its client.
     waiting: u32,
 }
 
@@ -356,7 +391,7 @@ async fn sweep_every_tick(list: Watchlist, limit: Duration) {
                 return false;
             }
             let now = connection.progress.now();
-            if now != connection.seen || now & IN_FLIGHT != 0 {
+            if now != connection.seen || !Progress::waits_for_client(now) {
                 connection.seen = now;
                 connection.waiting = 0;
                 return true;
@@ -443,7 +478,8 @@ impl AsyncWrite for Watching {
 }
 
 /// The router as hyper calls it, noting in the connection's [`Progress`]
-/// when a request's head is complete.
+/// when a request's head is complete, and handing the router the body as
+/// [`Awaited`].
 struct Answering {
     router: TowerToHyperService<Router>,
     progress: Arc<Progress>,
@@ -452,11 +488,53 @@ struct Answering {
 impl hyper::service::Service<Request<Incoming>> for Answering {
     type Response = axum::response::Response;
     type Error = Infallible;
-    type Future = TowerToHyperServiceFuture<Router, Request<Incoming>>;
+    type Future = TowerToHyperServiceFuture<Router, Request<Awaited>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.progress.head_read();
-        self.router.call(request)
+        self.router.call(request.map(|body| Awaited {
+            body,
+            progress: Arc::clone(&self.progress),
+        }))
+    }
+}
+
+/// A request's body, noting in the connection's [`Progress`] while the
+/// handler waits for the client to send more of it, and each time more
+/// arrives.
+///
+/// Polled by the handler, which runs in the connection's own task, as
+/// [`Progress`] needs.
+struct Awaited {
+    body: Incoming,
+    progress: Arc<Progress>,
+}
+
+impl hyper::body::Body for Awaited {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        self.progress.body_polled(polled.is_ready());
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Awaited {
+    fn drop(&mut self) {
+        self.progress.body_dropped();
     }
 }
 
@@ -471,7 +549,7 @@ impl hyper::service::Service<Request<Incoming>> for Answering {
 /// request, docs/performance.md). HTTP/1.1 only, as `axum::serve` is
 /// without axum's `http2` feature. hyper's own header read timeout is off:
 /// it arms a timer for every request, where [`sweep_every_tick`] does the
-/// job from `progress`, which costs a request two stores.
+/// job from `progress`, which costs a request a few plain stores.
 async fn serve_connection(
     stream: TcpStream,
     app: Router,
@@ -539,6 +617,13 @@ mod tests {
                 axum::routing::post(
                     |body: axum::body::Bytes| async move { body.len().to_string() },
                 ),
+            )
+            .route(
+                "/length-then-slow",
+                axum::routing::post(|body: axum::body::Bytes| async move {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    body.len().to_string()
+                }),
             )
             .route(
                 "/stuck",
@@ -744,15 +829,21 @@ mod tests {
         server.stop().await;
     }
 
+    /// Sends `request` on a new connection and reads until the server
+    /// closes it: what was read, and how long after sending.
+    async fn sent_then_closed(url: &str, request: &'static [u8]) -> (String, Duration) {
+        let mut socket = connect(url);
+        let started = std::time::Instant::now();
+        std::io::Write::write_all(&mut socket, request).unwrap();
+        let read = blocking(move || read_until_closed(socket, Duration::from_secs(5))).await;
+        (read, started.elapsed())
+    }
+
     #[tokio::test]
     async fn an_idle_kept_alive_connection_is_closed_after_the_client_timeout() {
         let server = start_watching(CLIENT_TIMEOUT).await;
-        let url = &server.url;
-        let mut socket = connect(url);
-        let started = std::time::Instant::now();
-        std::io::Write::write_all(&mut socket, b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let read = blocking(move || read_until_closed(socket, Duration::from_secs(5))).await;
-        let took = started.elapsed();
+        let (read, took) =
+            sent_then_closed(&server.url, b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(read.starts_with("HTTP/1.1 200 OK\r\n"), "{read}");
         assert!(read.ends_with("http-worker-0"), "{read}");
         assert!(took >= CLIENT_TIMEOUT, "closed after {took:?}");
@@ -760,17 +851,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_in_flight_longer_than_the_timeout_is_answered() {
+    async fn a_handler_longer_than_the_timeout_is_answered_with_or_after_a_body() {
         let server = start_watching(Duration::from_millis(100)).await;
         let url = &server.url;
-        // The handler takes four times the timeout.
-        let answer = one_connection()
-            .get(format!("{url}/slow"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
-        assert_eq!(answer.text().await.unwrap(), "finished");
+        // Each handler takes four times the timeout, the second after
+        // reading its body whole.
+        let client = one_connection();
+        let slow = [
+            client.get(format!("{url}/slow")),
+            client
+                .post(format!("{url}/length-then-slow"))
+                .body(vec![b'x'; 100_000]),
+        ];
+        let mut answers = Vec::new();
+        for request in slow {
+            let answer = request.send().await.unwrap();
+            assert_eq!(answer.status(), 200);
+            answers.push(answer.text().await.unwrap());
+        }
+        assert_eq!(answers, ["finished", "100000"]);
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_arriving_is_cut_off_after_the_client_timeout() {
+        let server = start_watching(CLIENT_TIMEOUT).await;
+        // Ten of the announced hundred bytes, then nothing more.
+        let request = b"POST /length HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789";
+        let (read, took) = sent_then_closed(&server.url, request).await;
+        assert_eq!(read, "", "nothing is answered");
+        assert!(took >= CLIENT_TIMEOUT, "closed after {took:?}");
         server.stop().await;
     }
 
