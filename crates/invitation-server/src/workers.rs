@@ -944,6 +944,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_that_pipelines_requests_and_reads_no_answer_is_cut_off() {
+        let server = start_watching(CLIENT_TIMEOUT).await;
+        let socket = connect(&server.url);
+        let mut sending = socket.try_clone().unwrap();
+        // Requests, and no answer read, until the server closes the
+        // connection: far more answers than the sockets buffer.
+        let (sent_tx, sent_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let thousand = b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);
+            let sent = (0..1000)
+                .take_while(|_| std::io::Write::write_all(&mut sending, &thousand).is_ok())
+                .count();
+            let _ = sent_tx.send(sent * 1000);
+        });
+        let sent = blocking(move || sent_rx.recv_timeout(Duration::from_secs(20)))
+            .await
+            .expect("the server stops taking requests");
+        let read = blocking(move || read_until_closed(socket, Duration::from_secs(5))).await;
+        let answered = read.matches("HTTP/1.1 200 OK\r\n").count();
+        assert!(answered < sent, "{answered} of {sent} answered");
+        server.stop().await;
+    }
+
+    #[tokio::test]
     async fn a_body_sent_slowly_after_100_continue_is_read_whole_and_answered() {
         let server = start_watching(CLIENT_TIMEOUT).await;
         let url = &server.url;
