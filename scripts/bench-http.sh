@@ -9,13 +9,11 @@
 #       served by axum::serve on tokio's work-stealing runtime (the target's
 #       baseline), and again on the server's own worker threads
 #       (--workers, for reference);
-#   (c) invitation-server on PostgreSQL (--database-url), configured for a
-#       database on the same machine (--workers 1, see the server's README),
-#       beside the adapter's own create rate at the same concurrency (the
-#       `create` part of `cargo bench -p invitation-benches --bench pg`,
-#       without pgbench, run next to each HTTP load, in alternating order,
-#       each measured right after a CHECKPOINT); and again with the default
-#       --workers (one per CPU), for reference.
+#   (c) invitation-server on PostgreSQL (--database-url), beside the
+#       adapter's own create rate at the same concurrency (the `create` part
+#       of `cargo bench -p invitation-benches --bench pg`, without pgbench,
+#       run next to each HTTP load, the two in alternating order, each
+#       measured right after a CHECKPOINT).
 #
 # Builds release binaries, installs wrk from Debian if it is missing, starts
 # a fresh server on a free port for every load (so no load inherits the
@@ -39,7 +37,6 @@
 #   BENCH_HTTP_CONNECTIONS         connection counts (default "16 64")
 #   BENCH_HTTP_THREADS             wrk threads (default 2)
 #   BENCH_HTTP_SKIP_PG=1           only (a) and (b)
-#   BENCH_HTTP_PG_WORKERS          the server's --workers in (c) (default 1)
 #   RUST_LOG                       the server's log filter (default: the
 #                                  server's own, info: one access line per
 #                                  request, written to a file here)
@@ -56,7 +53,6 @@ rounds="${BENCH_HTTP_ROUNDS:-3}"
 connections="${BENCH_HTTP_CONNECTIONS:-16 64}"
 threads="${BENCH_HTTP_THREADS:-2}"
 skip_pg="${BENCH_HTTP_SKIP_PG:-0}"
-pg_workers="${BENCH_HTTP_PG_WORKERS:-1}"
 # shellcheck source=lib/http-load.sh
 . "$root/scripts/lib/http-load.sh"
 path="$http_path"
@@ -216,9 +212,7 @@ pg_loads=0
 #   baseline-workers  the same, served by invitation-server's workers
 #   postgres      invitation-server on the database made above, in a new
 #                 schema (an empty table) each time, with a pool of as
-#                 many connections as the load opens ($conns), on
-#                 $pg_workers worker thread(s)
-#   postgres-all-workers  the same with the default --workers (one per CPU)
+#                 many connections as the load opens ($conns)
 start_kind() {
     case "$1" in
     memory) start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 ;;
@@ -227,15 +221,13 @@ start_kind() {
     baseline-workers)
         start "$1" "$baseline_bin" --listen 127.0.0.1:0 --body-bytes "$body_bytes" --workers "$(nproc)"
         ;;
-    postgres | postgres-all-workers)
+    postgres)
         # A schema of its own, so every load starts on an empty table, and
         # as many pooled connections as wrk opens: as the adapter's run (a
         # fresh schema, N callers on N connections) does.
         pg_loads=$((pg_loads + 1))
-        local workers=()
-        [[ "$1" == postgres ]] && workers=(--workers "$pg_workers")
         start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 --database-url "$server_db_url" \
-            --database-schema "http_load_$pg_loads" --database-pool-size "$conns" "${workers[@]}"
+            --database-schema "http_load_$pg_loads" --database-pool-size "$conns"
         ;;
     *) die "unknown kind $1" ;;
     esac
@@ -289,10 +281,10 @@ run_kind() {
     # pooled PostgreSQL ones), code and caches hot.
     wrk -t "$threads" -c "$conns" -d "${warmup}s" --timeout 10s -s "$work/post.lua" \
         "$url$path" >/dev/null
-    [[ "$kind" == postgres* ]] && settle_pg
+    [[ "$kind" == postgres ]] && settle_pg
     read -r rate p50 p99 server_us wrk_us < <(load "$url" "$conns" "$pid")
     stop_pid "$pid"
-    if [[ "$kind" == postgres* ]]; then
+    if [[ "$kind" == postgres ]]; then
         # Gone before the next load, as the adapter's schema is: no
         # earlier table left for autovacuum to work on.
         psql "$server_db_url" -qAtc "DROP SCHEMA \"http_load_$pg_loads\" CASCADE" >/dev/null 2>&1
@@ -335,9 +327,7 @@ for round in $(seq 1 "$rounds"); do
             if ((round % 2 == 1)); then
                 run_kind postgres "$conns" "$round"
                 run_adapter "$conns" "$round"
-                run_kind postgres-all-workers "$conns" "$round"
             else
-                run_kind postgres-all-workers "$conns" "$round"
                 run_adapter "$conns" "$round"
                 run_kind postgres "$conns" "$round"
             fi
@@ -350,12 +340,11 @@ echo
 echo "POST $path, wrk -t $threads -c N -d ${secs}s --latency, $rounds round(s), medians over rounds; $(date -u +%Y-%m-%d)"
 echo "201 body: $body_bytes bytes (server and baseline alike); request body: ${#body} bytes"
 echo
-python3 - "$work/results" "$connections" "$pg_workers" "$(nproc)" <<'EOF'
+python3 - "$work/results" "$connections" <<'EOF'
 import statistics, sys
 # kind conns round rate p50 p99 [server_cpu_us wrk_cpu_us]
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 conns = sys.argv[2].split()
-pg_workers, cpus = sys.argv[3], sys.argv[4]
 
 def med(kind, c, col):
     values = [float(r[col]) for r in rows if r[0] == kind and r[1] == c and len(r) > col]
@@ -395,9 +384,7 @@ for c in conns:
     line("invitation-server, memory store", "memory", c, "baseline route", "baseline", "≥ 0.80")
     line("invitation-server, memory store, RUST_LOG=warn (no access log)", "memory-quiet", c, "baseline route", "baseline", "")
     line("invitation-server, memory store", "memory", c, "baseline route on workers", "baseline-workers", "")
-    line(f"invitation-server, PostgreSQL (pool of {c}, --workers {pg_workers})", "postgres", c,
+    line(f"invitation-server, PostgreSQL (pool of {c})", "postgres", c,
          f"adapter, {c} callers on {c} connections", "adapter", "≥ 0.85")
-    line(f"invitation-server, PostgreSQL (pool of {c}, --workers {cpus}, the default), for reference",
-         "postgres-all-workers", c, f"adapter, {c} callers on {c} connections", "adapter", "")
     line("adapter (use case on PgStore), for reference", "adapter", c)
 EOF

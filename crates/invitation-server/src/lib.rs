@@ -103,8 +103,6 @@ pub struct Args {
     pub install_id: String,
     /// Worker threads serving connections, each with its own
     /// single-threaded runtime (default: the number of CPUs available).
-    /// With PostgreSQL on the same machine, fewer: the cores are mostly
-    /// the database's, and each worker's wake-ups cost it CPU.
     #[arg(long, env = "INVITATION_WORKERS", value_parser = worker_count)]
     pub workers: Option<NonZeroUsize>,
     /// Seconds a connection may keep the server waiting before it is
