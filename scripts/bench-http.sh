@@ -19,7 +19,7 @@
 # a fresh server on a free port for every load (so no load inherits the
 # invitations another stored), runs the loads round by round, prints a
 # table of medians with the ratios (each the median of the rounds' own
-# ratios) and the CPU time (user + system) the server and wrk spent per
+# ratios, which are listed beside it) and the CPU time (user + system) the server and wrk spent per
 # answered request, stops the servers and drops the
 # database it made. Prints figures only: no target is asserted (the exit
 # code is non-zero only when something could not run, or when a request was
@@ -353,12 +353,17 @@ def med(kind, c, col):
 def fmt(v, spec):
     return "—" if v is None else format(v, spec)
 
-def round_ratio(kind, other_kind, c, col=3):
-    """The median over rounds of each round's ratio of column `col` (each
-    pair measured minutes apart, so drift in the machine's load cancels)."""
+def round_ratios(kind, other_kind, c, col=3):
+    """Each round's ratio of column `col`, in round order (the two sides of
+    a pair measured seconds apart, so drift in the machine's load cancels)."""
     values = {(r[0], r[2]): float(r[col]) for r in rows if r[1] == c and len(r) > col}
-    ratios = [values[(kind, rnd)] / values[(other_kind, rnd)]
-              for (k, rnd) in values if k == kind and (other_kind, rnd) in values]
+    return [values[(kind, rnd)] / values[(other_kind, rnd)]
+            for (k, rnd) in sorted(values, key=lambda kr: int(kr[1]))
+            if k == kind and (other_kind, rnd) in values]
+
+def round_ratio(kind, other_kind, c, col=3):
+    """The median over rounds of each round's ratio of column `col`."""
+    ratios = round_ratios(kind, other_kind, c, col)
     return statistics.median(ratios) if ratios else None
 
 def line(label, kind, c, against="", other_kind=None, target=""):
@@ -369,15 +374,18 @@ def line(label, kind, c, against="", other_kind=None, target=""):
     ratio = round_ratio(kind, other_kind, c) if other_kind else None
     # CPU per request against the same reference, where both have it.
     cpu_ratio = round_ratio(kind, other_kind, c, 6) if other_kind else None
+    # The spread the median hides: single rounds differ by more than a
+    # tenth on these shared machines.
+    singles = " ".join(format(r, ".2f") for r in round_ratios(kind, other_kind, c)) if other_kind else ""
     print(f"| {label} | {c} | {fmt(rate, '.0f')} | {fmt(med(kind, c, 4), '.2f')} | "
           f"{fmt(med(kind, c, 5), '.2f')} | {fmt(med(kind, c, 6), '.1f')} | {fmt(med(kind, c, 7), '.1f')} | "
           f"{against} | {fmt(other, '.0f') if against else ''} | "
-          f"{fmt(ratio, '.2f') if against else ''} | {target} | "
+          f"{fmt(ratio, '.2f') if against else ''} | {singles} | {target} | "
           f"{fmt(cpu_ratio, '.2f') if against and cpu_ratio is not None else ''} |")
 
 print("| server | connections | req/s | p50 ms | p99 ms | server CPU µs/req | wrk CPU µs/req "
-      "| compared with | its rate | ratio (median of rounds') | target | server CPU/req ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| compared with | its rate | ratio (median of rounds') | single rounds' ratios | target | server CPU/req ratio |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for c in conns:
     line("baseline axum route (fixed 201)", "baseline", c)
     line("baseline route on the server's workers (--workers), for reference", "baseline-workers", c)
