@@ -19,9 +19,9 @@
 # a fresh server on a free port for every load (so no load inherits the
 # invitations another stored), runs the loads round by round, prints a
 # table of medians with the ratios (each the median of the rounds' own
-# ratios, which are listed beside it) and the CPU time (user + system) the server and wrk spent per
-# answered request, stops the servers and drops the
-# database it made. Prints figures only: no target is asserted (the exit
+# ratios, which are listed beside it) and the CPU time (user + system) the
+# server and wrk spent per answered request, stops the servers and drops
+# the database it made. Prints figures only: no target is asserted (the exit
 # code is non-zero only when something could not run, or when a request was
 # not answered 201).
 #
