@@ -371,12 +371,13 @@ def line(label, kind, c, against="", other_kind=None, target=""):
     if rate is None:
         return
     other = med(other_kind, c, 3) if other_kind else None
-    ratio = round_ratio(kind, other_kind, c) if other_kind else None
+    # The rounds' own ratios, and the spread their median hides: single
+    # rounds differ by more than a tenth on these shared machines.
+    ratios = round_ratios(kind, other_kind, c) if other_kind else []
+    ratio = statistics.median(ratios) if ratios else None
+    singles = " ".join(format(r, ".2f") for r in ratios)
     # CPU per request against the same reference, where both have it.
     cpu_ratio = round_ratio(kind, other_kind, c, 6) if other_kind else None
-    # The spread the median hides: single rounds differ by more than a
-    # tenth on these shared machines.
-    singles = " ".join(format(r, ".2f") for r in round_ratios(kind, other_kind, c)) if other_kind else ""
     print(f"| {label} | {c} | {fmt(rate, '.0f')} | {fmt(med(kind, c, 4), '.2f')} | "
           f"{fmt(med(kind, c, 5), '.2f')} | {fmt(med(kind, c, 6), '.1f')} | {fmt(med(kind, c, 7), '.1f')} | "
           f"{against} | {fmt(other, '.0f') if against else ''} | "

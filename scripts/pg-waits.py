@@ -26,8 +26,7 @@ import sys
 import time
 
 QUERY = """
-SELECT CASE WHEN state = 'idle' THEN 'idle'
-            WHEN state = 'idle in transaction' THEN 'idle in transaction'
+SELECT CASE WHEN state LIKE 'idle%' THEN state
             ELSE coalesce(wait_event_type || ':' || wait_event, 'CPU') END
   FROM pg_stat_activity
  WHERE backend_type = 'client backend'

@@ -27,6 +27,26 @@ TOKEN = "pipelined-gets-token-0123456789abcdef"
 PATH = "/api/v3/stages/invitation/invitations/"
 
 
+def read_answer(conn: socket.socket, buffered: bytes) -> bytes | None:
+    """Reads one answer (head, then Content-Length bytes of body) after
+    `buffered`; returns what came after it, or None if the connection
+    closed first."""
+    while b"\r\n\r\n" not in buffered:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        buffered += chunk
+    head, rest = buffered.split(b"\r\n\r\n", 1)
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    size = int(length[1]) if length else 0
+    while len(rest) < size:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        rest += chunk
+    return rest[size:]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("binary", help="the invitation-server program")
@@ -56,13 +76,11 @@ def main() -> int:
                 begun = time.perf_counter()
                 conn.sendall(request * 3)
                 received = b""
-                # Each answer is a JSON object; the third ends the round.
-                while received.count(b"HTTP/1.1 200") < 3 or not received.endswith(b"}"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
+                for _ in range(3):
+                    received = read_answer(conn, received)
+                    if received is None:
                         print("pipelined-gets: the server closed the connection", file=sys.stderr)
                         return 1
-                    received += chunk
                 times.append((time.perf_counter() - begun) * 1000)
     finally:
         server.terminate()
