@@ -3,7 +3,8 @@
 #   1. the Rust workspace (`cargo test --workspace`): unit, conformance, HTTP
 #      over a real port, the server binary, and the PostgreSQL suites against
 #      a real server;
-#   2. authentik's own Python API client against the server.
+#   2. authentik's own API clients against the server: the Python one
+#      (PyPI) and the TypeScript one (npm), scripts/client-tests.sh.
 #
 # PostgreSQL: scripts/pg-ensure.sh makes it answer (starting, or as root
 # installing, a local cluster) and gives the URL the tests use. Where that
@@ -22,4 +23,4 @@ else
 fi
 
 cargo test --workspace
-bash scripts/python-client-test.sh
+bash scripts/client-tests.sh

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Runs authentik's own API clients against invitation-server:
+#   python: the `authentik-client` package from PyPI,
+#           tests/python/authentik_client_roundtrip.py in the virtualenv
+#           .venv-pyclient (made and filled from tests/python/requirements.txt
+#           when needed);
+#   node:   the `@goauthentik/api` package from npm,
+#           tests/node/authentik_client_roundtrip.cjs (npm ci fills
+#           tests/node/node_modules from its package-lock.json when needed).
+# Usage: bash scripts/client-tests.sh [python] [node]   (both by default)
+#
+# Builds and starts the server once on a free port with a directory file
+# (one user holding all four invitation permissions and an API token, and an
+# enrollment flow), waits until it is ready, runs each client's round trip,
+# then stops the server with SIGTERM.
+#
+# Exit code: non-zero when a round trip fails, when the server does not
+# start, or when it does not exit 0 on SIGTERM. Every client runs even when
+# an earlier one failed.
+#
+# Environment: PYTHON (default python3) makes the virtualenv, NODE (default
+# node) runs the Node client, NPM (default npm) installs it; CARGO_TARGET_DIR
+# is honoured.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+python="${PYTHON:-python3}"
+node="${NODE:-node}"
+npm="${NPM:-npm}"
+venv="$root/.venv-pyclient"
+
+clients=("$@")
+((${#clients[@]})) || clients=(python node)
+for client in "${clients[@]}"; do
+    case "$client" in
+    python | node) ;;
+    *)
+        echo "client-tests: unknown client '$client' (python, node)" >&2
+        exit 2
+        ;;
+    esac
+done
+wants() {
+    local client
+    for client in "${clients[@]}"; do [[ "$client" == "$1" ]] && return 0; done
+    return 1
+}
+
+work="$(mktemp -d)"
+server_pid=""
+
+stop_server() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        local waited=0
+        while kill -0 "$server_pid" 2>/dev/null && ((waited < 300)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if kill -0 "$server_pid" 2>/dev/null; then
+            echo "client-tests: the server did not stop on SIGTERM; killing it" >&2
+            kill -KILL "$server_pid" 2>/dev/null || true
+        fi
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# 1. The clients: a virtualenv with the Python one, node_modules with the
+# TypeScript one (npm ci only when the lock file changed since it last ran).
+if wants python; then
+    if [[ ! -x "$venv/bin/python" ]]; then
+        echo "client-tests: creating $venv"
+        "$python" -m venv "$venv"
+        # Keep it out of git, as Python 3.13's venv does by itself.
+        echo '*' >"$venv/.gitignore"
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r tests/python/requirements.txt
+fi
+if wants node; then
+    installed_lock=tests/node/node_modules/.package-lock.json
+    if [[ ! -f "$installed_lock" || tests/node/package-lock.json -nt "$installed_lock" ]]; then
+        (cd tests/node && "$npm" ci --no-audit --no-fund --loglevel=error)
+    fi
+fi
+
+# 2. The server binary.
+cargo build --quiet -p invitation-server
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+binary="$target_dir/debug/invitation-server"
+
+# 3. A directory file with a fresh token.
+token="$("$python" -c 'import secrets; print(secrets.token_hex(32))')"
+flow_pk="3fa85f64-5717-4562-b3fc-2c963f66afa6"
+cat >"$work/directory.toml" <<EOF
+[[users]]
+pk = 7
+username = "roundtrip"
+name = "authentik client round trip"
+email = "roundtrip@example.org"
+permissions = [
+    "authentik_stages_invitation.add_invitation",
+    "authentik_stages_invitation.view_invitation",
+    "authentik_stages_invitation.change_invitation",
+    "authentik_stages_invitation.delete_invitation",
+]
+tokens = ["$token"]
+
+[[flows]]
+pk = "$flow_pk"
+slug = "default-enrollment-flow"
+name = "Default enrollment"
+title = "Welcome!"
+designation = "enrollment"
+EOF
+
+# 4. Start it on a free port; its first line on stdout says where.
+env -u INVITATION_DATABASE_URL -u INVITATION_BOOTSTRAP_TOKEN -u INVITATION_LISTEN \
+    -u INVITATION_DIRECTORY RUST_LOG="${RUST_LOG:-warn}" \
+    "$binary" --listen 127.0.0.1:0 --directory "$work/directory.toml" \
+    >"$work/stdout" 2>"$work/stderr" &
+server_pid=$!
+
+fail() {
+    echo "client-tests: $1" >&2
+    cat "$work/stderr" >&2
+    exit 1
+}
+
+# Sets $url once the server's first line is there.
+get_url() {
+    kill -0 "$server_pid" 2>/dev/null || fail "the server exited at start"
+    local line
+    line="$(head -n 1 "$work/stdout" 2>/dev/null || true)"
+    [[ "$line" == "invitation-server listening on "* ]] || return 1
+    url="${line#invitation-server listening on }"
+}
+
+is_ready() {
+    "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+        "$url/-/health/ready/" 2>/dev/null
+}
+
+# Runs "$@" every 0.1 s until it succeeds, at most $1 times.
+retry() {
+    local tries=$1
+    shift
+    for _ in $(seq 1 "$tries"); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+url=""
+retry 300 get_url || fail "the server did not say where it listens"
+retry 100 is_ready || fail "$url/-/health/ready/ never answered 200"
+
+# 5. The round trips, each against the same server; a failure does not stop
+# the next one.
+export AUTHENTIK_URL="$url" AUTHENTIK_TOKEN="$token" AUTHENTIK_FLOW_PK="$flow_pk"
+status=0
+if wants python; then
+    echo "client-tests: authentik-client (PyPI)"
+    "$venv/bin/python" tests/python/authentik_client_roundtrip.py || status=1
+fi
+if wants node; then
+    echo "client-tests: @goauthentik/api (npm)"
+    "$node" tests/node/authentik_client_roundtrip.cjs || status=1
+fi
+
+# 6. Stop the server; it must exit 0.
+kill -TERM "$server_pid"
+server_status=0
+wait "$server_pid" || server_status=$?
+server_pid=""
+if ((server_status != 0)); then
+    echo "client-tests: the server exited $server_status on SIGTERM" >&2
+    cat "$work/stderr" >&2
+    ((status == 0)) && status=1
+fi
+exit "$status"
