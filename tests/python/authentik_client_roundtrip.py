@@ -252,6 +252,24 @@ def main() -> int:
                          single_use=False, flow_pk=None)
         return f"search={state['name']!r} -> count=1"
 
+    def do_list_exact_filters() -> str:
+        # This client sends a datetime filter as `2099-01-01T00:00:00.000000+0000`
+        # (an offset without a colon), which the server must read as Django does.
+        username = api.stages_invitation_invitations_retrieve(state["pk"]).created_by.username
+        filters = [
+            {"name": state["name"]},
+            {"name": state["name"], "created_by__username": username},
+            {"name": state["name"], "expires": EXPIRES},
+            {"name": state["name"], "ordering": "-expires", "page": 1, "page_size": 5},
+        ]
+        for kwargs in filters:
+            page = api.stages_invitation_invitations_list(**kwargs)
+            eq([r.pk for r in page.results], [state["pk"]], f"list({kwargs}) pks")
+        later = EXPIRES.replace(second=1)
+        none = api.stages_invitation_invitations_list(name=state["name"], expires=later)
+        eq(none.pagination.count, 0, "list(name, expires one second later) count")
+        return f"name, created_by__username={username!r}, expires, ordering/page"
+
     def do_used_by() -> str:
         resp = api.stages_invitation_invitations_used_by_list_with_http_info(state["pk"])
         eq(resp.status_code, 200, "status")
@@ -299,6 +317,7 @@ def main() -> int:
     step("update", do_update)
     step("partial_update", do_partial_update)
     step("list", do_list)
+    step("list_exact_filters", do_list_exact_filters)
     step("used_by", do_used_by)
     step("destroy", do_destroy)
     if flow_pk is not None:
