@@ -6,8 +6,11 @@
 #           when needed);
 #   node:   the `@goauthentik/api` package from npm,
 #           tests/node/authentik_client_roundtrip.cjs (npm ci fills
-#           tests/node/node_modules from its package-lock.json when needed).
-# Usage: bash scripts/client-tests.sh [python] [node]   (both by default)
+#           tests/node/node_modules from its package-lock.json when needed);
+# and, in the same virtualenv, checks the server's answers against the
+# OpenAPI document it serves:
+#   openapi: tests/python/openapi_conformance.py (openapi-core).
+# Usage: bash scripts/client-tests.sh [python] [node] [openapi]   (all by default)
 #
 # Builds and starts the server once on a free port with a directory file
 # (one user holding all four invitation permissions and an API token, and an
@@ -31,12 +34,12 @@ npm="${NPM:-npm}"
 venv="$root/.venv-pyclient"
 
 clients=("$@")
-((${#clients[@]})) || clients=(python node)
+((${#clients[@]})) || clients=(python node openapi)
 for client in "${clients[@]}"; do
     case "$client" in
-    python | node) ;;
+    python | node | openapi) ;;
     *)
-        echo "client-tests: unknown client '$client' (python, node)" >&2
+        echo "client-tests: unknown client '$client' (python, node, openapi)" >&2
         exit 2
         ;;
     esac
@@ -72,7 +75,7 @@ trap cleanup EXIT
 
 # 1. The clients: a virtualenv with the Python one, node_modules with the
 # TypeScript one (npm ci only when the lock file changed since it last ran).
-if wants python; then
+if wants python || wants openapi; then
     if [[ ! -x "$venv/bin/python" ]]; then
         echo "client-tests: creating $venv"
         "$python" -m venv "$venv"
@@ -173,6 +176,10 @@ fi
 if wants node; then
     echo "client-tests: @goauthentik/api (npm)"
     "$node" tests/node/authentik_client_roundtrip.cjs || status=1
+fi
+if wants openapi; then
+    echo "client-tests: the server's answers against its OpenAPI document (openapi-core)"
+    "$venv/bin/python" tests/python/openapi_conformance.py || status=1
 fi
 
 # 6. Stop the server; it must exit 0.

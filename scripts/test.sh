@@ -3,8 +3,9 @@
 #   1. the Rust workspace (`cargo test --workspace`): unit, conformance, HTTP
 #      over a real port, the server binary, and the PostgreSQL suites against
 #      a real server;
-#   2. authentik's own API clients against the server: the Python one
-#      (PyPI) and the TypeScript one (npm), scripts/client-tests.sh.
+#   2. authentik's own API clients against the server, the Python one
+#      (PyPI) and the TypeScript one (npm), and the server's answers against
+#      its OpenAPI document: scripts/client-tests.sh.
 #
 # PostgreSQL: scripts/pg-ensure.sh makes it answer (starting, or as root
 # installing, a local cluster) and gives the URL the tests use. Where that
