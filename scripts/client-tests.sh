@@ -12,10 +12,12 @@
 #   openapi: tests/python/openapi_conformance.py (openapi-core).
 # Usage: bash scripts/client-tests.sh [python] [node] [openapi]   (all by default)
 #
-# Builds and starts the server once on a free port with a directory file
-# (one user holding all four invitation permissions and an API token, and an
-# enrollment flow), waits until it is ready, runs each client's round trip,
-# then stops the server with SIGTERM.
+# Builds the server, then for each store (the memory store, and PostgreSQL
+# when INVITATION_TEST_DATABASE_URL is set, as scripts/test.sh sets it: in a
+# fresh schema, dropped afterwards) starts it on a free port with a
+# directory file (one user holding all four invitation permissions and an
+# API token, and an enrollment flow), waits until it is ready, runs each
+# client against it, then stops it with SIGTERM.
 #
 # Exit code: non-zero when a round trip fails, when the server does not
 # start, or when it does not exit 0 on SIGTERM. Every client runs even when
@@ -123,13 +125,6 @@ title = "Welcome!"
 designation = "enrollment"
 EOF
 
-# 4. Start it on a free port; its first line on stdout says where.
-env -u INVITATION_DATABASE_URL -u INVITATION_BOOTSTRAP_TOKEN -u INVITATION_LISTEN \
-    -u INVITATION_DIRECTORY RUST_LOG="${RUST_LOG:-warn}" \
-    "$binary" --listen 127.0.0.1:0 --directory "$work/directory.toml" \
-    >"$work/stdout" 2>"$work/stderr" &
-server_pid=$!
-
 fail() {
     echo "client-tests: $1" >&2
     cat "$work/stderr" >&2
@@ -161,35 +156,58 @@ retry() {
     return 1
 }
 
-url=""
-retry 300 get_url || fail "the server did not say where it listens"
-retry 100 is_ready || fail "$url/-/health/ready/ never answered 200"
+# run_against STORE [SERVER ARGS...]: starts the server (with the directory
+# file and SERVER ARGS) on a free port, runs each wanted client against it
+# (a failure does not stop the next one), stops it with SIGTERM (it must
+# exit 0). Sets status=1 on any failure.
+run_against() {
+    local store=$1
+    shift
+    env -u INVITATION_DATABASE_URL -u INVITATION_BOOTSTRAP_TOKEN -u INVITATION_LISTEN \
+        -u INVITATION_DIRECTORY -u INVITATION_DATABASE_SCHEMA RUST_LOG="${RUST_LOG:-warn}" \
+        "$binary" --listen 127.0.0.1:0 --directory "$work/directory.toml" "$@" \
+        >"$work/stdout" 2>"$work/stderr" &
+    server_pid=$!
+    url=""
+    retry 300 get_url || fail "the server did not say where it listens"
+    retry 100 is_ready || fail "$url/-/health/ready/ never answered 200"
 
-# 5. The round trips, each against the same server; a failure does not stop
-# the next one.
-export AUTHENTIK_URL="$url" AUTHENTIK_TOKEN="$token" AUTHENTIK_FLOW_PK="$flow_pk"
+    export AUTHENTIK_URL="$url" AUTHENTIK_TOKEN="$token" AUTHENTIK_FLOW_PK="$flow_pk"
+    if wants python; then
+        echo "client-tests: authentik-client (PyPI), $store store"
+        "$venv/bin/python" tests/python/authentik_client_roundtrip.py || status=1
+    fi
+    if wants node; then
+        echo "client-tests: @goauthentik/api (npm), $store store"
+        "$node" tests/node/authentik_client_roundtrip.cjs || status=1
+    fi
+    if wants openapi; then
+        echo "client-tests: the server's answers against its OpenAPI document (openapi-core), $store store"
+        "$venv/bin/python" tests/python/openapi_conformance.py || status=1
+    fi
+
+    kill -TERM "$server_pid"
+    local server_status=0
+    wait "$server_pid" || server_status=$?
+    server_pid=""
+    if ((server_status != 0)); then
+        echo "client-tests: the server ($store store) exited $server_status on SIGTERM" >&2
+        cat "$work/stderr" >&2
+        status=1
+    fi
+}
+
+# 4. The round trips: on the memory store, and on PostgreSQL when the tests
+# have one (INVITATION_TEST_DATABASE_URL, as scripts/test.sh sets it), in a
+# schema of its own that is dropped afterwards.
 status=0
-if wants python; then
-    echo "client-tests: authentik-client (PyPI)"
-    "$venv/bin/python" tests/python/authentik_client_roundtrip.py || status=1
-fi
-if wants node; then
-    echo "client-tests: @goauthentik/api (npm)"
-    "$node" tests/node/authentik_client_roundtrip.cjs || status=1
-fi
-if wants openapi; then
-    echo "client-tests: the server's answers against its OpenAPI document (openapi-core)"
-    "$venv/bin/python" tests/python/openapi_conformance.py || status=1
-fi
-
-# 6. Stop the server; it must exit 0.
-kill -TERM "$server_pid"
-server_status=0
-wait "$server_pid" || server_status=$?
-server_pid=""
-if ((server_status != 0)); then
-    echo "client-tests: the server exited $server_status on SIGTERM" >&2
-    cat "$work/stderr" >&2
-    ((status == 0)) && status=1
+run_against memory
+if [[ -n "${INVITATION_TEST_DATABASE_URL:-}" ]]; then
+    pg_schema="client_tests_$("$python" -c 'import secrets; print(secrets.token_hex(6))')"
+    run_against PostgreSQL --database-url "$INVITATION_TEST_DATABASE_URL" --database-schema "$pg_schema"
+    if command -v psql >/dev/null 2>&1; then
+        psql "$INVITATION_TEST_DATABASE_URL" -qc "DROP SCHEMA $pg_schema CASCADE" >/dev/null 2>&1 ||
+            echo "client-tests: could not drop the schema $pg_schema" >&2
+    fi
 fi
 exit "$status"
