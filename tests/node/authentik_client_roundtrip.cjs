@@ -141,7 +141,8 @@ async function main() {
     const version = require("@goauthentik/api/package.json").version;
     console.log(`# @goauthentik/api ${version} on Node ${process.version} against ${base}/api/v3`);
 
-    const api = new ak.StagesApi(new ak.Configuration({ basePath: `${base}/api/v3`, accessToken: token }));
+    const config = new ak.Configuration({ basePath: `${base}/api/v3`, accessToken: token });
+    const api = new ak.StagesApi(config);
     const suffix = crypto.randomBytes(4).toString("hex");
     const state = { pk: null, name: `rt-${suffix}`, deleted: false, flowInvitation: null };
     let passed = 0;
@@ -169,6 +170,14 @@ async function main() {
             }
         }
     }
+
+    await step("schema", async () => {
+        const doc = await new ak.SchemaApi(config).schemaRetrieve({ format: "json" });
+        check(String(doc.openapi).startsWith("3."), `openapi: ${JSON.stringify(doc.openapi)}`);
+        check("/api/v3/stages/invitation/invitations/" in (doc.paths || {}),
+            "the invitations path is not in the document");
+        return `OpenAPI ${doc.openapi}`;
+    }, false);
 
     await step("create", async () => {
         const { status, raw, value } = await both(api.stagesInvitationInvitationsCreateRaw({

@@ -312,6 +312,14 @@ def main() -> int:
         state["flow_inv"] = None
         return f"flow_obj.slug={slug!r} designation={resp.data.flow_obj.designation.value}"
 
+    def do_schema() -> str:
+        doc = authentik_client.SchemaApi(api_client).schema_retrieve(format="json")
+        check(str(doc.get("openapi", "")).startswith("3."), f"openapi: {doc.get('openapi')!r}")
+        check("/api/v3/stages/invitation/invitations/" in doc.get("paths", {}),
+              "the invitations path is not in the document")
+        return f"OpenAPI {doc['openapi']}"
+
+    step("schema", do_schema, needs_pk=False)
     step("create", do_create, needs_pk=False)
     step("retrieve", do_retrieve)
     step("update", do_update)
