@@ -63,3 +63,10 @@ api_tests!(
     health_live_and_ready_answer_200_without_credentials,
     the_schema_is_an_openapi_3_document_that_agrees_with_the_wire,
 );
+
+/// Generated requests: whatever they hold, the answer is one spec §2 gives
+/// and a refusal changes nothing (`common::generated`).
+#[test]
+fn generated_requests_get_answers_spec_2_gives_and_refusals_change_nothing() {
+    common::generated::run(memory);
+}

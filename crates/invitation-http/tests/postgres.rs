@@ -97,3 +97,10 @@ async fn readiness_is_503_once_postgresql_is_unreachable() {
     harness.get("/-/health/live/").await.expect(200);
     harness.finish().await;
 }
+
+/// Generated requests: whatever they hold, the answer is one spec §2 gives
+/// and a refusal changes nothing (`common::generated`).
+#[test]
+fn generated_requests_get_answers_spec_2_gives_and_refusals_change_nothing() {
+    common::generated::run(postgres);
+}

@@ -6,16 +6,6 @@ use serde_json::{json, Value};
 
 use super::*;
 
-const INVITATION_KEYS: [&str; 8] = [
-    "pk",
-    "name",
-    "expires",
-    "fixed_data",
-    "created_by",
-    "single_use",
-    "flow",
-    "flow_obj",
-];
 const USER_KEYS: [&str; 8] = [
     "pk",
     "username",

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod behaviours;
+pub mod generated;
 pub mod ordered;
 
 use std::future::Future;
@@ -35,6 +36,18 @@ pub const FLOW_SLUG: &str = "default-enrollment-flow";
 pub const OTHER_FLOW_SLUG: &str = "other-enrollment";
 
 pub const INVITATIONS: &str = "/api/v3/stages/invitation/invitations/";
+
+/// The invitation's keys, in the order spec §2 gives them.
+pub const INVITATION_KEYS: [&str; 8] = [
+    "pk",
+    "name",
+    "expires",
+    "fixed_data",
+    "created_by",
+    "single_use",
+    "flow",
+    "flow_obj",
+];
 
 /// What a response was.
 #[derive(Debug)]
@@ -292,7 +305,7 @@ fn everything(limit: u64) -> ListQuery {
 }
 
 /// Storage and event count at one moment.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Snapshot {
     rows: Vec<String>,
     events: usize,
