@@ -392,6 +392,7 @@ async fn check(h: &Harness, request: &Request) -> Result<(), TestCaseError> {
                 }
             }
             200 if value == Value::Array(Vec::new()) => {} // used_by
+            200 if value.get("openapi").is_some() => {}    // a path that came out as the schema's
             400 if value.get("detail").is_none() => {
                 let fields = value
                     .as_object()
