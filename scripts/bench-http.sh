@@ -197,10 +197,7 @@ if [[ "$skip_pg" != 1 ]]; then
     psql "$admin_url" -qAtc 'SELECT 1' >/dev/null || die "PostgreSQL not reachable at $db_url (or BENCH_HTTP_SKIP_PG=1)"
     bench_db="bench_http_$$"
     psql "$admin_url" -qAtc "CREATE DATABASE \"$bench_db\"" >/dev/null
-    server_db_url="$(python3 -c '
-import sys, urllib.parse
-u = urllib.parse.urlsplit(sys.argv[1])
-print(urllib.parse.urlunsplit(u._replace(path="/" + sys.argv[2])))' "$db_url" "$bench_db")"
+    server_db_url="$(url_with_database "$db_url" "$bench_db")"
 fi
 
 # Starts the server of one kind (fresh for every load, so no run inherits
@@ -247,18 +244,10 @@ stop_pid "$pid"
 [[ "$baseline_bytes" == "$body_bytes" ]] || die "baseline body $baseline_bytes bytes, server's $body_bytes"
 say "201 body: $body_bytes bytes, server and baseline alike"
 
-# Built once and then run as a program: `cargo bench` in every round
-# would rebuild it from whatever the sources are by then.
 pg_bench=""
 if [[ -n "$server_db_url" ]]; then
     say "building the adapter benchmark"
-    pg_bench="$(cargo bench --quiet --no-run -p invitation-benches --bench pg \
-        --message-format=json 2>"$work/pg-build.log" |
-        python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "pg" and m.get("executable"):
-        print(m["executable"])')" && [[ -x "$pg_bench" ]] ||
+    build_adapter_bench "$work/pg-build.log" ||
         { cat "$work/pg-build.log" >&2; die "cannot build the adapter benchmark"; }
 fi
 

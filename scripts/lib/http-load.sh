@@ -1,5 +1,5 @@
-# Shared by the HTTP scripts (bench-http.sh, instructions-http.sh,
-# time-profile-http.sh; sourced, not run): the request they send,
+# Shared by the HTTP scripts (bench-http.sh, cost-per-request.sh,
+# instructions-http.sh, time-profile-http.sh; sourced, not run): the request they send,
 # installing their tools, the release binaries they load, and waiting for a
 # server to start.
 
@@ -55,4 +55,26 @@ await_url() {
         sleep 0.1
     done
     return 1
+}
+
+# build_adapter_bench LOG: builds the adapter's benchmark (`--bench pg` of
+# invitation-benches) once, to be run as a program (`cargo bench` on every
+# load would rebuild it from whatever the sources are by then), and sets
+# $pg_bench to it; returns non-zero (the build's output in LOG) if it fails.
+build_adapter_bench() {
+    pg_bench="$(cargo bench --quiet --no-run -p invitation-benches --bench pg \
+        --message-format=json 2>"$1" |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "pg" and m.get("executable"):
+        print(m["executable"])')" && [[ -x "$pg_bench" ]]
+}
+
+# url_with_database URL NAME: URL with its database replaced by NAME.
+url_with_database() {
+    python3 -c '
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(urllib.parse.urlunsplit(u._replace(path="/" + sys.argv[2])))' "$1" "$2"
 }
