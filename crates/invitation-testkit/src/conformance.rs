@@ -144,6 +144,40 @@ pub async fn insert_then_get_round_trips_every_field<S: InvitationStore>(store: 
     );
 }
 
+/// Every number `fixed_data` may hold comes back as the same number,
+/// including the largest and smallest finite floats and integers beyond
+/// 64 bits (which a store may keep as decimals and must read back). The
+/// same number, not the same text: `-0.0` may come back as `0.0`, as it does
+/// from PostgreSQL's `numeric`.
+pub async fn fixed_data_numbers_round_trip_exactly<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let mut parts = f.invitation("numbers");
+    let numbers = json!([
+        f64::MAX,
+        -f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        1e300,
+        0.1,
+        -0.0,
+        2.5e-7,
+        1.2345678901234568e29,
+        u64::MAX,
+        i64::MIN,
+        0
+    ]);
+    parts.fixed_data = FixedData::try_from(json!({"numbers": numbers.clone()}))
+        .unwrap_or_else(|e| panic!("the numbers make valid fixed_data: {e:?}"));
+    let stored = put(store, parts).await;
+    let read = store
+        .get(stored.id())
+        .await
+        .unwrap_or_else(|e| panic!("get failed: {e:?}"))
+        .expect("the invitation is stored");
+    let back = read.fixed_data().to_map().get("numbers").cloned();
+    assert_eq!(back.as_ref(), Some(&numbers), "{:?}", read.fixed_data());
+}
+
 /// `insert` of a taken id is a `Conflict` and changes nothing.
 pub async fn inserting_a_taken_id_is_a_conflict_and_changes_nothing<S: InvitationStore>(store: &S) {
     let f = Fixture::new();
@@ -729,6 +763,7 @@ macro_rules! store_conformance_tests {
     ($store:expr) => {
         $crate::store_conformance_tests!(@tests $store;
             insert_then_get_round_trips_every_field,
+            fixed_data_numbers_round_trip_exactly,
             inserting_a_taken_id_is_a_conflict_and_changes_nothing,
             getting_an_unknown_id_is_none,
             replacing_overwrites_every_field,
