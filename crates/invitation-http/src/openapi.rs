@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use utoipa::openapi::schema::{self, ObjectBuilder};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
@@ -51,7 +52,7 @@ use crate::wire;
         AuthenticationEnum,
         ThemedUrls,
     )),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &AsUpstream),
 )]
 struct ApiDoc;
 
@@ -65,6 +66,43 @@ impl Modify for BearerToken {
             "authentik",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// Two places where the annotations cannot say what the server does, shaped
+/// as upstream's document has them:
+/// - `page` and `page_size` are plain integers (no `int64`): any number of
+///   digits is taken (`page_size` is capped at 100, a page past the end is
+///   404), so no value is out of the document's range;
+/// - a PATCH body is optional: without one, nothing changes and the
+///   invitation is answered (authentik does the same).
+struct AsUpstream;
+
+impl Modify for AsUpstream {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = &mut openapi.paths.paths;
+        if let Some(list) = paths
+            .get_mut(crate::INVITATIONS_PATH)
+            .and_then(|item| item.get.as_mut())
+        {
+            for parameter in list.parameters.iter_mut().flatten() {
+                if parameter.name == "page" || parameter.name == "page_size" {
+                    parameter.schema = Some(
+                        ObjectBuilder::new()
+                            .schema_type(schema::Type::Integer)
+                            .into(),
+                    );
+                }
+            }
+        }
+        let item = format!("{}{{pk}}/", crate::INVITATIONS_PATH);
+        if let Some(body) = paths
+            .get_mut(&item)
+            .and_then(|item| item.patch.as_mut())
+            .and_then(|patch| patch.request_body.as_mut())
+        {
+            body.required = None;
+        }
     }
 }
 
