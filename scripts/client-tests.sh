@@ -9,8 +9,12 @@
 #           tests/node/node_modules from its package-lock.json when needed);
 # and, in the same virtualenv, checks the server's answers against the
 # OpenAPI document it serves:
-#   openapi: tests/python/openapi_conformance.py (openapi-core).
-# Usage: bash scripts/client-tests.sh [python] [node] [openapi]   (all by default)
+#   openapi: tests/python/openapi_conformance.py (openapi-core): chosen
+#           requests, the error answers among them;
+#   schemathesis: requests and sequences of requests generated from the
+#           document (schemathesis), every answer checked against it.
+# Usage: bash scripts/client-tests.sh [python] [node] [openapi] [schemathesis]
+# (all by default)
 #
 # Builds the server, then for each store (the memory store, and PostgreSQL
 # when INVITATION_TEST_DATABASE_URL is set, as scripts/test.sh sets it: in a
@@ -24,8 +28,9 @@
 # an earlier one failed.
 #
 # Environment: PYTHON (default python3) makes the virtualenv, NODE (default
-# node) runs the Node client, NPM (default npm) installs it; CARGO_TARGET_DIR
-# is honoured.
+# node) runs the Node client, NPM (default npm) installs it,
+# SCHEMATHESIS_EXAMPLES (default 50) is schemathesis's cases per operation;
+# CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,12 +41,12 @@ npm="${NPM:-npm}"
 venv="$root/.venv-pyclient"
 
 clients=("$@")
-((${#clients[@]})) || clients=(python node openapi)
+((${#clients[@]})) || clients=(python node openapi schemathesis)
 for client in "${clients[@]}"; do
     case "$client" in
-    python | node | openapi) ;;
+    python | node | openapi | schemathesis) ;;
     *)
-        echo "client-tests: unknown client '$client' (python, node, openapi)" >&2
+        echo "client-tests: unknown client '$client' (python, node, openapi, schemathesis)" >&2
         exit 2
         ;;
     esac
@@ -77,7 +82,7 @@ trap cleanup EXIT
 
 # 1. The clients: a virtualenv with the Python one, node_modules with the
 # TypeScript one (npm ci only when the lock file changed since it last ran).
-if wants python || wants openapi; then
+if wants python || wants openapi || wants schemathesis; then
     if [[ ! -x "$venv/bin/python" ]]; then
         echo "client-tests: creating $venv"
         "$python" -m venv "$venv"
@@ -184,6 +189,21 @@ run_against() {
     if wants openapi; then
         echo "client-tests: the server's answers against its OpenAPI document (openapi-core), $store store"
         "$venv/bin/python" tests/python/openapi_conformance.py || status=1
+    fi
+    if wants schemathesis; then
+        echo "client-tests: generated requests against the OpenAPI document (schemathesis), $store store"
+        # Left out, as the spec wants it so: missing_required_header (a
+        # request without credentials is 403, never 401), and the two
+        # checks of what a server should accept or refuse, which authentik's
+        # own leniency fails (a name is trimmed, "yes" is a boolean, a
+        # page_size that is not a number means the default; and a valid
+        # UUID can name no flow).
+        # Run from the scratch directory: it writes a .schemathesis/ there.
+        (cd "$work" && "$venv/bin/schemathesis" --no-color run "$url/api/v3/schema/" \
+            -H "Authorization: Bearer $token" --max-examples "${SCHEMATHESIS_EXAMPLES:-50}" \
+            --generation-database none \
+            --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method,allow_header_conformance,use_after_free,ensure_resource_availability,ignored_auth) ||
+            status=1
     fi
 
     kill -TERM "$server_pid"
