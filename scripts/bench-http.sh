@@ -253,14 +253,6 @@ fi
 
 say "loads: ${secs}s each, $rounds round(s), connections: $connections, wrk threads: $threads"
 
-# A checkpoint right before every measured PostgreSQL load, the server's
-# and the adapter's alike: with max_wal_size reached every minute or so at
-# these rates, a load that happens to start just after a checkpoint writes
-# a full page image for every page it touches first, one that starts just
-# before does not, and that alone moved single runs by a third.
-settle_pg() {
-    psql "$admin_url" -qAtc 'CHECKPOINT' >/dev/null 2>&1 || say "CHECKPOINT refused; loads not settled"
-}
 
 # One load of one kind on a fresh server; appends to the results.
 run_kind() {
@@ -270,7 +262,7 @@ run_kind() {
     # pooled PostgreSQL ones), code and caches hot.
     wrk -t "$threads" -c "$conns" -d "${warmup}s" --timeout 10s -s "$work/post.lua" \
         "$url$path" >/dev/null
-    [[ "$kind" == postgres ]] && settle_pg
+    [[ "$kind" == postgres ]] && settle_pg "$admin_url"
     read -r rate p50 p99 server_us wrk_us < <(load "$url" "$conns" "$pid")
     stop_pid "$pid"
     if [[ "$kind" == postgres ]]; then
@@ -287,7 +279,7 @@ run_kind() {
 # the pg bench, without pgbench.
 run_adapter() {
     local conns=$1 round=$2 rate p50 p99
-    settle_pg
+    settle_pg "$admin_url"
     INVITATION_BENCH_DATABASE_URL="$db_url" INVITATION_BENCH_PARTS=create \
         INVITATION_BENCH_CLIENTS="$conns" INVITATION_BENCH_SECS="$secs" \
         INVITATION_BENCH_ROUNDS=1 PGBENCH=none \

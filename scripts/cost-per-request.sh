@@ -102,8 +102,6 @@ report() {
     }' | tee -a "$work/results" | awk '{ printf "cost-per-request: round %s, %s: %s per s, idle %s %%, machine %s µs, process %s µs, %s syscalls, %s switches\n", $2, $1, $3, $4, $5, $6, $7, $8 }' >&2
 }
 
-settle_pg() { psql "$db_url" -qAtc 'CHECKPOINT' >/dev/null 2>&1 || say "CHECKPOINT refused"; }
-
 # The server of KIND (memory or postgres) under wrk.
 run_server() {
     local kind=$1 round=$2 args=(--listen 127.0.0.1:0) url figures rate
@@ -115,7 +113,7 @@ run_server() {
     server_pid=$!
     url="$(await_url "$work/server.stdout" "$server_pid")" || { cat "$work/server.stderr" >&2; die "the server did not start"; }
     wrk -t 2 -c "$conns" -d 2s -s "$work/post.lua" "$url$http_path" >/dev/null
-    [[ "$kind" == postgres ]] && settle_pg
+    [[ "$kind" == postgres ]] && settle_pg "$db_url"
     wrk -t 2 -c "$conns" -d "${secs}s" -s "$work/post.lua" "$url$http_path" >"$work/wrk.out" &
     local wrk_pid=$!
     figures="$(window_of "$server_pid")"
@@ -132,7 +130,7 @@ run_server() {
 # The adapter's benchmark: N callers, a fresh schema, after a CHECKPOINT.
 run_adapter() {
     local round=$1 figures rate
-    settle_pg
+    settle_pg "$db_url"
     INVITATION_BENCH_DATABASE_URL="$run_db_url" INVITATION_BENCH_PARTS=create \
         INVITATION_BENCH_CLIENTS="$conns" INVITATION_BENCH_SECS="$secs" \
         INVITATION_BENCH_ROUNDS=1 PGBENCH=none "$pg_bench" --bench >"$work/pg-bench.log" 2>&1 &

@@ -78,3 +78,14 @@ import sys, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
 print(urllib.parse.urlunsplit(u._replace(path="/" + sys.argv[2])))' "$1" "$2"
 }
+
+# settle_pg URL: a checkpoint right before a measured PostgreSQL load, the
+# server's and the adapter's alike. With max_wal_size reached every minute
+# or so at these rates, a load that happens to start just after a
+# checkpoint writes a full page image for every page it touches first, one
+# that starts just before does not, and that alone moved single runs by a
+# third.
+settle_pg() {
+    psql "$1" -qAtc 'CHECKPOINT' >/dev/null 2>&1 ||
+        echo "CHECKPOINT refused at $1; loads not settled" >&2
+}
