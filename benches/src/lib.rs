@@ -65,6 +65,7 @@ impl Baseline {
             single_use: changes.single_use.unwrap_or(false),
             flow: None,
             created_by: CREATOR,
+            version: invitation_core::Version::FIRST,
         });
         self.rows.insert(*invitation.id(), invitation).is_none()
     }

@@ -17,13 +17,13 @@ pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary}
 pub use ids::{FlowId, InvitationId, MalformedId, UserId};
 pub use list::{ListPage, ListRequest, PageNumber, Pagination, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use model::{
-    FixedData, FixedDataError, Invitation, InvitationName, InvitationParts, NameError,
-    FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,
+    FixedData, FixedDataError, Invitation, InvitationName, InvitationParts, InvitationPatch,
+    NameError, Version, FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,
 };
 pub use ports::{
-    AuthError, Authenticator, Authorizer, BoxError, Clock, DirectoryError, EventSink,
-    FlowDirectory, IdGenerator, InvitationEvent, InvitationStore, NoEvents, Permission, Principal,
-    RandomIds, RedeemOutcome, StoreError, SystemClock, UserDirectory,
+    AuthError, Authenticator, Authorizer, BoxError, Clock, DeleteOutcome, DirectoryError,
+    EventSink, FlowDirectory, IdGenerator, InvitationEvent, InvitationStore, NoEvents, Permission,
+    Principal, RandomIds, RedeemOutcome, StoreError, SystemClock, UpdateOutcome, UserDirectory,
 };
 pub use query::{
     contains_ignore_ascii_case, Filters, ListQuery, Ordering, SearchTerm, SortField, StoredPage,

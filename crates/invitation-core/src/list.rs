@@ -11,6 +11,25 @@ pub const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Most rows per page; larger requests are capped.
 pub const MAX_PAGE_SIZE: u64 = 100;
 
+/// Most distinct words a search may have (duplicates, ignoring ASCII case,
+/// count once).
+pub const MAX_SEARCH_WORDS: usize = 16;
+/// Longest search word, in characters.
+pub const MAX_SEARCH_WORD_CHARS: usize = 100;
+
+/// Why a search was refused. The `Display` text is the API message (on the
+/// `search` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SearchError {
+    /// More than [`MAX_SEARCH_WORDS`] distinct words.
+    #[error("Ensure this field has no more than 16 distinct words.")]
+    TooManyWords,
+    /// A word of more than [`MAX_SEARCH_WORD_CHARS`] characters.
+    #[error("Ensure each word has no more than 100 characters.")]
+    WordTooLong,
+}
+
 /// Which page to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -35,7 +54,9 @@ pub struct ListRequest {
     pub page_size: Option<u64>,
     /// `ordering` (default `-expires`).
     pub ordering: Option<Ordering>,
-    /// `search`: words separated by white space or commas; every one must match.
+    /// `search`: words separated by white space or commas; every one must
+    /// match. At most [`MAX_SEARCH_WORDS`] distinct words of at most
+    /// [`MAX_SEARCH_WORD_CHARS`] characters each.
     pub search: Option<String>,
     /// `name`: exact.
     pub name: Option<String>,
@@ -81,7 +102,14 @@ impl ListRequest {
                         .map(str::trim)
                         .find_map(Ordering::from_wire);
                 }
-                "search" => request.search = Some(value.to_owned()),
+                "search" => {
+                    if let Err(refused) = search_words(value) {
+                        for e in refused {
+                            errors.add(Field::Search, e.to_string());
+                        }
+                    }
+                    request.search = Some(value.to_owned());
+                }
                 "name" => request.name = Some(value.to_owned()),
                 "created_by__username" => request.created_by_username = Some(value.to_owned()),
                 "flow__slug" => request.flow_slug = Some(value.to_owned()),
@@ -106,16 +134,46 @@ impl ListRequest {
             .map_or(DEFAULT_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE))
     }
 
-    /// The search words.
-    pub fn search_words(&self) -> Vec<&str> {
-        self.search
-            .as_deref()
-            .map(|s| {
-                s.split(|c: char| c.is_whitespace() || c == ',')
-                    .filter(|w| !w.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The distinct search words, in the order given (a word repeated,
+    /// ignoring ASCII case, which is how words match, counts once).
+    ///
+    /// # Errors
+    /// Every bound the search breaks (see [`SearchError`]).
+    pub fn search_words(&self) -> Result<Vec<&str>, Vec<SearchError>> {
+        self.search.as_deref().map_or(Ok(Vec::new()), search_words)
+    }
+}
+
+/// `text` split into distinct words, checked against the bounds. Stops
+/// reading as soon as the word count is over the bound, so the work is
+/// bounded by the bound, not by the text.
+fn search_words(text: &str) -> Result<Vec<&str>, Vec<SearchError>> {
+    let mut words: Vec<&str> = Vec::new();
+    let mut errors = Vec::new();
+    for word in text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+    {
+        if words.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+            continue;
+        }
+        if words.len() == MAX_SEARCH_WORDS {
+            errors.push(SearchError::TooManyWords);
+            break;
+        }
+        if word.chars().nth(MAX_SEARCH_WORD_CHARS).is_some()
+            && !errors.contains(&SearchError::WordTooLong)
+        {
+            errors.push(SearchError::WordTooLong);
+        }
+        words.push(word);
+    }
+    if errors.is_empty() {
+        Ok(words)
+    } else {
+        // Report in a fixed order, however the words came.
+        errors.sort_by_key(|e| matches!(e, SearchError::WordTooLong));
+        Err(errors)
     }
 }
 
@@ -259,8 +317,69 @@ mod tests {
     }
 
     #[test]
-    fn search_splits_on_white_space() {
-        let r = ListRequest::from_query([("search", "  a  b ")]).unwrap();
-        assert_eq!(r.search_words(), ["a", "b"]);
+    fn search_splits_on_white_space_and_commas() {
+        let r = ListRequest::from_query([("search", "  a  b,c ")]).unwrap();
+        assert_eq!(r.search_words().unwrap(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_repeated_search_word_counts_once_ignoring_ascii_case() {
+        let text = (0..100)
+            .map(|i| if i % 2 == 0 { "Word" } else { "wORD" })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let r = ListRequest::from_query([("search", text.as_str())]).unwrap();
+        assert_eq!(r.search_words().unwrap(), ["Word"]);
+    }
+
+    #[test]
+    fn sixteen_distinct_words_are_accepted_and_seventeen_refused_on_the_search_field() {
+        let words = |n: usize| {
+            (0..n)
+                .map(|i| format!("w{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let sixteen = words(16);
+        let r = ListRequest::from_query([("search", sixteen.as_str())]).unwrap();
+        assert_eq!(r.search_words().unwrap().len(), 16);
+        let seventeen = words(17);
+        let e = ListRequest::from_query([("search", seventeen.as_str())]).unwrap_err();
+        assert_eq!(
+            e.messages(Field::Search),
+            ["Ensure this field has no more than 16 distinct words."]
+        );
+    }
+
+    #[test]
+    fn a_word_of_101_characters_is_refused_and_100_accepted() {
+        let ok = "é".repeat(100);
+        assert!(ListRequest::from_query([("search", ok.as_str())]).is_ok());
+        let long = format!("a {}", "b".repeat(101));
+        let e = ListRequest::from_query([("search", long.as_str())]).unwrap_err();
+        assert_eq!(
+            e.messages(Field::Search),
+            ["Ensure each word has no more than 100 characters."]
+        );
+    }
+
+    #[test]
+    fn a_search_breaking_both_bounds_gets_both_messages_in_a_fixed_order() {
+        let text = format!(
+            "{} {}",
+            "x".repeat(200),
+            (0..40)
+                .map(|i| format!("w{i}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let e = ListRequest::from_query([("search", text.as_str())]).unwrap_err();
+        assert_eq!(
+            e.messages(Field::Search),
+            [
+                "Ensure this field has no more than 16 distinct words.",
+                "Ensure each word has no more than 100 characters."
+            ]
+        );
     }
 }

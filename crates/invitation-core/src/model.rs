@@ -309,6 +309,45 @@ fn merge_objects(target: &mut Map<String, Value>, source: &Map<String, Value>) {
     }
 }
 
+/// A stored invitation's revision: [`Version::FIRST`] when it is created,
+/// one more on every write that changes it (an update, or a flow it was
+/// bound to being deleted). Clients hold it to make a write conditional
+/// (HTTP's `ETag`/`If-Match`): a write expecting a version that is no longer
+/// the stored one changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(u64);
+
+impl Version {
+    /// The version of a new invitation.
+    pub const FIRST: Self = Self(1);
+
+    /// A version from its number; `None` for 0, which no invitation has.
+    pub const fn new(number: u64) -> Option<Self> {
+        if number == 0 {
+            None
+        } else {
+            Some(Self(number))
+        }
+    }
+
+    /// Its number (at least 1).
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The version after this one's write.
+    #[must_use]
+    pub const fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
 /// An invitation: a secret link that lets a person enroll.
 ///
 /// Every field is a validated type, so an invalid invitation cannot be
@@ -323,6 +362,7 @@ pub struct Invitation {
     single_use: bool,
     flow: Option<FlowId>,
     created_by: UserId,
+    version: Version,
 }
 
 /// The parts of an [`Invitation`], all already valid.
@@ -342,6 +382,8 @@ pub struct InvitationParts {
     pub flow: Option<FlowId>,
     /// The user who created it.
     pub created_by: UserId,
+    /// Its revision ([`Version::FIRST`] for a new one).
+    pub version: Version,
 }
 
 impl Invitation {
@@ -356,6 +398,7 @@ impl Invitation {
             single_use: parts.single_use,
             flow: parts.flow,
             created_by: parts.created_by,
+            version: parts.version,
         }
     }
 
@@ -369,6 +412,7 @@ impl Invitation {
             single_use: self.single_use,
             flow: self.flow,
             created_by: self.created_by,
+            version: self.version,
         }
     }
 
@@ -400,6 +444,10 @@ impl Invitation {
     pub fn created_by(&self) -> UserId {
         self.created_by
     }
+    /// Its revision: changes on every write.
+    pub fn version(&self) -> Version {
+        self.version
+    }
 
     /// Whether it has expired at `now` (an invitation expiring exactly at
     /// `now` has expired).
@@ -410,6 +458,62 @@ impl Invitation {
     /// The expiry as the wire writes it (for search), or `None`.
     pub fn expires_text(&self) -> Option<String> {
         self.expires.as_ref().map(crate::time::format_timestamp)
+    }
+}
+
+/// What one write changes: each `Some` field replaces the stored value,
+/// each `None` keeps it. Built by the update use cases from validated input;
+/// applied by a store atomically, against the row it updates.
+///
+/// Every field is public and the struct is exhaustive on purpose: an adapter
+/// that destructures it (`let InvitationPatch { name, expires, .. } = patch`
+/// without `..`) fails to compile when a field is added, instead of silently
+/// ignoring it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvitationPatch {
+    /// A new name.
+    pub name: Option<InvitationName>,
+    /// A new expiry (`Some(None)`: never expires). Whole microseconds, as
+    /// [`Invitation::from_parts`] keeps them.
+    pub expires: Option<Option<DateTime<Utc>>>,
+    /// New fixed data.
+    pub fixed_data: Option<FixedData>,
+    /// A new single-use flag.
+    pub single_use: Option<bool>,
+    /// A new flow binding (`Some(None)`: bound to no flow).
+    pub flow: Option<Option<FlowId>>,
+}
+
+impl InvitationPatch {
+    /// `invitation` after this write: the given fields replaced, the others
+    /// kept, and the version the next one. The reference semantics every
+    /// store's `update` reproduces.
+    pub fn apply(&self, invitation: &Invitation) -> Invitation {
+        let Self {
+            name,
+            expires,
+            fixed_data,
+            single_use,
+            flow,
+        } = self;
+        let mut parts = invitation.clone().into_parts();
+        if let Some(name) = name {
+            parts.name = name.clone();
+        }
+        if let Some(expires) = expires {
+            parts.expires = *expires;
+        }
+        if let Some(fixed_data) = fixed_data {
+            parts.fixed_data = fixed_data.clone();
+        }
+        if let Some(single_use) = single_use {
+            parts.single_use = *single_use;
+        }
+        if let Some(flow) = flow {
+            parts.flow = *flow;
+        }
+        parts.version = parts.version.next();
+        Invitation::from_parts(parts)
     }
 }
 

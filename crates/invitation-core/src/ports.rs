@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::directory::{FlowSummary, UserSummary};
 use crate::ids::{FlowId, InvitationId, UserId};
-use crate::model::Invitation;
+use crate::model::{Invitation, InvitationPatch, Version};
 use crate::query::{ListQuery, StoredPage};
 
 /// A boxed error from an adapter, kept as the source of port errors.
@@ -61,16 +61,92 @@ pub enum RedeemOutcome {
     WrongFlow,
 }
 
+/// The answer of [`InvitationStore::update`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpdateOutcome {
+    /// Written: the invitation as stored now (its version one more).
+    Updated(Invitation),
+    /// No invitation has this id; nothing was written.
+    NotFound,
+    /// The stored version is not the expected one; nothing was written.
+    VersionMismatch {
+        /// The version stored.
+        current: Version,
+    },
+}
+
+impl UpdateOutcome {
+    /// `update` on a row held in memory, as the contract states it: writes
+    /// [`InvitationPatch::apply`] into `row` unless it is missing or not at
+    /// `expected`. For adapters that hold rows themselves (under a lock).
+    pub fn write(
+        row: Option<&mut Invitation>,
+        patch: &InvitationPatch,
+        expected: Option<Version>,
+    ) -> Self {
+        match row {
+            None => Self::NotFound,
+            Some(row) if expected.is_some_and(|v| v != row.version()) => Self::VersionMismatch {
+                current: row.version(),
+            },
+            Some(row) => {
+                *row = patch.apply(row);
+                Self::Updated(row.clone())
+            }
+        }
+    }
+}
+
+/// The answer of [`InvitationStore::delete`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeleteOutcome {
+    /// The row is gone.
+    Deleted,
+    /// No invitation has this id.
+    NotFound,
+    /// The stored version is not the expected one; nothing was deleted.
+    VersionMismatch {
+        /// The version stored.
+        current: Version,
+    },
+}
+
+impl DeleteOutcome {
+    /// Whether `delete` at `expected` may remove `row` (held in memory):
+    /// [`DeleteOutcome::Deleted`] means "remove it", anything else is the
+    /// answer as it is. For adapters that hold rows themselves.
+    pub fn check(row: Option<&Invitation>, expected: Option<Version>) -> Self {
+        match row {
+            None => Self::NotFound,
+            Some(row) if expected.is_some_and(|v| v != row.version()) => Self::VersionMismatch {
+                current: row.version(),
+            },
+            Some(_) => Self::Deleted,
+        }
+    }
+}
+
 /// Where invitations are kept.
 ///
 /// # Contract
-/// - `insert` stores a new invitation, or fails with
-///   [`StoreError::Conflict`] if its id is taken (and changes nothing).
+/// - `insert` stores a new invitation as given (version included), or fails
+///   with [`StoreError::Conflict`] if its id is taken (and changes nothing).
 /// - `get` returns `Ok(None)` for an unknown id, never an error.
-/// - `replace` overwrites every field of the stored invitation with the same
-///   id and returns `true`, or returns `false` (storing nothing) when there is
-///   none.
-/// - `delete` returns `true` when it removed a row, `false` when there was none.
+/// - `update` is one atomic step on the stored row: when `expected` is
+///   `Some` and differs from the stored version it answers
+///   [`UpdateOutcome::VersionMismatch`] and writes nothing; otherwise it
+///   writes exactly what [`InvitationPatch::apply`] gives for the row as it
+///   is at that moment (fields the patch leaves out keep their stored value,
+///   even if another write changed them since the caller last read it; the
+///   version becomes the next one) and returns the row written. Two
+///   concurrent updates of different fields both take effect. An unknown id
+///   is [`UpdateOutcome::NotFound`], writing nothing.
+/// - `delete` removes the row and answers [`DeleteOutcome::Deleted`],
+///   [`DeleteOutcome::NotFound`] when there is none, or, when `expected` is
+///   `Some` and differs from the stored version,
+///   [`DeleteOutcome::VersionMismatch`] without deleting; atomically.
 /// - `list` applies [`ListQuery::matches`] and [`ListQuery::compare`] exactly
 ///   (ties by id, `None` after every value when ascending), then skips
 ///   `offset` and takes `limit`; `total` counts every matching row. It never
@@ -84,8 +160,8 @@ pub enum RedeemOutcome {
 ///   invitation, exactly one gets `Redeemed`; the others get `NotFound`.
 /// - `purge_expired` deletes every invitation with `expires <= now` and
 ///   returns how many; it never deletes one whose `expires` is `None`.
-/// - `unbind_flow` sets `flow = None` on every invitation bound to `flow`
-///   and returns how many changed.
+/// - `unbind_flow` sets `flow = None` on every invitation bound to `flow`,
+///   each one's version becoming the next, and returns how many changed.
 /// - `delete_created_by` deletes every invitation `user` created and returns
 ///   how many.
 /// - `ping` answers `Ok(())` when the backend serves requests.
@@ -96,10 +172,19 @@ pub trait InvitationStore: Send + Sync + Debug + 'static {
     async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError>;
     /// Reads one invitation.
     async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError>;
-    /// Overwrites an existing invitation.
-    async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError>;
-    /// Deletes one invitation.
-    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError>;
+    /// Changes the given fields of one invitation, if it is at `expected`.
+    async fn update(
+        &self,
+        id: &InvitationId,
+        patch: &InvitationPatch,
+        expected: Option<Version>,
+    ) -> Result<UpdateOutcome, StoreError>;
+    /// Deletes one invitation, if it is at `expected`.
+    async fn delete(
+        &self,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<DeleteOutcome, StoreError>;
     /// One page of matching invitations, and how many match.
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError>;
     /// Atomically checks and, for single-use invitations, consumes.
@@ -386,11 +471,20 @@ impl<T: InvitationStore + ?Sized> InvitationStore for Arc<T> {
     async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         (**self).get(id).await
     }
-    async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError> {
-        (**self).replace(invitation).await
+    async fn update(
+        &self,
+        id: &InvitationId,
+        patch: &InvitationPatch,
+        expected: Option<Version>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        (**self).update(id, patch, expected).await
     }
-    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError> {
-        (**self).delete(id).await
+    async fn delete(
+        &self,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        (**self).delete(id, expected).await
     }
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
         (**self).list(query).await

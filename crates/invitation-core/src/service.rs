@@ -6,11 +6,11 @@ use std::sync::Arc;
 use crate::directory::{FlowSummary, UserSummary};
 use crate::ids::{FlowId, InvitationId, UserId};
 use crate::list::{ListPage, ListRequest, PageNumber, Pagination};
-use crate::model::{Invitation, InvitationParts};
+use crate::model::{Invitation, InvitationParts, InvitationPatch, Version};
 use crate::ports::{
-    AuthError, Authorizer, Clock, DirectoryError, EventSink, FlowDirectory, IdGenerator,
-    InvitationEvent, InvitationStore, Permission, Principal, RandomIds, RedeemOutcome, StoreError,
-    SystemClock, UserDirectory,
+    AuthError, Authorizer, Clock, DeleteOutcome, DirectoryError, EventSink, FlowDirectory,
+    IdGenerator, InvitationEvent, InvitationStore, Permission, Principal, RandomIds, RedeemOutcome,
+    StoreError, SystemClock, UpdateOutcome, UserDirectory,
 };
 use crate::query::{Filters, ListQuery, SearchTerm};
 use crate::validation::{
@@ -29,7 +29,7 @@ pub struct InvitationView {
 }
 
 macro_rules! use_case_error {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident $( ( $inner:ty ) )? => $msg:literal),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident $( ( $inner:ty ) )? $( { $(#[$fmeta:meta])* $field:ident : $fty:ty } )? => $msg:literal),* $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, thiserror::Error)]
         #[non_exhaustive]
@@ -37,7 +37,7 @@ macro_rules! use_case_error {
             $(
                 $(#[$vmeta])*
                 #[error($msg)]
-                $variant $( (#[source] $inner) )?,
+                $variant $( (#[source] $inner) )? $( { $(#[$fmeta])* $field: $fty } )?,
             )*
         }
     };
@@ -82,6 +82,8 @@ use_case_error!(
         Forbidden => "you do not have permission to perform this action",
         /// The page does not exist (0, unreadable, or past the end).
         InvalidPage => "invalid page",
+        /// The request breaks a bound (the search's words).
+        Invalid(ValidationErrors) => "invalid list request",
         /// Storage failed.
         Store(StoreError) => "storage failed",
         /// A directory failed.
@@ -100,6 +102,12 @@ use_case_error!(
         NotFound => "no invitation matches the given query",
         /// The input breaks field rules (all of them listed).
         Invalid(ValidationErrors) => "invalid invitation",
+        /// The invitation is no longer at the version the caller expected;
+        /// nothing was written.
+        VersionMismatch {
+            /// The version stored.
+            current: Version
+        } => "the invitation has changed since it was read",
         /// Storage failed.
         Store(StoreError) => "storage failed",
         /// A directory failed.
@@ -116,6 +124,12 @@ use_case_error!(
         Forbidden => "you do not have permission to perform this action",
         /// No invitation has this id.
         NotFound => "no invitation matches the given query",
+        /// The invitation is no longer at the version the caller expected;
+        /// nothing was deleted.
+        VersionMismatch {
+            /// The version stored.
+            current: Version
+        } => "the invitation has changed since it was read",
         /// Storage failed.
         Store(StoreError) => "storage failed",
         /// The authorizer failed.
@@ -270,6 +284,7 @@ impl InvitationService {
             single_use: changes.single_use.unwrap_or(false),
             flow: flow.as_ref().and_then(|f| f.as_ref().map(|f| f.pk)),
             created_by: caller.user_id(),
+            version: Version::FIRST,
         });
         self.storage().insert(&invitation).await?;
         self.record(InvitationEvent::Created {
@@ -348,10 +363,17 @@ impl InvitationService {
         if let Some(username) = &request.created_by_username {
             query.filters.created_by = Some(self.users.find_by_username(username).await?);
         }
+        let words = request.search_words().map_err(|refused| {
+            let mut errors = ValidationErrors::new();
+            for e in refused {
+                errors.add(Field::Search, e.to_string());
+            }
+            ListError::Invalid(errors)
+        })?;
         if let Some(slug) = &request.flow_slug {
             query.filters.flow = Some(self.flows.find_by_slug(slug).await?);
         }
-        for word in request.search_words() {
+        for word in words {
             query.search.push(SearchTerm {
                 text: word.to_owned(),
                 creators: self.users.search_usernames(word).await?,
@@ -388,6 +410,8 @@ impl InvitationService {
 
     /// Full update, PUT (`change_invitation`): the same rules as create
     /// (`name` required); optional fields left out keep their stored values.
+    /// With `expected`, the write happens only if the invitation is still at
+    /// that version (an `If-Match`).
     ///
     /// # Errors
     /// See [`UpdateError`].
@@ -396,12 +420,15 @@ impl InvitationService {
         caller: &Principal,
         id: &InvitationId,
         input: InvitationInput,
+        expected: Option<Version>,
     ) -> Result<InvitationView, UpdateError> {
-        self.change(caller, id, input, Mode::Full).await
+        self.change(caller, id, input, Mode::Full, expected).await
     }
 
     /// Partial update, PATCH (`change_invitation`): only the fields given
-    /// are checked and changed.
+    /// are checked and changed; a field left out keeps whatever is stored
+    /// when the write happens, so concurrent updates of different fields
+    /// never undo each other. `expected` as for [`Self::update`].
     ///
     /// # Errors
     /// See [`UpdateError`].
@@ -410,8 +437,10 @@ impl InvitationService {
         caller: &Principal,
         id: &InvitationId,
         input: InvitationInput,
+        expected: Option<Version>,
     ) -> Result<InvitationView, UpdateError> {
-        self.change(caller, id, input, Mode::Partial).await
+        self.change(caller, id, input, Mode::Partial, expected)
+            .await
     }
 
     async fn change(
@@ -420,48 +449,55 @@ impl InvitationService {
         id: &InvitationId,
         input: InvitationInput,
         mode: Mode,
+        expected: Option<Version>,
     ) -> Result<InvitationView, UpdateError> {
         if !self.is_allowed(caller, Permission::Change).await? {
             return Err(UpdateError::Forbidden);
         }
+        // Read only to answer in authentik's order (an unknown id before
+        // invalid input) and a failed precondition before the input is
+        // looked at (RFC 9110 §13.2.2); nothing read here is written back.
         let current = self.storage().get(id).await?.ok_or(UpdateError::NotFound)?;
+        if expected.is_some_and(|v| v != current.version()) {
+            return Err(UpdateError::VersionMismatch {
+                current: current.version(),
+            });
+        }
         let (changes, mut errors) = validate_collect(input, mode);
         let flow = self.resolve_flow(&changes, &mut errors).await?;
         if !errors.is_empty() {
             return Err(UpdateError::Invalid(errors));
         }
-        let mut parts = current.into_parts();
-        if let Some(name) = changes.name {
-            parts.name = name;
-        }
-        if let Some(expires) = changes.expires {
-            parts.expires = expires;
-        }
-        if let Some(data) = changes.fixed_data {
-            parts.fixed_data = data;
-        }
-        if let Some(single_use) = changes.single_use {
-            parts.single_use = single_use;
-        }
-        let flow = match flow {
-            Some(flow) => {
-                parts.flow = flow.as_ref().map(|f| f.pk);
-                flow
-            }
-            None => match parts.flow {
-                Some(f) => self.flows.flow(&f).await?,
-                None => None,
-            },
+        let patch = InvitationPatch {
+            name: changes.name,
+            expires: changes
+                .expires
+                .map(|e| e.map(crate::time::truncate_to_micros)),
+            fixed_data: changes.fixed_data,
+            single_use: changes.single_use,
+            flow: flow.as_ref().map(|f| f.as_ref().map(|f| f.pk)),
         };
-        let invitation = Invitation::from_parts(parts);
-        if !self.storage().replace(&invitation).await? {
-            return Err(UpdateError::NotFound);
-        }
+        // One atomic write against the row as it is then: no read before
+        // it whose values could be written back over another's change.
+        let invitation = match self.storage().update(id, &patch, expected).await? {
+            UpdateOutcome::Updated(invitation) => invitation,
+            UpdateOutcome::NotFound => return Err(UpdateError::NotFound),
+            UpdateOutcome::VersionMismatch { current } => {
+                return Err(UpdateError::VersionMismatch { current })
+            }
+        };
         self.record(InvitationEvent::Updated {
             invitation: *invitation.id(),
             by: caller.user_id(),
         })
         .await;
+        let flow = match flow {
+            Some(resolved) => resolved,
+            None => match invitation.flow() {
+                Some(f) => self.flows.flow(f).await?,
+                None => None,
+            },
+        };
         let created_by = self.creator(invitation.created_by()).await?;
         Ok(InvitationView {
             invitation,
@@ -470,16 +506,26 @@ impl InvitationService {
         })
     }
 
-    /// Deletes an invitation (`delete_invitation`).
+    /// Deletes an invitation (`delete_invitation`); with `expected`, only
+    /// if it is still at that version.
     ///
     /// # Errors
     /// See [`DeleteError`].
-    pub async fn delete(&self, caller: &Principal, id: &InvitationId) -> Result<(), DeleteError> {
+    pub async fn delete(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<(), DeleteError> {
         if !self.is_allowed(caller, Permission::Delete).await? {
             return Err(DeleteError::Forbidden);
         }
-        if !self.storage().delete(id).await? {
-            return Err(DeleteError::NotFound);
+        match self.storage().delete(id, expected).await? {
+            DeleteOutcome::Deleted => {}
+            DeleteOutcome::NotFound => return Err(DeleteError::NotFound),
+            DeleteOutcome::VersionMismatch { current } => {
+                return Err(DeleteError::VersionMismatch { current })
+            }
         }
         self.record(InvitationEvent::Deleted {
             invitation: *id,

@@ -38,17 +38,32 @@ impl InvitationStore for FakeStore {
     async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         Ok(self.rows.lock().unwrap().get(id).cloned())
     }
-    async fn replace(&self, i: &Invitation) -> Result<bool, StoreError> {
-        Ok(self
-            .rows
-            .lock()
-            .unwrap()
-            .insert(*i.id(), i.clone())
-            .is_some())
+    async fn update(
+        &self,
+        id: &InvitationId,
+        patch: &InvitationPatch,
+        expected: Option<Version>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        Ok(UpdateOutcome::write(
+            self.rows.lock().unwrap().get_mut(id),
+            patch,
+            expected,
+        ))
     }
-    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError> {
-        Ok(self.rows.lock().unwrap().remove(id).is_some())
+
+    async fn delete(
+        &self,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        let outcome = DeleteOutcome::check(rows.get(id), expected);
+        if outcome == DeleteOutcome::Deleted {
+            rows.remove(id);
+        }
+        Ok(outcome)
     }
+
     async fn list(&self, q: &ListQuery) -> Result<StoredPage, StoreError> {
         let mut rows: Vec<_> = self.all().into_iter().filter(|i| q.matches(i)).collect();
         rows.sort_by(|a, b| q.compare(a, b));
@@ -579,6 +594,7 @@ async fn a_full_update_keeps_stored_optional_fields_it_leaves_out() {
             &Principal::user(ADMIN),
             view.invitation.id(),
             input(json!({"name": "new"})),
+            None,
         )
         .await
         .unwrap();
@@ -617,6 +633,7 @@ async fn a_full_update_without_a_name_is_refused_and_changes_nothing() {
             &Principal::user(ADMIN),
             view.invitation.id(),
             input(json!({"single_use": true})),
+            None,
         )
         .await;
     let Err(UpdateError::Invalid(errors)) = result else {
@@ -639,6 +656,7 @@ async fn a_partial_update_changes_only_the_fields_given_and_can_unbind_the_flow(
             &Principal::user(ADMIN),
             view.invitation.id(),
             input(json!({"flow": null, "single_use": 1})),
+            None,
         )
         .await
         .unwrap();
@@ -663,6 +681,7 @@ async fn updating_without_change_permission_is_forbidden_and_changes_nothing() {
             &Principal::user(VIEWER),
             view.invitation.id(),
             input(json!({"name": "new"})),
+            None,
         )
         .await;
     assert!(matches!(result, Err(UpdateError::Forbidden)));
@@ -675,7 +694,7 @@ async fn updating_an_unknown_invitation_is_not_found() {
     let id = InvitationId::from_uuid(uuid::Uuid::from_u128(8));
     let result = world
         .service
-        .partial_update(&Principal::user(ADMIN), &id, input(json!({})))
+        .partial_update(&Principal::user(ADMIN), &id, input(json!({})), None)
         .await;
     assert!(matches!(result, Err(UpdateError::NotFound)));
 }
@@ -688,7 +707,7 @@ async fn deleting_removes_the_invitation_and_records_it() {
     let view = world.create(json!({"name": "x"})).await;
     world
         .service
-        .delete(&Principal::user(ADMIN), view.invitation.id())
+        .delete(&Principal::user(ADMIN), view.invitation.id(), None)
         .await
         .unwrap();
     assert_eq!(world.store.len(), 0);
@@ -701,7 +720,7 @@ async fn deleting_removes_the_invitation_and_records_it() {
     );
     let again = world
         .service
-        .delete(&Principal::user(ADMIN), view.invitation.id())
+        .delete(&Principal::user(ADMIN), view.invitation.id(), None)
         .await;
     assert!(matches!(again, Err(DeleteError::NotFound)));
 }
@@ -712,7 +731,7 @@ async fn deleting_without_delete_permission_is_forbidden_and_keeps_the_row() {
     let view = world.create(json!({"name": "x"})).await;
     let result = world
         .service
-        .delete(&Principal::user(VIEWER), view.invitation.id())
+        .delete(&Principal::user(VIEWER), view.invitation.id(), None)
         .await;
     assert!(matches!(result, Err(DeleteError::Forbidden)));
     assert_eq!(world.store.len(), 1);

@@ -30,6 +30,8 @@ pub enum Field {
     SingleUse,
     /// `flow`
     Flow,
+    /// `search` (a list's query string)
+    Search,
 }
 
 impl Field {
@@ -51,6 +53,7 @@ impl Field {
             Self::FixedData => "fixed_data",
             Self::SingleUse => "single_use",
             Self::Flow => "flow",
+            Self::Search => "search",
         }
     }
 }
@@ -339,7 +342,7 @@ impl InvitationInput {
             Field::FixedData => self.fixed_data = Some(FixedDataInput::Json(json)),
             Field::SingleUse => self.single_use = Some(Raw::Json(json)),
             Field::Flow => self.flow = Some(Raw::Json(json)),
-            Field::NonField => {}
+            Field::NonField | Field::Search => {}
         }
     }
 

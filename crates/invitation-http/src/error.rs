@@ -17,6 +17,10 @@ use invitation_core::{
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
+/// `Retry-After` on every 503: storage, a directory or the authorizer could
+/// not be reached, and a pool or connection usually recovers within seconds.
+pub(crate) const RETRY_AFTER_SECONDS: &str = "5";
+
 /// A request the API refuses, or could not serve.
 #[derive(Debug)]
 pub(crate) enum ApiError {
@@ -46,6 +50,8 @@ pub(crate) enum ApiError {
     InvalidPage,
     /// The route does not take this method.
     MethodNotAllowed(Method),
+    /// `If-Match` does not name the invitation's current version.
+    PreconditionFailed,
     /// Storage, a directory or the authorizer cannot be reached.
     Unavailable,
     /// Anything else that went wrong on our side.
@@ -64,6 +70,7 @@ impl ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvitationNotFound | Self::NotFound | Self::InvalidPage => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +107,10 @@ impl ApiError {
             Self::MethodNotAllowed(m) => {
                 (format!("Method \"{m}\" not allowed."), "method_not_allowed")
             }
+            Self::PreconditionFailed => fixed(
+                "The invitation has changed: If-Match does not name its current ETag.",
+                "precondition_failed",
+            ),
             Self::Unavailable => fixed(
                 "Service temporarily unavailable, try again later.",
                 "service_unavailable",
@@ -193,6 +204,7 @@ impl From<ListError> for ApiError {
         match e {
             ListError::Forbidden => Self::PermissionDenied,
             ListError::InvalidPage => Self::InvalidPage,
+            ListError::Invalid(errors) => Self::Invalid(errors),
             ListError::Store(e) => e.into(),
             ListError::Directory(e) => e.into(),
             ListError::Auth(e) => e.into(),
@@ -207,6 +219,7 @@ impl From<UpdateError> for ApiError {
             UpdateError::Forbidden => Self::PermissionDenied,
             UpdateError::NotFound => Self::InvitationNotFound,
             UpdateError::Invalid(errors) => Self::Invalid(errors),
+            UpdateError::VersionMismatch { .. } => Self::PreconditionFailed,
             UpdateError::Store(e) => e.into(),
             UpdateError::Directory(e) => e.into(),
             UpdateError::Auth(e) => e.into(),
@@ -220,6 +233,7 @@ impl From<DeleteError> for ApiError {
         match e {
             DeleteError::Forbidden => Self::PermissionDenied,
             DeleteError::NotFound => Self::InvitationNotFound,
+            DeleteError::VersionMismatch { .. } => Self::PreconditionFailed,
             DeleteError::Store(e) => e.into(),
             DeleteError::Auth(e) => e.into(),
             other => unmapped(&other),
@@ -267,6 +281,12 @@ impl IntoResponse for ApiError {
             br#"{"detail": "A server error occurred.", "code": "server_error"}"#.to_vec()
         });
         let mut response = crate::wire::json_bytes(status, body);
+        if matches!(self, Self::Unavailable) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         if matches!(self, Self::TooLarge) {
             // The rest of an oversized body was not read: do not reuse the
             // connection.

@@ -9,16 +9,30 @@
 
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use invitation_core::{
     InvitationId, InvitationInput, ListRequest, Mode, Permission, Principal, ValidationErrors,
+    Version,
 };
 use serde_json::Value;
 
 use crate::body::input_body;
 use crate::error::ApiError;
+use crate::precondition::{if_none_match, IfMatch};
 use crate::{wire, AppState};
+
+/// The version `If-Match` asks a write to expect. A value that can never
+/// match expects a version no invitation reaches, so the use case still
+/// answers 403 and 404 before the failed precondition, as RFC 9110 orders
+/// them.
+fn expected_version(request: &Request) -> Option<Version> {
+    match IfMatch::from_headers(request.headers()) {
+        IfMatch::Any => None,
+        IfMatch::Version(v) => Some(v),
+        IfMatch::Never => Version::new(u64::MAX),
+    }
+}
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -120,7 +134,7 @@ pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Reque
     tag = "stages",
     request_body = crate::openapi::InvitationRequest,
     responses(
-        (status = 201, body = wire::InvitationJson),
+        (status = 201, body = wire::InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
         (status = 400, body = crate::openapi::ValidationError),
         (status = 403, body = crate::openapi::GenericError),
         (status = 413, body = crate::openapi::GenericError),
@@ -141,9 +155,13 @@ pub(crate) async fn create(State(state): State<AppState>, request: Request) -> A
     path = "/api/v3/stages/invitation/invitations/{pk}/",
     operation_id = "stages_invitation_invitations_retrieve",
     tag = "stages",
-    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    params(
+        ("pk" = Uuid, Path, description = "A UUID string identifying this Invitation."),
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`); when one names the current version, the answer is 304 without a body."),
+    ),
     responses(
-        (status = 200, body = wire::InvitationJson),
+        (status = 200, body = wire::InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version.", headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
         (status = 403, body = crate::openapi::GenericError),
         (status = 404, body = crate::openapi::GenericError),
     ),
@@ -157,6 +175,14 @@ pub(crate) async fn retrieve(
     let caller = state.authenticate(request.headers()).await?;
     let id = state.pk(&caller, &pk, Permission::View).await?;
     let view = state.shared.service.get(&caller, &id).await?;
+    let version = view.invitation.version();
+    if if_none_match(request.headers(), version) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response
+            .headers_mut()
+            .insert(header::ETAG, crate::precondition::etag(version));
+        return Ok(response);
+    }
     wire::invitation(StatusCode::OK, &view)
 }
 
@@ -166,13 +192,17 @@ pub(crate) async fn retrieve(
     path = "/api/v3/stages/invitation/invitations/{pk}/",
     operation_id = "stages_invitation_invitations_update",
     tag = "stages",
-    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    params(
+        ("pk" = Uuid, Path, description = "A UUID string identifying this Invitation."),
+        ("If-Match" = Option<String>, Header, description = "`*` or the invitation's current ETag: the write happens only at that version, else 412."),
+    ),
     request_body = crate::openapi::InvitationRequest,
     responses(
-        (status = 200, body = wire::InvitationJson),
+        (status = 200, body = wire::InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
         (status = 400, body = crate::openapi::ValidationError),
         (status = 403, body = crate::openapi::GenericError),
         (status = 404, body = crate::openapi::GenericError),
+        (status = 412, description = "`If-Match` does not name the current version; nothing changed.", body = crate::openapi::GenericError),
         (status = 413, body = crate::openapi::GenericError),
         (status = 415, body = crate::openapi::GenericError),
     ),
@@ -192,13 +222,17 @@ pub(crate) async fn update(
     path = "/api/v3/stages/invitation/invitations/{pk}/",
     operation_id = "stages_invitation_invitations_partial_update",
     tag = "stages",
-    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    params(
+        ("pk" = Uuid, Path, description = "A UUID string identifying this Invitation."),
+        ("If-Match" = Option<String>, Header, description = "`*` or the invitation's current ETag: the write happens only at that version, else 412."),
+    ),
     request_body = crate::openapi::PatchedInvitationRequest,
     responses(
-        (status = 200, body = wire::InvitationJson),
+        (status = 200, body = wire::InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
         (status = 400, body = crate::openapi::ValidationError),
         (status = 403, body = crate::openapi::GenericError),
         (status = 404, body = crate::openapi::GenericError),
+        (status = 412, description = "`If-Match` does not name the current version; nothing changed.", body = crate::openapi::GenericError),
         (status = 413, body = crate::openapi::GenericError),
         (status = 415, body = crate::openapi::GenericError),
     ),
@@ -216,14 +250,14 @@ pub(crate) async fn partial_update(
 async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> ApiResult {
     let caller = state.authenticate(request.headers()).await?;
     let id = state.pk(&caller, &pk, Permission::Change).await?;
+    let expected = expected_version(&request);
     let input = state.input(&caller, request, Permission::Change).await?;
+    let service = &state.shared.service;
     let view = match mode {
-        Mode::Full => state.shared.service.update(&caller, &id, input).await?,
+        Mode::Full => service.update(&caller, &id, input, expected).await?,
         Mode::Partial => {
-            state
-                .shared
-                .service
-                .partial_update(&caller, &id, input)
+            service
+                .partial_update(&caller, &id, input, expected)
                 .await?
         }
     };
@@ -236,11 +270,15 @@ async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> Ap
     path = "/api/v3/stages/invitation/invitations/{pk}/",
     operation_id = "stages_invitation_invitations_destroy",
     tag = "stages",
-    params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    params(
+        ("pk" = Uuid, Path, description = "A UUID string identifying this Invitation."),
+        ("If-Match" = Option<String>, Header, description = "`*` or the invitation's current ETag: the write happens only at that version, else 412."),
+    ),
     responses(
         (status = 204, description = "Deleted; no body."),
         (status = 403, body = crate::openapi::GenericError),
         (status = 404, body = crate::openapi::GenericError),
+        (status = 412, description = "`If-Match` does not name the current version; nothing was deleted.", body = crate::openapi::GenericError),
     ),
     security(("authentik" = []))
 )]
@@ -251,7 +289,8 @@ pub(crate) async fn destroy(
 ) -> ApiResult {
     let caller = state.authenticate(request.headers()).await?;
     let id = state.pk(&caller, &pk, Permission::Delete).await?;
-    state.shared.service.delete(&caller, &id).await?;
+    let expected = expected_version(&request);
+    state.shared.service.delete(&caller, &id, expected).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

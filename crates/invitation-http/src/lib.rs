@@ -8,6 +8,7 @@ mod error;
 mod handlers;
 mod log;
 mod openapi;
+mod precondition;
 mod render;
 mod wire;
 

@@ -244,6 +244,7 @@ mod tests {
             created_by: UserId::new(1),
             single_use: i % 2 == 0,
             flow: bound.as_ref().map(|f| f.pk),
+            version: invitation_core::Version::FIRST,
         });
         InvitationView {
             invitation,

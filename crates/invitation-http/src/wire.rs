@@ -320,7 +320,14 @@ pub(crate) fn invitation(status: StatusCode, view: &InvitationView) -> Result<Re
     }
     let mut body = Vec::with_capacity(512);
     match render::invitation(&mut body, view) {
-        Ok(()) => Ok(json_bytes(status, body)),
+        Ok(()) => {
+            let mut response = json_bytes(status, body);
+            response.headers_mut().insert(
+                header::ETAG,
+                crate::precondition::etag(view.invitation.version()),
+            );
+            Ok(response)
+        }
         Err(e) => Err(unserialisable(&e)),
     }
 }

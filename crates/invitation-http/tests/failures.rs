@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::{Harness, ADMIN, INVITATIONS};
 use invitation_core::{
-    FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
-    StoredPage, UserId,
+    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore, ListQuery,
+    RedeemOutcome, StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
 use reqwest::Method;
 use serde_json::json;
@@ -42,10 +42,19 @@ impl InvitationStore for FailingStore {
     async fn get(&self, _: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         Err(self.error())
     }
-    async fn replace(&self, _: &Invitation) -> Result<bool, StoreError> {
+    async fn update(
+        &self,
+        _: &InvitationId,
+        _: &InvitationPatch,
+        _: Option<Version>,
+    ) -> Result<UpdateOutcome, StoreError> {
         Err(self.error())
     }
-    async fn delete(&self, _: &InvitationId) -> Result<bool, StoreError> {
+    async fn delete(
+        &self,
+        _: &InvitationId,
+        _: Option<Version>,
+    ) -> Result<DeleteOutcome, StoreError> {
         Err(self.error())
     }
     async fn list(&self, _: &ListQuery) -> Result<StoredPage, StoreError> {
@@ -112,6 +121,13 @@ async fn unavailable_storage_is_503_and_leaks_nothing() {
         "service_unavailable",
     );
     assert!(!answer.text.contains("hunter2"));
+    assert_eq!(
+        answer
+            .headers
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("5")
+    );
     h.finish().await;
 }
 

@@ -62,6 +62,13 @@ api_tests!(
     a_method_a_route_does_not_take_is_a_json_405_with_allow,
     health_live_and_ready_answer_200_without_credentials,
     the_schema_is_an_openapi_3_document_that_agrees_with_the_wire,
+    every_invitation_answer_carries_an_etag_that_changes_on_every_write,
+    a_write_whose_if_match_is_not_the_current_etag_is_412_and_changes_nothing,
+    if_match_on_an_unknown_invitation_is_404_and_without_permission_403,
+    a_get_whose_if_none_match_names_the_current_etag_is_304_without_a_body,
+    concurrent_revocation_and_rename_over_http_both_take_effect,
+    a_search_of_more_than_16_distinct_words_or_a_long_word_is_400_on_search,
+    a_page_size_over_100_is_cut_to_100,
 );
 
 /// Generated requests: whatever they hold, the answer is one spec §2 gives

@@ -84,6 +84,13 @@ api_tests!(
     deleting_answers_204_with_an_empty_body_and_the_invitation_is_gone,
     used_by_answers_an_empty_list,
     health_live_and_ready_answer_200_without_credentials,
+    every_invitation_answer_carries_an_etag_that_changes_on_every_write,
+    a_write_whose_if_match_is_not_the_current_etag_is_412_and_changes_nothing,
+    if_match_on_an_unknown_invitation_is_404_and_without_permission_403,
+    a_get_whose_if_none_match_names_the_current_etag_is_304_without_a_body,
+    concurrent_revocation_and_rename_over_http_both_take_effect,
+    a_search_of_more_than_16_distinct_words_or_a_long_word_is_400_on_search,
+    a_page_size_over_100_is_cut_to_100,
 );
 
 #[tokio::test]

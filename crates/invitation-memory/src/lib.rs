@@ -11,8 +11,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use invitation_core::{
-    FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
-    StoredPage, UserId,
+    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore, ListQuery,
+    RedeemOutcome, StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
 
 pub use directory::MemoryDirectory;
@@ -118,18 +118,32 @@ impl InvitationStore for MemoryStore {
         Ok(self.read(id).get(id).cloned())
     }
 
-    async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError> {
-        Ok(match self.write(invitation.id()).get_mut(invitation.id()) {
-            Some(row) => {
-                *row = invitation.clone();
-                true
-            }
-            None => false,
-        })
+    async fn update(
+        &self,
+        id: &InvitationId,
+        patch: &InvitationPatch,
+        expected: Option<Version>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        // Check and write under one write lock: the patch applies to the
+        // row as it is, and no other write comes between.
+        Ok(UpdateOutcome::write(
+            self.write(id).get_mut(id),
+            patch,
+            expected,
+        ))
     }
 
-    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError> {
-        Ok(self.write(id).remove(id).is_some())
+    async fn delete(
+        &self,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let mut rows = self.write(id);
+        let outcome = DeleteOutcome::check(rows.get(id), expected);
+        if outcome == DeleteOutcome::Deleted {
+            rows.remove(id);
+        }
+        Ok(outcome)
     }
 
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
@@ -197,9 +211,11 @@ impl InvitationStore for MemoryStore {
         let mut changed = 0;
         let rows = shards.iter_mut().flat_map(|rows| rows.values_mut());
         for row in rows.filter(|i| i.flow() == Some(flow)) {
-            let mut parts = row.clone().into_parts();
-            parts.flow = None;
-            *row = Invitation::from_parts(parts);
+            let unbind = InvitationPatch {
+                flow: Some(None),
+                ..InvitationPatch::default()
+            };
+            *row = unbind.apply(row);
             changed += 1;
         }
         Ok(changed)

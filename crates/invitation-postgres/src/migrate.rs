@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "exact row count kept by statement triggers",
         sql: include_str!("../migrations/0002_row_count.sql"),
     },
+    Migration {
+        version: 3,
+        description: "a version per invitation, for conditional writes",
+        sql: include_str!("../migrations/0003_version.sql"),
+    },
 ];
 
 /// Creates the optional trigram search indexes when `pg_trgm` can be had;

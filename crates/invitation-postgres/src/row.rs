@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use invitation_core::{
     FixedData, FlowId, Invitation, InvitationId, InvitationName, InvitationParts, StoreError,
-    UserId,
+    UserId, Version,
 };
 use tokio_postgres::types::FromSql;
 use tokio_postgres::Row;
@@ -28,14 +28,33 @@ fn column<'a, T: FromSql<'a>>(
         .map_err(|e| corrupt(id, format_args!("column {name} cannot be read: {e}")))
 }
 
-/// The id at `first` (the first of the seven columns of
+/// A stored version: a positive `bigint`.
+pub(crate) fn version_at(
+    row: &Row,
+    index: usize,
+    id: Option<&Uuid>,
+) -> Result<Version, StoreError> {
+    let stored: i64 = column(row, index, "version", id)?;
+    u64::try_from(stored)
+        .ok()
+        .and_then(Version::new)
+        .ok_or_else(|| corrupt(id, format_args!("version {stored} is not positive")))
+}
+
+/// The version a statement compares with: one no row can hold when it is
+/// past `bigint` (so it never matches).
+pub(crate) fn version_param(version: Version) -> i64 {
+    i64::try_from(version.get()).unwrap_or(-1)
+}
+
+/// The id at `first` (the first of the columns of
 /// [`crate::schema::COLUMNS`]), or
 /// `None` when it is NULL (the empty side of an outer join).
 pub(crate) fn id_at(row: &Row, first: usize) -> Result<Option<Uuid>, StoreError> {
     column(row, first, "id", None)
 }
 
-/// The invitation in the seven columns of [`crate::schema::COLUMNS`]
+/// The invitation in the columns of [`crate::schema::COLUMNS`]
 /// starting at `first`.
 pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, StoreError> {
     let id: Uuid = column(row, first, "id", None)?;
@@ -59,6 +78,7 @@ pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, Store
     let single_use: bool = column(row, first + 4, "single_use", at)?;
     let flow: Option<Uuid> = column(row, first + 5, "flow", at)?;
     let created_by: i64 = column(row, first + 6, "created_by", at)?;
+    let version = version_at(row, first + 7, at)?;
     Ok(Invitation::from_parts(InvitationParts {
         id: InvitationId::from_uuid(id),
         name,
@@ -67,5 +87,6 @@ pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, Store
         single_use,
         flow: flow.map(FlowId::from_uuid),
         created_by: UserId::new(created_by),
+        version,
     }))
 }

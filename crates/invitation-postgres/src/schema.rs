@@ -3,7 +3,8 @@
 use crate::error::PgError;
 
 /// The columns of an invitation row, in the order [`crate::row`] reads them.
-pub(crate) const COLUMNS: &str = "id, name, expires, fixed_data, single_use, flow, created_by";
+pub(crate) const COLUMNS: &str =
+    "id, name, expires, fixed_data, single_use, flow, created_by, version";
 
 /// A validated schema name: `^[a-z_][a-z0-9_]{0,62}$`, not `pg_…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,7 @@ pub(crate) struct Statements {
     pub(crate) expires_text: String,
     pub(crate) insert: String,
     pub(crate) get: String,
-    pub(crate) replace: String,
+    pub(crate) update: String,
     pub(crate) delete: String,
     pub(crate) redeem: String,
     pub(crate) purge_expired: String,
@@ -82,13 +83,44 @@ impl Statements {
     pub(crate) fn new(schema: Schema) -> Self {
         let t = schema.table();
         Self {
-            insert: format!("INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            insert: format!("INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             get: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1"),
-            replace: format!(
-                "UPDATE {t} SET name = $2, expires = $3, fixed_data = $4, single_use = $5, \
-                 flow = $6, created_by = $7 WHERE id = $1"
+            // One statement: write the given fields ($2 name, $3/$4 whether
+            // and what expires, $5 fixed_data, $6 single_use, $7/$8 whether
+            // and what flow; a NULL means "keep") to the row as it is when
+            // its lock is taken, if it is at the expected version ($9, NULL
+            // for any), and answer the row written; otherwise the row as the
+            // statement found it, for the caller to classify. Under READ
+            // COMMITTED the WHERE is re-checked on the latest row version
+            // after waiting for a concurrent writer, so a compare-and-set
+            // never passes on a version another write has replaced.
+            update: format!(
+                "WITH updated AS ( \
+                   UPDATE {t} SET \
+                     name = COALESCE($2, name), \
+                     expires = CASE WHEN $3 THEN $4 ELSE expires END, \
+                     fixed_data = COALESCE($5, fixed_data), \
+                     single_use = COALESCE($6, single_use), \
+                     flow = CASE WHEN $7 THEN $8 ELSE flow END, \
+                     version = version + 1 \
+                   WHERE id = $1 AND ($9::bigint IS NULL OR version = $9) \
+                   RETURNING {COLUMNS}) \
+                 SELECT true AS written, {COLUMNS} FROM updated \
+                 UNION ALL \
+                 SELECT false AS written, {COLUMNS} FROM {t} \
+                  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)"
             ),
-            delete: format!("DELETE FROM {t} WHERE id = $1"),
+            // As `update`: delete at the expected version ($2, NULL for
+            // any), or answer the version found.
+            delete: format!(
+                "WITH deleted AS ( \
+                   DELETE FROM {t} WHERE id = $1 AND ($2::bigint IS NULL OR version = $2) \
+                   RETURNING version) \
+                 SELECT true AS deleted, version FROM deleted \
+                 UNION ALL \
+                 SELECT false AS deleted, version FROM {t} \
+                  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deleted)"
+            ),
             // One statement: consume the row if it is single-use and valid
             // ($1 id, $2 flow, $3 now); otherwise return it as it was when
             // the statement began, for the caller to classify. Row locking
@@ -106,7 +138,9 @@ impl Statements {
                   WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM consumed)"
             ),
             purge_expired: format!("DELETE FROM {t} WHERE expires <= $1"),
-            unbind_flow: format!("UPDATE {t} SET flow = NULL WHERE flow = $1"),
+            unbind_flow: format!(
+                "UPDATE {t} SET flow = NULL, version = version + 1 WHERE flow = $1"
+            ),
             delete_created_by: format!("DELETE FROM {t} WHERE created_by = $1"),
             // Also proves the table is there (migrated).
             ping: format!("SELECT 1 FROM {t} LIMIT 0"),

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use invitation_core::time::truncate_to_micros;
 use invitation_core::{
-    FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
-    StoredPage, UserId,
+    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore, ListQuery,
+    RedeemOutcome, StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Statement;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::error::{insert_error, pool_error, store_error};
 use crate::list::{plan, Plan};
-use crate::row::{id_at, invitation_at};
+use crate::row::{id_at, invitation_at, version_at, version_param};
 use crate::PgStore;
 
 impl PgStore {
@@ -39,7 +39,7 @@ impl PgStore {
 }
 
 /// An invitation's column values, in the order of
-/// [`crate::schema::COLUMNS`] (and of the insert and replace parameters).
+/// [`crate::schema::COLUMNS`] (and of the insert parameters).
 struct Columns<'a> {
     id: &'a Uuid,
     name: &'a str,
@@ -48,6 +48,7 @@ struct Columns<'a> {
     single_use: bool,
     flow: Option<&'a Uuid>,
     created_by: i64,
+    version: i64,
 }
 
 impl<'a> Columns<'a> {
@@ -60,10 +61,11 @@ impl<'a> Columns<'a> {
             single_use: invitation.single_use(),
             flow: invitation.flow().map(FlowId::as_uuid),
             created_by: invitation.created_by().get(),
+            version: version_param(invitation.version()),
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 8] {
         [
             self.id,
             &self.name,
@@ -72,6 +74,7 @@ impl<'a> Columns<'a> {
             &self.single_use,
             &self.flow,
             &self.created_by,
+            &self.version,
         ]
     }
 }
@@ -132,16 +135,92 @@ impl InvitationStore for PgStore {
         row.map(|row| invitation_at(&row, 0)).transpose()
     }
 
-    async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError> {
-        let changed = self
-            .execute(&self.sql.replace, &Columns::of(invitation).params())
-            .await?;
-        Ok(changed > 0)
+    async fn update(
+        &self,
+        id: &InvitationId,
+        patch: &InvitationPatch,
+        expected: Option<Version>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        // Every field, so that a new one fails to compile here.
+        let InvitationPatch {
+            name,
+            expires,
+            fixed_data,
+            single_use,
+            flow,
+        } = patch;
+        let name = name.as_ref().map(|n| n.as_str());
+        let expires_given = expires.is_some();
+        let expires = expires.flatten().map(db_instant);
+        let fixed_data = fixed_data.as_ref().map(|d| JsonText(d.as_json()));
+        let flow_given = flow.is_some();
+        let flow = flow.flatten().map(|f| *f.as_uuid());
+        let expected = expected.map(version_param);
+        let client = self.client().await?;
+        let statement = Self::prepare(&client, &self.sql.update).await?;
+        let row = client
+            .query_opt(
+                &statement,
+                &[
+                    id.as_uuid(),
+                    &name,
+                    &expires_given,
+                    &expires,
+                    &fixed_data,
+                    single_use,
+                    &flow_given,
+                    &flow,
+                    &expected,
+                ],
+            )
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(UpdateOutcome::NotFound);
+        };
+        let written: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
+            reason: format!("update result cannot be read: {e}"),
+        })?;
+        let invitation = invitation_at(&row, 1)?;
+        Ok(if written {
+            UpdateOutcome::Updated(invitation)
+        } else if expected.is_some() {
+            UpdateOutcome::VersionMismatch {
+                current: invitation.version(),
+            }
+        } else {
+            // Deleted by a concurrent call after this statement's snapshot.
+            UpdateOutcome::NotFound
+        })
     }
 
-    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError> {
-        let deleted = self.execute(&self.sql.delete, &[id.as_uuid()]).await?;
-        Ok(deleted > 0)
+    async fn delete(
+        &self,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let expected = expected.map(version_param);
+        let client = self.client().await?;
+        let statement = Self::prepare(&client, &self.sql.delete).await?;
+        let row = client
+            .query_opt(&statement, &[id.as_uuid(), &expected])
+            .await
+            .map_err(store_error)?;
+        let Some(row) = row else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let deleted: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
+            reason: format!("delete result cannot be read: {e}"),
+        })?;
+        let uuid = id.as_uuid();
+        let current = version_at(&row, 1, Some(uuid))?;
+        Ok(if deleted {
+            DeleteOutcome::Deleted
+        } else if expected.is_some() {
+            DeleteOutcome::VersionMismatch { current }
+        } else {
+            DeleteOutcome::NotFound
+        })
     }
 
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {

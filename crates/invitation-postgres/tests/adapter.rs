@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use invitation_core::time::format_timestamp;
 use invitation_core::{
-    Filters, FixedData, FlowId, Invitation, InvitationId, InvitationStore, ListQuery, Ordering,
-    RedeemOutcome, SearchTerm, StoreError, UserId,
+    DeleteOutcome, Filters, FixedData, FlowId, Invitation, InvitationId, InvitationStore,
+    ListQuery, Ordering, RedeemOutcome, SearchTerm, StoreError, UserId,
 };
 use invitation_memory::MemoryStore;
 use invitation_postgres::{PgError, PgStore};
@@ -67,7 +67,7 @@ mod migrations {
             ),
         )
         .await;
-        assert_eq!(versions, 2, "migrations 0001 and 0002, once each");
+        assert_eq!(versions, 3, "migrations 0001 to 0003, once each");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -280,7 +280,10 @@ mod row_count {
         );
 
         let one = db.list(&f.query()).await.expect("list").items.remove(0);
-        assert!(db.delete(one.id()).await.expect("delete"));
+        assert_eq!(
+            db.delete(one.id(), None).await.expect("delete"),
+            DeleteOutcome::Deleted
+        );
         db.purge_expired(now).await.expect("purge");
         db.delete_created_by(&g.user)
             .await
@@ -841,7 +844,10 @@ mod redemption {
         put(&a, &invitation).await;
         assert_eq!(b.get(invitation.id()).await.expect("get"), None);
         put(&b, &invitation).await;
-        assert!(a.delete(invitation.id()).await.expect("delete"));
+        assert_eq!(
+            a.delete(invitation.id(), None).await.expect("delete"),
+            DeleteOutcome::Deleted
+        );
         assert_eq!(b.get(invitation.id()).await.expect("get"), Some(invitation));
     }
 }

@@ -9,9 +9,9 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use invitation_core::{
-    Filters, FixedData, FlowId, Invitation, InvitationId, InvitationName, InvitationParts,
-    InvitationStore, ListQuery, Ordering, RedeemOutcome, SearchTerm, SortField, StoreError,
-    StoredPage, UserId,
+    DeleteOutcome, Filters, FixedData, FlowId, Invitation, InvitationId, InvitationName,
+    InvitationParts, InvitationPatch, InvitationStore, ListQuery, Ordering, RedeemOutcome,
+    SearchTerm, SortField, StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -56,6 +56,7 @@ impl Fixture {
             single_use: false,
             flow: None,
             created_by: self.user,
+            version: Version::FIRST,
         }
     }
 
@@ -128,6 +129,7 @@ fn rich(f: &Fixture, suffix: &str) -> InvitationParts {
     .unwrap_or_default();
     parts.single_use = true;
     parts.flow = Some(random_flow());
+    parts.version = Version::new(41).unwrap_or(Version::FIRST);
     parts
 }
 
@@ -201,32 +203,176 @@ pub async fn getting_an_unknown_id_is_none<S: InvitationStore>(store: &S) {
     assert_eq!(store.get(&id).await.expect("get failed"), None);
 }
 
-/// `replace` overwrites every field.
-pub async fn replacing_overwrites_every_field<S: InvitationStore>(store: &S) {
-    let f = Fixture::new();
-    let original = put(store, rich(&f, "before")).await;
-    let mut parts = f.invitation("after");
-    parts.id = *original.id();
-    parts.expires = Some(ts(2042, 5, 6, 0));
-    parts.fixed_data = FixedData::try_from(json!({"k": "v"})).unwrap_or_default();
-    parts.single_use = false;
-    parts.flow = None;
-    let replacement = Invitation::from_parts(parts);
-    assert!(store.replace(&replacement).await.expect("replace failed"));
-    assert_eq!(
-        store.get(original.id()).await.expect("get failed"),
-        Some(replacement)
-    );
+async fn update<S: InvitationStore>(
+    store: &S,
+    id: &InvitationId,
+    patch: &InvitationPatch,
+    expected: Option<Version>,
+) -> UpdateOutcome {
+    store
+        .update(id, patch, expected)
+        .await
+        .unwrap_or_else(|e| panic!("update failed: {e:?}"))
 }
 
-/// `replace` of an unknown id returns `false` and stores nothing.
-pub async fn replacing_an_unknown_id_returns_false_and_stores_nothing<S: InvitationStore>(
+async fn get<S: InvitationStore>(store: &S, id: &InvitationId) -> Option<Invitation> {
+    store
+        .get(id)
+        .await
+        .unwrap_or_else(|e| panic!("get failed: {e:?}"))
+}
+
+/// `update` with every field given writes every field, and the version
+/// becomes the next one; it returns the row as stored.
+pub async fn updating_every_field_writes_them_all_and_bumps_the_version<S: InvitationStore>(
     store: &S,
 ) {
     let f = Fixture::new();
-    let ghost = Invitation::from_parts(f.invitation("ghost"));
-    assert!(!store.replace(&ghost).await.expect("replace failed"));
-    assert_eq!(store.get(ghost.id()).await.expect("get failed"), None);
+    let original = put(store, rich(&f, "before")).await;
+    let patch = InvitationPatch {
+        name: Some(f.name("after")),
+        expires: Some(Some(ts(2042, 5, 6, 7))),
+        fixed_data: Some(FixedData::try_from(json!({"k": "v"})).unwrap_or_default()),
+        single_use: Some(false),
+        flow: Some(None),
+    };
+    let expected = patch.apply(&original);
+    assert_eq!(expected.version(), original.version().next());
+    assert_eq!(
+        update(store, original.id(), &patch, None).await,
+        UpdateOutcome::Updated(expected.clone())
+    );
+    assert_eq!(get(store, original.id()).await, Some(expected));
+}
+
+/// `update` changes only the fields its patch gives: the others keep what
+/// is stored; an empty patch still counts as a write (the version moves).
+pub async fn updating_some_fields_keeps_the_others<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let original = put(store, rich(&f, "keep")).await;
+    let rename = InvitationPatch {
+        name: Some(f.name("renamed")),
+        ..InvitationPatch::default()
+    };
+    let UpdateOutcome::Updated(renamed) = update(store, original.id(), &rename, None).await else {
+        panic!("the invitation exists");
+    };
+    let mut parts = original.clone().into_parts();
+    parts.name = f.name("renamed");
+    parts.version = original.version().next();
+    assert_eq!(renamed, Invitation::from_parts(parts));
+    let UpdateOutcome::Updated(touched) =
+        update(store, original.id(), &InvitationPatch::default(), None).await
+    else {
+        panic!("the invitation exists");
+    };
+    assert_eq!(touched.version(), renamed.version().next());
+    assert_eq!(touched.name(), renamed.name());
+    assert_eq!(get(store, original.id()).await, Some(touched));
+}
+
+/// `update` of an unknown id is `NotFound` and stores nothing.
+pub async fn updating_an_unknown_id_is_not_found_and_stores_nothing<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let ghost = InvitationId::from_uuid(Uuid::new_v4());
+    let patch = InvitationPatch {
+        name: Some(f.name("ghost")),
+        ..InvitationPatch::default()
+    };
+    assert_eq!(
+        update(store, &ghost, &patch, None).await,
+        UpdateOutcome::NotFound
+    );
+    assert_eq!(
+        update(store, &ghost, &patch, Some(Version::FIRST)).await,
+        UpdateOutcome::NotFound
+    );
+    assert_eq!(get(store, &ghost).await, None);
+}
+
+/// `update` expecting a version that is not the stored one answers
+/// `VersionMismatch` with the stored version and writes nothing; expecting
+/// the stored one writes.
+pub async fn an_update_expecting_another_version_changes_nothing<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let original = put(store, f.invitation("cas")).await;
+    let patch = InvitationPatch {
+        single_use: Some(true),
+        ..InvitationPatch::default()
+    };
+    let stale = original.version().next();
+    assert_eq!(
+        update(store, original.id(), &patch, Some(stale)).await,
+        UpdateOutcome::VersionMismatch {
+            current: original.version()
+        }
+    );
+    assert_eq!(get(store, original.id()).await, Some(original.clone()));
+    let UpdateOutcome::Updated(written) =
+        update(store, original.id(), &patch, Some(original.version())).await
+    else {
+        panic!("the expected version is the stored one");
+    };
+    assert!(written.single_use());
+    assert_eq!(
+        update(store, original.id(), &patch, Some(original.version())).await,
+        UpdateOutcome::VersionMismatch {
+            current: written.version()
+        }
+    );
+}
+
+/// How many revoke-versus-rename races
+/// [`concurrent_updates_of_different_fields_both_take_effect`] runs.
+pub const UPDATE_RACES: usize = 1000;
+
+/// Two admins at once, 1,000 times: one revokes an invitation (sets
+/// `expires` in the past), the other renames it. Both updates take effect
+/// every time: no revocation is lost, no rename either.
+pub async fn concurrent_updates_of_different_fields_both_take_effect<S: InvitationStore + Clone>(
+    store: &S,
+) {
+    let f = Fixture::new();
+    let revoked_at = ts(2001, 1, 1, 0);
+    let mut ids = Vec::with_capacity(UPDATE_RACES);
+    for i in 0..UPDATE_RACES {
+        ids.push(*put(store, f.invitation(&format!("r{i}"))).await.id());
+    }
+    let mut tasks = Vec::with_capacity(2 * UPDATE_RACES);
+    for (i, id) in ids.iter().enumerate() {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let revoke = InvitationPatch {
+            expires: Some(Some(revoked_at)),
+            ..InvitationPatch::default()
+        };
+        let rename = InvitationPatch {
+            name: Some(f.name(&format!("n{i}"))),
+            ..InvitationPatch::default()
+        };
+        for patch in [revoke, rename] {
+            let (store, barrier, id) = (store.clone(), barrier.clone(), *id);
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.update(&id, &patch, None).await
+            }));
+        }
+    }
+    for task in tasks {
+        let outcome = task
+            .await
+            .expect("updater panicked")
+            .expect("update failed");
+        assert!(matches!(outcome, UpdateOutcome::Updated(_)), "{outcome:?}");
+    }
+    let mut lost = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let row = get(store, id).await.expect("the invitation is stored");
+        let renamed = *row.name() == f.name(&format!("n{i}"));
+        if row.expires() != Some(revoked_at) || !renamed || row.version().get() != 3 {
+            lost += 1;
+        }
+    }
+    assert_eq!(lost, 0, "{lost} of {UPDATE_RACES} races lost an update");
 }
 
 /// `delete` removes a row and says so; a second delete finds nothing.
@@ -234,10 +380,41 @@ pub async fn deleting_removes_the_row_once<S: InvitationStore>(store: &S) {
     let f = Fixture::new();
     let keep = put(store, f.invitation("keep")).await;
     let gone = put(store, f.invitation("gone")).await;
-    assert!(store.delete(gone.id()).await.expect("delete failed"));
-    assert_eq!(store.get(gone.id()).await.expect("get failed"), None);
-    assert!(!store.delete(gone.id()).await.expect("delete failed"));
-    assert_eq!(store.get(keep.id()).await.expect("get failed"), Some(keep));
+    assert_eq!(
+        store.delete(gone.id(), None).await.expect("delete failed"),
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(get(store, gone.id()).await, None);
+    assert_eq!(
+        store.delete(gone.id(), None).await.expect("delete failed"),
+        DeleteOutcome::NotFound
+    );
+    assert_eq!(get(store, keep.id()).await, Some(keep));
+}
+
+/// `delete` expecting a version that is not the stored one answers
+/// `VersionMismatch` and keeps the row; expecting the stored one deletes.
+pub async fn a_delete_expecting_another_version_keeps_the_row<S: InvitationStore>(store: &S) {
+    let f = Fixture::new();
+    let row = put(store, f.invitation("cas-delete")).await;
+    assert_eq!(
+        store
+            .delete(row.id(), Some(row.version().next()))
+            .await
+            .expect("delete failed"),
+        DeleteOutcome::VersionMismatch {
+            current: row.version()
+        }
+    );
+    assert_eq!(get(store, row.id()).await, Some(row.clone()));
+    assert_eq!(
+        store
+            .delete(row.id(), Some(row.version()))
+            .await
+            .expect("delete failed"),
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(get(store, row.id()).await, None);
 }
 
 async fn race<S: InvitationStore + Clone>(
@@ -692,15 +869,11 @@ pub async fn unbinding_a_flow_clears_only_its_invitations<S: InvitationStore>(st
     assert_eq!(store.unbind_flow(&gone).await.expect("unbind failed"), 2);
     let mut flows = Vec::new();
     for id in &ids {
-        flows.push(
-            store
-                .get(id)
-                .await
-                .expect("get failed")
-                .and_then(|i| i.flow().copied()),
-        );
+        let row = get(store, id).await.expect("the invitation is stored");
+        flows.push((row.flow().copied(), row.version().get()));
     }
-    assert_eq!(flows, [None, None, Some(kept), None]);
+    // An unbound invitation was written: its version moved.
+    assert_eq!(flows, [(None, 2), (None, 2), (Some(kept), 1), (None, 1)]);
     assert_eq!(store.unbind_flow(&gone).await.expect("unbind failed"), 0);
 }
 
@@ -766,9 +939,13 @@ macro_rules! store_conformance_tests {
             fixed_data_numbers_round_trip_exactly,
             inserting_a_taken_id_is_a_conflict_and_changes_nothing,
             getting_an_unknown_id_is_none,
-            replacing_overwrites_every_field,
-            replacing_an_unknown_id_returns_false_and_stores_nothing,
+            updating_every_field_writes_them_all_and_bumps_the_version,
+            updating_some_fields_keeps_the_others,
+            updating_an_unknown_id_is_not_found_and_stores_nothing,
+            an_update_expecting_another_version_changes_nothing,
+            concurrent_updates_of_different_fields_both_take_effect,
             deleting_removes_the_row_once,
+            a_delete_expecting_another_version_keeps_the_row,
             a_single_use_invitation_is_redeemed_exactly_once_under_64_racers,
             a_multi_use_invitation_is_redeemed_by_all_64_racers,
             redeeming_an_unknown_id_is_not_found,

@@ -1127,3 +1127,254 @@ pub async fn the_schema_is_an_openapi_3_document_that_agrees_with_the_wire(h: &H
         "bearer"
     );
 }
+
+// ---- versions, ETag, If-Match, If-None-Match ------------------------------
+
+fn etag_of(answer: &Answer) -> String {
+    answer
+        .headers
+        .get("etag")
+        .unwrap_or_else(|| panic!("no ETag on {} {}", answer.status, answer.text))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub async fn every_invitation_answer_carries_an_etag_that_changes_on_every_write(h: &Harness) {
+    let created = h
+        .call(
+            Method::POST,
+            INVITATIONS,
+            Some(ADMIN),
+            Some(&json!({"name": "tagged"})),
+        )
+        .await;
+    let first = etag_of(&created);
+    assert_eq!(first, "\"1\"");
+    let pk = created.expect(201)["pk"].as_str().unwrap().to_owned();
+    assert_eq!(etag_of(&h.get(&one(&pk)).await), first);
+    let patched = h
+        .call(
+            Method::PATCH,
+            &one(&pk),
+            Some(ADMIN),
+            Some(&json!({"single_use": true})),
+        )
+        .await;
+    assert_eq!(etag_of(&patched), "\"2\"");
+    let put = h
+        .call(
+            Method::PUT,
+            &one(&pk),
+            Some(ADMIN),
+            Some(&json!({"name": "tagged"})),
+        )
+        .await;
+    assert_eq!(etag_of(&put), "\"3\"");
+    assert_eq!(etag_of(&h.get(&one(&pk)).await), "\"3\"");
+    // A page is no single invitation: no ETag.
+    assert!(h.get(INVITATIONS).await.headers.get("etag").is_none());
+}
+
+pub async fn a_write_whose_if_match_is_not_the_current_etag_is_412_and_changes_nothing(
+    h: &Harness,
+) {
+    let pk = h.create_named("guarded").await;
+    let current = etag_of(&h.get(&one(&pk)).await);
+    let before = h.snapshot().await;
+    for stale in ["\"2\"", "W/\"1\"", "1", "\"1\", \"2\"", "garbage"] {
+        for (method, body) in [
+            (Method::PATCH, Some(json!({"name": "changed"}))),
+            (Method::PUT, Some(json!({"name": "changed"}))),
+            (Method::DELETE, None),
+        ] {
+            let answer = h
+                .call_with(
+                    method.clone(),
+                    &one(&pk),
+                    &[("If-Match", stale)],
+                    body.as_ref(),
+                )
+                .await;
+            answer.refused(
+                412,
+                "The invitation has changed: If-Match does not name its current ETag.",
+                "precondition_failed",
+            );
+        }
+    }
+    h.assert_unchanged(&before).await;
+    // The current tag, or `*`, lets the write through.
+    let patched = h
+        .call_with(
+            Method::PATCH,
+            &one(&pk),
+            &[("If-Match", &current)],
+            Some(&json!({"name": "changed"})),
+        )
+        .await;
+    assert_eq!(patched.expect(200)["name"], "changed");
+    let next = etag_of(&patched);
+    // The old tag no longer matches; the new one deletes.
+    h.call_with(Method::DELETE, &one(&pk), &[("If-Match", &current)], None)
+        .await
+        .refused(
+            412,
+            "The invitation has changed: If-Match does not name its current ETag.",
+            "precondition_failed",
+        );
+    let star = h
+        .call_with(
+            Method::PATCH,
+            &one(&pk),
+            &[("If-Match", "*")],
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(star.status.as_u16(), 200, "{}", star.text);
+    let latest = etag_of(&star);
+    assert_ne!(latest, next);
+    let deleted = h
+        .call_with(Method::DELETE, &one(&pk), &[("If-Match", &latest)], None)
+        .await;
+    assert_eq!(deleted.status.as_u16(), 204, "{}", deleted.text);
+}
+
+pub async fn if_match_on_an_unknown_invitation_is_404_and_without_permission_403(h: &Harness) {
+    let ghost = one("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+    h.call_with(
+        Method::PATCH,
+        &ghost,
+        &[("If-Match", "\"9\"")],
+        Some(&json!({})),
+    )
+    .await
+    .refused(404, "No Invitation matches the given query.", "not_found");
+    let pk = h.create_named("guarded-perm").await;
+    let answer = h
+        .client
+        .delete(format!("{}{}", h.base, one(&pk)))
+        .header("Authorization", format!("Bearer {VIEWER}"))
+        .header("If-Match", "\"9\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 403);
+}
+
+pub async fn a_get_whose_if_none_match_names_the_current_etag_is_304_without_a_body(h: &Harness) {
+    let pk = h.create_named("cached").await;
+    let current = etag_of(&h.get(&one(&pk)).await);
+    for matching in [current.as_str(), "W/\"1\"", "\"7\", \"1\"", "*"] {
+        let answer = h
+            .call_with(Method::GET, &one(&pk), &[("If-None-Match", matching)], None)
+            .await;
+        assert_eq!(answer.status.as_u16(), 304, "{matching}");
+        assert_eq!(answer.text, "");
+        assert_eq!(etag_of(&answer), current);
+    }
+    let answer = h
+        .call_with(Method::GET, &one(&pk), &[("If-None-Match", "\"2\"")], None)
+        .await;
+    assert_eq!(answer.expect(200)["pk"], pk);
+}
+
+/// How many revoke-versus-rename races run over HTTP.
+const HTTP_RACES: usize = 1000;
+
+pub async fn concurrent_revocation_and_rename_over_http_both_take_effect(h: &Harness) {
+    let revoked = "2001-01-01T00:00:00Z";
+    let mut pks = Vec::with_capacity(HTTP_RACES);
+    for i in 0..HTTP_RACES {
+        pks.push(h.create_named(&format!("race-{i}")).await);
+    }
+    for chunk in pks.chunks(50).enumerate().collect::<Vec<_>>() {
+        let (c, pks) = chunk;
+        let mut tasks = Vec::new();
+        for (j, pk) in pks.iter().enumerate() {
+            let i = c * 50 + j;
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+            for body in [
+                json!({"expires": revoked}),
+                json!({"name": format!("renamed-{i}")}),
+            ] {
+                let (client, url, barrier) = (
+                    h.client.clone(),
+                    format!("{}{}", h.base, one(pk)),
+                    barrier.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    barrier.wait().await;
+                    client
+                        .patch(url)
+                        .header("Authorization", format!("Bearer {ADMIN}"))
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                }));
+            }
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), 200);
+        }
+    }
+    let mut lost = 0;
+    for (i, pk) in pks.iter().enumerate() {
+        let row = h.get(&one(pk)).await.expect(200);
+        if row["expires"] != revoked || row["name"] != format!("renamed-{i}") {
+            lost += 1;
+        }
+    }
+    assert_eq!(lost, 0, "{lost} of {HTTP_RACES} races lost an update");
+}
+
+// ---- bounds ----------------------------------------------------------------
+
+pub async fn a_search_of_more_than_16_distinct_words_or_a_long_word_is_400_on_search(h: &Harness) {
+    h.create_named("w0").await;
+    let words = |n: usize| {
+        (0..n)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join("+")
+    };
+    let fine = h.get(&format!("{INVITATIONS}?search={}", words(16))).await;
+    assert_eq!(fine.expect(200)["pagination"]["count"], 0);
+    // Repeats count once, in any ASCII case.
+    let repeated = vec!["W0"; 500].join("+") + "+w0";
+    let page = h
+        .get(&format!("{INVITATIONS}?search={repeated}"))
+        .await
+        .expect(200);
+    assert_eq!(names(&page), ["w0"]);
+    let before = h.snapshot().await;
+    let too_many = h.get(&format!("{INVITATIONS}?search={}", words(17))).await;
+    assert_eq!(
+        too_many.expect(400),
+        json!({"search": ["Ensure this field has no more than 16 distinct words."], "code": "invalid"})
+    );
+    let long = h
+        .get(&format!("{INVITATIONS}?search={}", "a".repeat(101)))
+        .await;
+    assert_eq!(
+        long.expect(400),
+        json!({"search": ["Ensure each word has no more than 100 characters."], "code": "invalid"})
+    );
+    h.assert_unchanged(&before).await;
+}
+
+pub async fn a_page_size_over_100_is_cut_to_100(h: &Harness) {
+    for i in 0..101 {
+        h.create_named(&format!("many-{i}")).await;
+    }
+    let page = h
+        .get(&format!("{INVITATIONS}?page_size=100000"))
+        .await
+        .expect(200);
+    assert_eq!(page["results"].as_array().unwrap().len(), 100);
+    assert_eq!(page["pagination"]["total_pages"], 2);
+    assert_eq!(page["pagination"]["end_index"], 100);
+}

@@ -202,6 +202,27 @@ impl Harness {
         Self::answer(request).await
     }
 
+    /// Sends a request as the admin with extra headers; `body` as JSON.
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header(AUTHORIZATION, format!("Bearer {ADMIN}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Self::answer(request).await
+    }
+
     /// Sends raw bytes with this `Authorization` header and content type.
     pub async fn raw(
         &self,

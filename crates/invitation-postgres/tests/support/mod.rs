@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use invitation_core::{
-    FlowId, Invitation, InvitationId, InvitationStore, ListQuery, RedeemOutcome, StoreError,
-    StoredPage, UserId,
+    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore, ListQuery,
+    RedeemOutcome, StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
 use invitation_postgres::PgStore;
 use tokio_postgres::{Config, NoTls};
@@ -278,11 +278,20 @@ impl InvitationStore for TestStore {
     async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
         self.store.get(id).await
     }
-    async fn replace(&self, invitation: &Invitation) -> Result<bool, StoreError> {
-        self.store.replace(invitation).await
+    async fn update(
+        &self,
+        id: &InvitationId,
+        patch: &InvitationPatch,
+        expected: Option<Version>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        self.store.update(id, patch, expected).await
     }
-    async fn delete(&self, id: &InvitationId) -> Result<bool, StoreError> {
-        self.store.delete(id).await
+    async fn delete(
+        &self,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.store.delete(id, expected).await
     }
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
         self.store.list(query).await
