@@ -15,7 +15,10 @@ mod validation;
 
 pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary};
 pub use ids::{FlowId, InvitationId, MalformedId, UserId};
-pub use list::{ListPage, ListRequest, PageNumber, Pagination, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use list::{
+    ListPage, ListRequest, PageNumber, Pagination, SearchError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    MAX_SEARCH_WORDS, MAX_SEARCH_WORD_CHARS,
+};
 pub use model::{
     FixedData, FixedDataError, Invitation, InvitationName, InvitationParts, InvitationPatch,
     NameError, Version, FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,

@@ -123,7 +123,7 @@ pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Reque
         Err(refusal) => return Err(state.refuse(&caller, Permission::View, refusal).await),
     };
     let page = state.shared.service.list(&caller, &list_request).await?;
-    wire::page(&page)
+    wire::page(page)
 }
 
 /// `POST /api/v3/stages/invitation/invitations/`

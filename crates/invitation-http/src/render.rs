@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use invitation_core::{InvitationView, ListPage, UserSummary};
+use invitation_core::{InvitationView, ListPage, Pagination, UserSummary};
 use uuid::Uuid;
 
 use crate::wire::{FlowJson, PaginationJson};
@@ -56,18 +56,28 @@ pub(crate) fn invitation(out: &mut Vec<u8>, view: &InvitationView) -> serde_json
 
 /// A page, as `serde_json::to_vec(&PageJson::new(page))` writes it.
 pub(crate) fn page(out: &mut Vec<u8>, page: &ListPage) -> serde_json::Result<()> {
-    out.extend_from_slice(br#"{"pagination":"#);
-    serde_json::to_writer(&mut *out, &PaginationJson::from(page.pagination))?;
-    out.extend_from_slice(br#","results":["#);
+    out.extend_from_slice(&page_head(page.pagination)?);
     for (i, view) in page.results.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         invitation(out, view)?;
     }
-    out.extend_from_slice(br#"],"autocomplete":{}}"#);
+    out.extend_from_slice(PAGE_TAIL);
     Ok(())
 }
+
+/// A page's text up to its first invitation.
+pub(crate) fn page_head(pagination: Pagination) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(192);
+    out.extend_from_slice(br#"{"pagination":"#);
+    serde_json::to_writer(&mut out, &PaginationJson::from(pagination))?;
+    out.extend_from_slice(br#","results":["#);
+    Ok(out)
+}
+
+/// A page's text after its last invitation.
+pub(crate) const PAGE_TAIL: &[u8] = br#"],"autocomplete":{}}"#;
 
 thread_local! {
     /// The creator this thread rendered last, with its bytes. Creators

@@ -332,16 +332,62 @@ pub(crate) fn invitation(status: StatusCode, view: &InvitationView) -> Result<Re
     }
 }
 
+/// Pages whose invitations hold more `fixed_data` than this (bytes) are
+/// written as a stream, one invitation at a time while the client reads,
+/// instead of into one buffer: ten clients listing pages of a hundred
+/// 1 MiB invitations at once would otherwise hold a gigabyte of answers.
+/// Smaller pages are one buffer with a `Content-Length`, as before.
+pub(crate) const STREAM_PAGE_ABOVE: usize = 256 * 1024;
+
 /// A page of invitations as a response.
-pub(crate) fn page(page: &ListPage) -> Result<Response, ApiError> {
+pub(crate) fn page(page: ListPage) -> Result<Response, ApiError> {
     if let Some(deep) = page.results.iter().find(|view| !renderable(view)) {
         return Err(too_deep(deep.invitation.id()));
     }
+    let data: usize = page
+        .results
+        .iter()
+        .map(|view| view.invitation.fixed_data().as_json().len())
+        .sum();
+    if data > STREAM_PAGE_ABOVE {
+        return Ok(streamed_page(page));
+    }
     let mut body = Vec::with_capacity(256 + 512 * page.results.len());
-    match render::page(&mut body, page) {
+    match render::page(&mut body, &page) {
         Ok(()) => Ok(json_bytes(StatusCode::OK, body)),
         Err(e) => Err(unserialisable(&e)),
     }
+}
+
+/// The same bytes as [`render::page`], rendered lazily: each chunk is made
+/// when the connection asks for more, so an answer holds about one
+/// invitation's text at a time. Every view was checked renderable; a
+/// rendering failure now (it cannot happen) ends the body with an error,
+/// which cuts the connection rather than send invalid JSON.
+fn streamed_page(page: ListPage) -> Response {
+    let ListPage {
+        pagination,
+        results,
+    } = page;
+    let head = std::iter::once_with(move || render::page_head(pagination));
+    let rows = results.into_iter().enumerate().map(move |(i, view)| {
+        let mut chunk = Vec::with_capacity(view.invitation.fixed_data().as_json().len() + 1024);
+        if i > 0 {
+            chunk.push(b',');
+        }
+        render::invitation(&mut chunk, &view).map(|()| chunk)
+    });
+    let tail = std::iter::once_with(move || Ok(render::PAGE_TAIL.to_vec()));
+    let chunks = head
+        .chain(rows)
+        .chain(tail)
+        .map(|chunk| chunk.map(Bytes::from));
+    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn too_deep(id: &InvitationId) -> ApiError {

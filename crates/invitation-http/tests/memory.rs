@@ -69,6 +69,7 @@ api_tests!(
     concurrent_revocation_and_rename_over_http_both_take_effect,
     a_search_of_more_than_16_distinct_words_or_a_long_word_is_400_on_search,
     a_page_size_over_100_is_cut_to_100,
+    a_page_of_large_invitations_is_streamed_and_reads_as_the_same_json,
 );
 
 /// Generated requests: whatever they hold, the answer is one spec §2 gives

@@ -1378,3 +1378,33 @@ pub async fn a_page_size_over_100_is_cut_to_100(h: &Harness) {
     assert_eq!(page["pagination"]["total_pages"], 2);
     assert_eq!(page["pagination"]["end_index"], 100);
 }
+
+pub async fn a_page_of_large_invitations_is_streamed_and_reads_as_the_same_json(h: &Harness) {
+    let blob = "x".repeat(200 * 1024);
+    for i in 0..3 {
+        h.create(json!({"name": format!("big-{i}"), "fixed_data": {"blob": blob, "i": i}}))
+            .await;
+    }
+    h.create_named("small").await;
+    let answer = h.get(&format!("{INVITATIONS}?ordering=name")).await;
+    // Streamed: no Content-Length, chunked instead.
+    assert!(
+        answer.headers.get("content-length").is_none(),
+        "{:?}",
+        answer.headers
+    );
+    let page = answer.expect(200);
+    assert_eq!(names(&page), ["big-0", "big-1", "big-2", "small"]);
+    assert_eq!(
+        page["results"][1]["fixed_data"],
+        json!({"blob": blob, "i": 1})
+    );
+    assert_eq!(page["pagination"]["count"], 4);
+    assert_eq!(
+        answer.ordered().keys(),
+        ["pagination", "results", "autocomplete"]
+    );
+    // A small page keeps its Content-Length.
+    let small = h.get(&format!("{INVITATIONS}?name=small")).await;
+    assert!(small.headers.get("content-length").is_some());
+}
