@@ -1,6 +1,5 @@
-# Shared by the HTTP scripts (bench-http.sh, cost-per-request.sh,
-# instructions-http.sh, time-profile-http.sh; sourced, not run): the request they send,
-# installing their tools, the release binaries they load, and waiting for a
+# Sourced by scripts/bench-http.sh (not run): the request it sends,
+# installing its tools, the release binaries it loads, and waiting for a
 # server to start.
 
 # The request: POST create, 91 bytes of body.
