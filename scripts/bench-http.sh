@@ -1,45 +1,49 @@
 #!/usr/bin/env bash
-# HTTP benchmark (issue 4): POST create with wrk at 16 and 64 connections,
-# all in one run, all on loopback:
+# HTTP benchmark: POST create with wrk, all on loopback, all in one run.
 #
-#   (a) invitation-server on the in-memory store (as configured, with its
-#       access log, and again with RUST_LOG=warn, without it), beside
-#   (b) the baseline: one axum route that reads the body and answers a fixed
-#       201 body of the same size (benches/src/bin/baseline_server.rs),
-#       served by axum::serve on tokio's work-stealing runtime (the target's
-#       baseline), and again on the server's own worker threads
-#       (--workers, for reference);
-#   (c) invitation-server on PostgreSQL (--database-url), beside the
-#       adapter's own create rate at the same concurrency (the `create` part
-#       of `cargo bench -p invitation-benches --bench pg`, without pgbench,
-#       run next to each HTTP load, the two in alternating order, each
-#       measured right after a CHECKPOINT).
+# By default, at 16 and 64 connections:
+#
+#   baseline  one axum route that reads the body and answers a fixed 201
+#             body of the same size as the server's
+#             (benches/src/bin/baseline_server.rs);
+#   memory    invitation-server on the in-memory store;
+#   postgres  invitation-server on PostgreSQL (--database-url);
+#   adapter   the adapter alone at the same concurrency: the `create` part
+#             of `cargo bench -p invitation-benches --bench pg`, without
+#             pgbench.
+#
+# With BENCH_HTTP_COMPARE=<git rev>, instead: the server built at that
+# revision (in a temporary git worktree, release profile, its own target
+# directory target/bench-compare) against the current one, on the memory
+# store and on PostgreSQL, the two alternating on the same load in every
+# round; prints each one's req/s and p50/p99 and the ratio new / old.
 #
 # Builds release binaries, installs wrk from Debian if it is missing, starts
 # a fresh server on a free port for every load (so no load inherits the
-# invitations another stored), runs the loads round by round, prints a
-# table of medians with the ratios (each the median of the rounds' own
-# ratios, which are listed beside it) and the CPU time (user + system) the
-# server and wrk spent per answered request, stops the servers and drops
-# the database it made. Prints figures only: no target is asserted (the exit
-# code is non-zero only when something could not run, or when a request was
-# not answered 201).
+# invitations another stored), warms it up with the same load (not counted),
+# runs the loads round by round, and prints a table: req/s, p50 and p99 as
+# medians over the rounds, and each ratio as the median of the rounds' own
+# ratios (listed beside it: the two sides of a pair run seconds apart, so
+# drift in the machine's load cancels). A PostgreSQL load, the server's or
+# the adapter's, starts right after a CHECKPOINT. Prints figures only: the
+# exit code is non-zero only when something could not run, or when a
+# request was not answered 2xx.
 #
 # Environment:
 #   INVITATION_BENCH_DATABASE_URL  PostgreSQL (default
 #                                  postgres://postgres@127.0.0.1:5432/postgres);
 #                                  a database bench_http_<pid> is made on that
-#                                  server for (c) and dropped at the end
-#   BENCH_HTTP_SECS                seconds per load run (default 10)
+#                                  server for the run and dropped at the end
+#   BENCH_HTTP_COMPARE             a git revision to compare the server with
+#   BENCH_HTTP_SECS                seconds per load (default 10)
 #   BENCH_HTTP_WARMUP_SECS         seconds of uncounted load before each
-#                                  run, same connections (default 2)
+#                                  one, same connections (default 2)
 #   BENCH_HTTP_ROUNDS              rounds (default 3)
 #   BENCH_HTTP_CONNECTIONS         connection counts (default "16 64")
 #   BENCH_HTTP_THREADS             wrk threads (default 2)
-#   BENCH_HTTP_SKIP_PG=1           only (a) and (b)
+#   BENCH_HTTP_SKIP_PG=1           no PostgreSQL loads
 #   RUST_LOG                       the server's log filter (default: the
-#                                  server's own, info: one access line per
-#                                  request, written to a file here)
+#                                  server's own)
 #   CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
@@ -47,6 +51,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 db_url="${INVITATION_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+compare="${BENCH_HTTP_COMPARE:-}"
 secs="${BENCH_HTTP_SECS:-10}"
 warmup="${BENCH_HTTP_WARMUP_SECS:-2}"
 rounds="${BENCH_HTTP_ROUNDS:-3}"
@@ -68,6 +73,7 @@ work="$(mktemp -d)"
 pids=()
 bench_db=""
 admin_url=""
+old_tree=""
 
 stop_pid() {
     local pid=$1
@@ -89,6 +95,10 @@ cleanup() {
         psql "$admin_url" -qAtc "DROP DATABASE IF EXISTS \"$bench_db\" WITH (FORCE)" >/dev/null 2>&1 ||
             say "could not drop database $bench_db"
     fi
+    if [[ -n "$old_tree" ]]; then
+        git -C "$root" worktree remove --force "$old_tree" >/dev/null 2>&1 ||
+            say "could not remove the worktree $old_tree"
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -96,9 +106,25 @@ trap cleanup EXIT
 # 1. wrk (Debian's package).
 ensure_debian_tool wrk "$work/apt.log" || die "cannot install wrk"
 
-# 2. Release binaries.
+# 2. Release binaries: the current ones, and with BENCH_HTTP_COMPARE the
+# server at that revision.
 say "building release binaries"
-build_release_binaries
+if [[ -n "$compare" ]]; then
+    build_release_binaries server
+    old_rev="$(git -C "$root" rev-parse --verify --quiet "$compare^{commit}")" ||
+        die "BENCH_HTTP_COMPARE=$compare is not a revision of this repository"
+    old_tree="$work/old-src"
+    git -C "$root" worktree add --quiet --detach "$old_tree" "$old_rev" ||
+        die "cannot check out $old_rev in $old_tree"
+    old_target="$target_dir/bench-compare"
+    say "building the server at ${old_rev:0:12} (target directory target/bench-compare)"
+    (cd "$old_tree" && CARGO_TARGET_DIR="$old_target" cargo build --release --quiet \
+        -p invitation-server --bin invitation-server) ||
+        die "cannot build the server at ${old_rev:0:12}"
+    old_bin="$old_target/release/invitation-server"
+else
+    build_release_binaries
+fi
 
 token="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 
@@ -142,34 +168,17 @@ wait_ready() {
 
 write_post_lua "$work/post.lua" "$token"
 
-# CPU seconds (user + system) that process $1 has used so far.
-clock_ticks="$(getconf CLK_TCK)"
-cpu_seconds() {
-    awk -v tck="$clock_ticks" '{ printf "%.2f\n", ($14 + $15) / tck }' "/proc/$1/stat"
-}
-
-# Runs wrk against the server with pid $3; prints "req/s p50_ms p99_ms
-# server_cpu_us wrk_cpu_us": the last two are CPU time (user + system) per
-# answered request, the server's read from /proc before and after the load,
-# wrk's from its own rusage.
+# Runs wrk against the server; prints "req/s p50_ms p99_ms".
 load() {
-    local url=$1 conns=$2 server=$3 out before after
-    before="$(cpu_seconds "$server")"
-    out="$(python3 -c '
-import resource, subprocess, sys
-run = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, text=True)
-used = resource.getrusage(resource.RUSAGE_CHILDREN)
-sys.stdout.write(run.stdout)
-print(f"wrk cpu seconds: {used.ru_utime + used.ru_stime:.3f}")
-sys.exit(run.returncode)' wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 10s --latency \
+    local url=$1 conns=$2 out
+    out="$(wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 10s --latency \
         -s "$work/post.lua" "$url$path")"
-    after="$(cpu_seconds "$server")"
     echo "$out" >>"$work/wrk.log"
     if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
         echo "$out" >&2
         die "some requests to $url were not answered 2xx"
     fi
-    awk -v before="$before" -v after="$after" '
+    awk '
         function ms(v) {
             if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
             if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
@@ -177,22 +186,16 @@ sys.exit(run.returncode)' wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 
             return v
         }
         /^Requests\/sec:/ { rate = $2 }
-        / requests in / { requests = $1 }
-        /^wrk cpu seconds:/ { wrk_cpu = $4 }
         /^ +50%/ { p50 = ms($2) }
         /^ +99%/ { p99 = ms($2) }
-        END {
-            if (requests == 0) { requests = 1 }  # none answered: the figures are moot
-            printf "%.0f %.3f %.3f %.2f %.2f\n", rate, p50, p99,
-                (after - before) * 1e6 / requests, wrk_cpu * 1e6 / requests
-        }
+        END { printf "%.0f %.3f %.3f\n", rate, p50, p99 }
     ' <<<"$out"
 }
 
-# 3. The database for (c).
+# 3. The database for the PostgreSQL loads.
 server_db_url=""
 if [[ "$skip_pg" != 1 ]]; then
-    command -v psql >/dev/null 2>&1 || die "psql is needed for the PostgreSQL part (or BENCH_HTTP_SKIP_PG=1)"
+    command -v psql >/dev/null 2>&1 || die "psql is needed for the PostgreSQL loads (or BENCH_HTTP_SKIP_PG=1)"
     admin_url="$db_url"
     psql "$admin_url" -qAtc 'SELECT 1' >/dev/null || die "PostgreSQL not reachable at $db_url (or BENCH_HTTP_SKIP_PG=1)"
     bench_db="bench_http_$$"
@@ -200,52 +203,53 @@ if [[ "$skip_pg" != 1 ]]; then
     server_db_url="$(url_with_database "$db_url" "$bench_db")"
 fi
 
-# Starts the server of one kind (fresh for every load, so no run inherits
+# Starts a server of one kind (fresh for every load, so no load inherits
 # another's stored invitations): sets $url and $pid.
+#   memory, old-memory      the server (current, or at BENCH_HTTP_COMPARE)
+#                           on the memory store
+#   postgres, old-postgres  the same on the database made above, in a new
+#                           schema (an empty table) each time, with a pool
+#                           of as many connections as the load opens
+#                           ($conns), as the adapter's run has
+#   baseline                the baseline route, answering $body_bytes bytes
 pg_loads=0
-#   memory        invitation-server, memory store, log filter as configured
-#   memory-quiet  the same with RUST_LOG=warn (no access log line)
-#   baseline      the baseline route, answering $body_bytes bytes
-#   baseline-workers  the same, served by invitation-server's workers
-#   postgres      invitation-server on the database made above, in a new
-#                 schema (an empty table) each time, with a pool of as
-#                 many connections as the load opens ($conns)
 start_kind() {
+    local bin=$server_bin
+    [[ "$1" == old-* ]] && bin=$old_bin
     case "$1" in
-    memory) start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 ;;
-    memory-quiet) start "$1" "${server_env[@]}" RUST_LOG=warn "$server_bin" --listen 127.0.0.1:0 ;;
-    baseline) start "$1" "$baseline_bin" --listen 127.0.0.1:0 --body-bytes "$body_bytes" ;;
-    baseline-workers)
-        start "$1" "$baseline_bin" --listen 127.0.0.1:0 --body-bytes "$body_bytes" --workers "$(nproc)"
-        ;;
-    postgres)
-        # A schema of its own, so every load starts on an empty table, and
-        # as many pooled connections as wrk opens: as the adapter's run (a
-        # fresh schema, N callers on N connections) does.
+    memory | old-memory) start "$1" "${server_env[@]}" "$bin" --listen 127.0.0.1:0 ;;
+    postgres | old-postgres)
         pg_loads=$((pg_loads + 1))
-        start "$1" "${server_env[@]}" "$server_bin" --listen 127.0.0.1:0 --database-url "$server_db_url" \
+        start "$1" "${server_env[@]}" "$bin" --listen 127.0.0.1:0 --database-url "$server_db_url" \
             --database-schema "http_load_$pg_loads" --database-pool-size "$conns"
         ;;
+    baseline) start "$1" "$baseline_bin" --listen 127.0.0.1:0 --body-bytes "$body_bytes" ;;
     *) die "unknown kind $1" ;;
     esac
     url="$started_url"
     pid="$started_pid"
-    [[ "$1" == baseline* ]] || wait_ready "$url"
+    [[ "$1" == baseline ]] || wait_ready "$url"
 }
 
-# 4. The size of the real 201 body, then the baseline's (must agree).
+# 4. Each server answers 201; the baseline's body is as long as the server's.
 body_bytes=0
 start_kind memory
 body_bytes="$(probe "$url")"
 stop_pid "$pid"
-start_kind baseline
-baseline_bytes="$(probe "$url")"
-stop_pid "$pid"
-[[ "$baseline_bytes" == "$body_bytes" ]] || die "baseline body $baseline_bytes bytes, server's $body_bytes"
-say "201 body: $body_bytes bytes, server and baseline alike"
+if [[ -n "$compare" ]]; then
+    start_kind old-memory
+    old_bytes="$(probe "$url")"
+    stop_pid "$pid"
+    say "201 body: $body_bytes bytes, at ${old_rev:0:12}: $old_bytes bytes"
+else
+    start_kind baseline
+    baseline_bytes="$(probe "$url")"
+    stop_pid "$pid"
+    [[ "$baseline_bytes" == "$body_bytes" ]] || die "baseline body $baseline_bytes bytes, server's $body_bytes"
+    say "201 body: $body_bytes bytes, server and baseline alike"
+fi
 
-pg_bench=""
-if [[ -n "$server_db_url" ]]; then
+if [[ -n "$server_db_url" && -z "$compare" ]]; then
     say "building the adapter benchmark"
     build_adapter_bench "$work/pg-build.log" ||
         { cat "$work/pg-build.log" >&2; die "cannot build the adapter benchmark"; }
@@ -253,26 +257,24 @@ fi
 
 say "loads: ${secs}s each, $rounds round(s), connections: $connections, wrk threads: $threads"
 
-
 # One load of one kind on a fresh server; appends to the results.
 run_kind() {
-    local kind=$1 conns=$2 round=$3 rate p50 p99 server_us wrk_us
+    local kind=$1 conns=$2 round=$3 rate p50 p99
     start_kind "$kind"
     # Warm-up, not counted: connections opened (wrk's, and the server's
     # pooled PostgreSQL ones), code and caches hot.
     wrk -t "$threads" -c "$conns" -d "${warmup}s" --timeout 10s -s "$work/post.lua" \
         "$url$path" >/dev/null
-    [[ "$kind" == postgres ]] && settle_pg "$admin_url"
-    read -r rate p50 p99 server_us wrk_us < <(load "$url" "$conns" "$pid")
+    [[ "$kind" == *postgres ]] && settle_pg "$admin_url"
+    read -r rate p50 p99 < <(load "$url" "$conns")
     stop_pid "$pid"
-    if [[ "$kind" == postgres ]]; then
+    if [[ "$kind" == *postgres ]]; then
         # Gone before the next load, as the adapter's schema is: no
         # earlier table left for autovacuum to work on.
         psql "$server_db_url" -qAtc "DROP SCHEMA \"http_load_$pg_loads\" CASCADE" >/dev/null 2>&1
     fi
-    say "round $round, $conns connections, $kind: $rate req/s, p50 $p50 ms, p99 $p99 ms," \
-        "CPU per request: server $server_us µs, wrk $wrk_us µs"
-    echo "$kind $conns $round $rate $p50 $p99 $server_us $wrk_us" >>"$work/results"
+    say "round $round, $conns connections, $kind: $rate req/s, p50 $p50 ms, p99 $p99 ms"
+    echo "$kind $conns $round $rate $p50 $p99" >>"$work/results"
 }
 
 # The adapter's own create rate at the same concurrency: the create part of
@@ -290,91 +292,100 @@ run_adapter() {
     echo "adapter $conns $round $rate $p50 $p99" >>"$work/results"
 }
 
-# 5. The loads, round by round. Within a round the order alternates: of
-# the memory kinds, and of the server on PostgreSQL and the adapter.
+# Runs the pair $1 and $2 in that order in odd rounds, reversed in even
+# ones.
+run_pair() {
+    local first=$1 second=$2 conns=$3 round=$4 kind
+    if ((round % 2 == 0)); then
+        first=$2 second=$1
+    fi
+    for kind in "$first" "$second"; do
+        if [[ "$kind" == adapter ]]; then
+            run_adapter "$conns" "$round"
+        else
+            run_kind "$kind" "$conns" "$round"
+        fi
+    done
+}
+
+# 5. The loads, round by round; each pair alternates its order.
 # results: kind conns round rate p50 p99
 : >"$work/results"
 for round in $(seq 1 "$rounds"); do
     for conns in $connections; do
-        if ((round % 2 == 1)); then
-            kinds="baseline memory memory-quiet baseline-workers"
+        if [[ -n "$compare" ]]; then
+            run_pair memory old-memory "$conns" "$round"
+            if [[ -n "$server_db_url" ]]; then
+                run_pair postgres old-postgres "$conns" "$round"
+            fi
         else
-            kinds="baseline-workers memory-quiet memory baseline"
-        fi
-        for kind in $kinds; do
-            run_kind "$kind" "$conns" "$round"
-        done
-        if [[ -n "$server_db_url" ]]; then
-            if ((round % 2 == 1)); then
-                run_kind postgres "$conns" "$round"
-                run_adapter "$conns" "$round"
-            else
-                run_adapter "$conns" "$round"
-                run_kind postgres "$conns" "$round"
+            run_pair baseline memory "$conns" "$round"
+            if [[ -n "$server_db_url" ]]; then
+                run_pair postgres adapter "$conns" "$round"
             fi
         fi
     done
 done
 
-# 6. The table: medians over rounds.
+# 6. The table.
 echo
-echo "POST $path, wrk -t $threads -c N -d ${secs}s --latency, $rounds round(s), medians over rounds; $(date -u +%Y-%m-%d)"
-echo "201 body: $body_bytes bytes (server and baseline alike); request body: ${#body} bytes"
+echo "POST $path, wrk -t $threads -c N -d ${secs}s --latency, $rounds round(s), medians over rounds;" \
+    "$(date -u +%Y-%m-%d), $(nproc) cores"
+echo "201 body: $body_bytes bytes; request body: ${#body} bytes"
+if [[ -n "$compare" ]]; then
+    echo "new: the working tree ($(git -C "$root" rev-parse --short HEAD)); old: ${old_rev:0:12} ($compare)"
+fi
 echo
-python3 - "$work/results" "$connections" <<'EOF'
+python3 - "$work/results" "$connections" "${compare:+compare}" <<'EOF'
 import statistics, sys
-# kind conns round rate p50 p99 [server_cpu_us wrk_cpu_us]
+# kind conns round rate p50 p99
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 conns = sys.argv[2].split()
+compare = sys.argv[3] == "compare"
 
 def med(kind, c, col):
-    values = [float(r[col]) for r in rows if r[0] == kind and r[1] == c and len(r) > col]
+    values = [float(r[col]) for r in rows if r[0] == kind and r[1] == c]
     return statistics.median(values) if values else None
 
 def fmt(v, spec):
     return "—" if v is None else format(v, spec)
 
-def round_ratios(kind, other_kind, c, col=3):
-    """Each round's ratio of column `col`, in round order (the two sides of
-    a pair measured seconds apart, so drift in the machine's load cancels)."""
-    values = {(r[0], r[2]): float(r[col]) for r in rows if r[1] == c and len(r) > col}
-    return [values[(kind, rnd)] / values[(other_kind, rnd)]
-            for (k, rnd) in sorted(values, key=lambda kr: int(kr[1]))
-            if k == kind and (other_kind, rnd) in values]
+def round_ratios(kind, other_kind, c):
+    """Each round's req/s of `kind` over `other_kind`'s, in round order."""
+    rates = {(r[0], r[2]): float(r[3]) for r in rows if r[1] == c}
+    rounds = sorted({int(r[2]) for r in rows})
+    return [rates[(kind, str(n))] / rates[(other_kind, str(n))] for n in rounds
+            if (kind, str(n)) in rates and (other_kind, str(n)) in rates]
 
-def round_ratio(kind, other_kind, c, col=3):
-    """The median over rounds of each round's ratio of column `col`."""
-    ratios = round_ratios(kind, other_kind, c, col)
-    return statistics.median(ratios) if ratios else None
+def figures(kind, c):
+    return f"{fmt(med(kind, c, 3), '.0f')} | {fmt(med(kind, c, 4), '.2f')} | {fmt(med(kind, c, 5), '.2f')}"
 
-def line(label, kind, c, against="", other_kind=None, target=""):
-    rate = med(kind, c, 3)
-    if rate is None:
-        return
-    other = med(other_kind, c, 3) if other_kind else None
-    # The rounds' own ratios, and the spread their median hides: single
-    # rounds differ by more than a tenth on these shared machines.
-    ratios = round_ratios(kind, other_kind, c) if other_kind else []
-    ratio = statistics.median(ratios) if ratios else None
-    singles = " ".join(format(r, ".2f") for r in ratios)
-    # CPU per request against the same reference, where both have it.
-    cpu_ratio = round_ratio(kind, other_kind, c, 6) if other_kind else None
-    print(f"| {label} | {c} | {fmt(rate, '.0f')} | {fmt(med(kind, c, 4), '.2f')} | "
-          f"{fmt(med(kind, c, 5), '.2f')} | {fmt(med(kind, c, 6), '.1f')} | {fmt(med(kind, c, 7), '.1f')} | "
-          f"{against} | {fmt(other, '.0f') if against else ''} | "
-          f"{fmt(ratio, '.2f') if against else ''} | {singles} | {target} | "
-          f"{fmt(cpu_ratio, '.2f') if against and cpu_ratio is not None else ''} |")
+def ratio(kind, other_kind, c):
+    ratios = round_ratios(kind, other_kind, c)
+    median = fmt(statistics.median(ratios), ".2f") if ratios else "—"
+    return f"{median} | {' '.join(format(r, '.2f') for r in ratios)}"
 
-print("| server | connections | req/s | p50 ms | p99 ms | server CPU µs/req | wrk CPU µs/req "
-      "| compared with | its rate | ratio (median of rounds') | single rounds' ratios | target | server CPU/req ratio |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for c in conns:
-    line("baseline axum route (fixed 201)", "baseline", c)
-    line("baseline route on the server's workers (--workers), for reference", "baseline-workers", c)
-    line("invitation-server, memory store", "memory", c, "baseline route", "baseline", "≥ 0.80")
-    line("invitation-server, memory store, RUST_LOG=warn (no access log)", "memory-quiet", c, "baseline route", "baseline", "")
-    line("invitation-server, memory store", "memory", c, "baseline route on workers", "baseline-workers", "")
-    line(f"invitation-server, PostgreSQL (pool of {c})", "postgres", c,
-         f"adapter, {c} callers on {c} connections", "adapter", "≥ 0.85")
-    line("adapter (use case on PgStore), for reference", "adapter", c)
+if compare:
+    print("| store | connections | new req/s | p50 ms | p99 ms | old req/s | p50 ms | p99 ms "
+          "| new / old (median of rounds') | single rounds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for c in conns:
+        for label, kind in (("memory", "memory"), ("PostgreSQL", "postgres")):
+            if med(kind, c, 3) is not None:
+                print(f"| {label} | {c} | {figures(kind, c)} | {figures('old-' + kind, c)} "
+                      f"| {ratio(kind, 'old-' + kind, c)} |")
+else:
+    print("| load | connections | req/s | p50 ms | p99 ms | ratio to | ratio (median of rounds') | single rounds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in conns:
+        for label, kind, other, other_label in (
+            ("baseline route (fixed 201)", "baseline", None, ""),
+            ("invitation-server, memory store", "memory", "baseline", "baseline route"),
+            (f"invitation-server, PostgreSQL (pool of {c})", "postgres", "adapter", "adapter"),
+            (f"adapter alone ({c} callers on {c} connections)", "adapter", None, ""),
+        ):
+            if med(kind, c, 3) is None:
+                continue
+            tail = f"{other_label} | {ratio(kind, other, c)}" if other else " | | "
+            print(f"| {label} | {c} | {figures(kind, c)} | {tail} |")
 EOF

@@ -1,6 +1,5 @@
-# Shared by the HTTP scripts (bench-http.sh, cost-per-request.sh,
-# instructions-http.sh, time-profile-http.sh; sourced, not run): the request they send,
-# installing their tools, the release binaries they load, and waiting for a
+# Sourced by scripts/bench-http.sh (not run): the request it sends,
+# installing its tools, the release binaries it loads, and waiting for a
 # server to start.
 
 # The request: POST create, 91 bytes of body.
@@ -19,12 +18,16 @@ ensure_debian_tool() {
         { cat "$log" >&2; return 1; }
 }
 
-# build_release_binaries: builds the server and the baseline route (release
-# profile) and sets $server_bin and $baseline_bin.
+# build_release_binaries [server]: builds the server and the baseline route
+# (release profile), or with `server` the server alone, and sets
+# $target_dir, $server_bin and $baseline_bin.
 build_release_binaries() {
-    cargo build --release --quiet -p invitation-server -p invitation-benches \
-        --bin invitation-server --bin baseline_server
-    local target_dir
+    if [[ "${1:-}" == server ]]; then
+        cargo build --release --quiet -p invitation-server --bin invitation-server
+    else
+        cargo build --release --quiet -p invitation-server -p invitation-benches \
+            --bin invitation-server --bin baseline_server
+    fi
     target_dir="$(cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
     server_bin="$target_dir/release/invitation-server"
