@@ -885,3 +885,68 @@ async fn deleting_a_user_deletes_the_invitations_they_created() {
     assert_eq!(world.service.user_deleted(&ADMIN).await.unwrap(), 2);
     assert_eq!(world.store.len(), 0);
 }
+
+// ------------------------------------------------- versions and bounds --
+
+#[tokio::test]
+async fn an_update_or_delete_expecting_an_old_version_is_refused_and_changes_nothing() {
+    let world = World::new();
+    let view = world.create(json!({"name": "versioned"})).await;
+    let id = *view.invitation.id();
+    assert_eq!(view.invitation.version(), Version::FIRST);
+    let admin = Principal::user(ADMIN);
+    let updated = world
+        .service
+        .partial_update(
+            &admin,
+            &id,
+            input(json!({"single_use": true})),
+            Some(Version::FIRST),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.invitation.version(), Version::FIRST.next());
+    let events = world.events().len();
+    let stale = world
+        .service
+        .partial_update(
+            &admin,
+            &id,
+            input(json!({"name": "lost"})),
+            Some(Version::FIRST),
+        )
+        .await;
+    assert!(matches!(
+        stale,
+        Err(UpdateError::VersionMismatch { current }) if current == Version::FIRST.next()
+    ));
+    let stale = world
+        .service
+        .delete(&admin, &id, Some(Version::FIRST))
+        .await;
+    assert!(matches!(stale, Err(DeleteError::VersionMismatch { .. })));
+    assert_eq!(world.store.all(), vec![updated.invitation]);
+    assert_eq!(world.events().len(), events);
+}
+
+#[tokio::test]
+async fn a_list_request_over_the_search_bounds_is_invalid_after_the_permission_check() {
+    let world = World::new();
+    let request = ListRequest {
+        search: Some((0..17).map(|i| format!("w{i} ")).collect()),
+        ..ListRequest::default()
+    };
+    let refused = world.service.list(&Principal::user(VIEWER), &request).await;
+    let Err(ListError::Invalid(errors)) = refused else {
+        panic!("expected Invalid, got {refused:?}")
+    };
+    assert_eq!(
+        errors.messages(Field::Search),
+        ["Ensure this field has no more than 16 distinct words."]
+    );
+    let stranger = world
+        .service
+        .list(&Principal::user(UserId::new(999)), &request)
+        .await;
+    assert!(matches!(stranger, Err(ListError::Forbidden)));
+}
