@@ -7,6 +7,8 @@
 //! the handler asks for the permission itself first, so that a caller
 //! without it is answered 403, as authentik answers.
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode, Uri};
@@ -122,8 +124,31 @@ pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Reque
         Ok(r) => r,
         Err(refusal) => return Err(state.refuse(&caller, Permission::View, refusal).await),
     };
+    let reservation = state.reserve_list_memory(&list_request).await?;
     let page = state.shared.service.list(&caller, &list_request).await?;
-    wire::page(page)
+    wire::page(page, reservation)
+}
+
+impl AppState {
+    /// Reserves the most memory a page of this request's size can hold
+    /// (see [`crate::LIST_MEMORY_BUDGET_KIB`]), waiting while other lists
+    /// hold the budget.
+    async fn reserve_list_memory(
+        &self,
+        request: &ListRequest,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        let row_kib = u64::try_from(crate::MAX_BODY_BYTES / 1024).unwrap_or(u64::MAX);
+        let want = request
+            .effective_page_size()
+            .saturating_mul(row_kib)
+            .min(u64::from(crate::LIST_MEMORY_BUDGET_KIB));
+        let want = u32::try_from(want).unwrap_or(crate::LIST_MEMORY_BUDGET_KIB);
+        // The semaphore is never closed.
+        Arc::clone(&self.shared.list_budget)
+            .acquire_many_owned(want)
+            .await
+            .map_err(|_| ApiError::Internal)
+    }
 }
 
 /// `POST /api/v3/stages/invitation/invitations/`

@@ -28,6 +28,15 @@ pub use openapi::openapi;
 /// and nothing is stored.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// How much memory list answers may hold at once, in KiB (128 MiB): the
+/// pages being read from storage and the answers being sent. A list
+/// reserves its page size times [`MAX_BODY_BYTES`] (the most one invitation
+/// can hold) before it reads storage, keeps what its page really holds until
+/// the answer is sent, and gives the rest back; lists that do not fit wait.
+/// Ten clients listing pages of a hundred 1 MiB invitations therefore hold
+/// about one such page at a time, not ten.
+pub const LIST_MEMORY_BUDGET_KIB: u32 = 128 * 1024;
+
 /// The base path of every invitation route.
 pub const INVITATIONS_PATH: &str = "/api/v3/stages/invitation/invitations/";
 
@@ -43,6 +52,7 @@ struct Shared {
     service: InvitationService,
     authenticator: Arc<dyn Authenticator>,
     schema: Arc<[u8]>,
+    list_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -54,6 +64,7 @@ impl AppState {
                 service,
                 authenticator,
                 schema: openapi::rendered(),
+                list_budget: Arc::new(tokio::sync::Semaphore::new(LIST_MEMORY_BUDGET_KIB as usize)),
             }),
         }
     }

@@ -339,8 +339,13 @@ pub(crate) fn invitation(status: StatusCode, view: &InvitationView) -> Result<Re
 /// Smaller pages are one buffer with a `Content-Length`, as before.
 pub(crate) const STREAM_PAGE_ABOVE: usize = 256 * 1024;
 
-/// A page of invitations as a response.
-pub(crate) fn page(page: ListPage) -> Result<Response, ApiError> {
+/// A page of invitations as a response. `reservation` is the list memory
+/// budget this request holds: cut to what the page holds, and kept until
+/// the answer is sent.
+pub(crate) fn page(
+    page: ListPage,
+    mut reservation: tokio::sync::OwnedSemaphorePermit,
+) -> Result<Response, ApiError> {
     if let Some(deep) = page.results.iter().find(|view| !renderable(view)) {
         return Err(too_deep(deep.invitation.id()));
     }
@@ -350,8 +355,14 @@ pub(crate) fn page(page: ListPage) -> Result<Response, ApiError> {
         .map(|view| view.invitation.fixed_data().as_json().len())
         .sum();
     if data > STREAM_PAGE_ABOVE {
-        return Ok(streamed_page(page));
+        // Keep what the page holds (twice: its rows and the chunk being
+        // written), give the rest of the reservation back.
+        let held = (2 * data / 1024 + 1).min(reservation.num_permits());
+        let kept = reservation.split(held);
+        drop(reservation);
+        return Ok(streamed_page(page, kept));
     }
+    drop(reservation);
     let mut body = Vec::with_capacity(256 + 512 * page.results.len());
     match render::page(&mut body, &page) {
         Ok(()) => Ok(json_bytes(StatusCode::OK, body)),
@@ -364,7 +375,10 @@ pub(crate) fn page(page: ListPage) -> Result<Response, ApiError> {
 /// invitation's text at a time. Every view was checked renderable; a
 /// rendering failure now (it cannot happen) ends the body with an error,
 /// which cuts the connection rather than send invalid JSON.
-fn streamed_page(page: ListPage) -> Response {
+fn streamed_page(
+    page: ListPage,
+    reservation: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Response {
     let ListPage {
         pagination,
         results,
@@ -377,7 +391,12 @@ fn streamed_page(page: ListPage) -> Response {
         }
         render::invitation(&mut chunk, &view).map(|()| chunk)
     });
-    let tail = std::iter::once_with(move || Ok(render::PAGE_TAIL.to_vec()));
+    // The reservation goes with the last chunk: released when the answer
+    // has been written, or when it is dropped unfinished.
+    let tail = std::iter::once_with(move || {
+        drop(reservation);
+        Ok(render::PAGE_TAIL.to_vec())
+    });
     let chunks = head
         .chain(rows)
         .chain(tail)
