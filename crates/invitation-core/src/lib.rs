@@ -20,8 +20,8 @@ pub use list::{
     MAX_SEARCH_WORDS, MAX_SEARCH_WORD_CHARS,
 };
 pub use model::{
-    FixedData, FixedDataError, Invitation, InvitationName, InvitationParts, InvitationPatch,
-    NameError, Version, FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,
+    CorruptRow, FixedData, FixedDataError, Invitation, InvitationName, InvitationParts,
+    InvitationPatch, NameError, StoredInvitation, Version, FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,
 };
 pub use ports::{
     AuthError, Authenticator, Authorizer, BoxError, Clock, DeleteOutcome, DirectoryError,

@@ -192,6 +192,23 @@ impl FixedData {
     }
 }
 
+impl FixedData {
+    /// Fixed data from the text of a JSON object in any spacing and key
+    /// order (what a storage adapter kept): parsed, checked as input is, and
+    /// kept in the canonical compact form. No `serde_json::Value` is needed
+    /// on the caller's side.
+    ///
+    /// # Errors
+    /// [`FixedDataError::NotAnObject`] for text that is not a JSON object
+    /// (or not JSON at all, or nested past the parser's limit), and the
+    /// other [`FixedDataError`]s as for input.
+    pub fn from_json_str(text: &str) -> Result<Self, FixedDataError> {
+        let map: Map<String, Value> =
+            serde_json::from_str(text).map_err(|_| FixedDataError::NotAnObject)?;
+        Self::try_from(map)
+    }
+}
+
 impl TryFrom<Map<String, Value>> for FixedData {
     type Error = FixedDataError;
 
@@ -402,6 +419,35 @@ impl Invitation {
         }
     }
 
+    /// Rebuilds an invitation from a stored row, checking every rule again:
+    /// what a storage adapter calls after reading one.
+    ///
+    /// # Errors
+    /// The first rule the row breaks (see [`CorruptRow`]).
+    pub fn from_stored(row: StoredInvitation<'_>) -> Result<Self, CorruptRow> {
+        let name = match InvitationName::parse(row.name) {
+            // One that only parses after trimming was not written by the
+            // library.
+            Ok(name) if name.as_str() == row.name => name,
+            _ => return Err(CorruptRow::Name(row.name.to_owned())),
+        };
+        let fixed_data = FixedData::from_json_str(row.fixed_data).map_err(CorruptRow::FixedData)?;
+        let version = u64::try_from(row.version)
+            .ok()
+            .and_then(Version::new)
+            .ok_or(CorruptRow::Version(row.version))?;
+        Ok(Self::from_parts(InvitationParts {
+            id: InvitationId::from_uuid(row.id),
+            name,
+            expires: row.expires,
+            fixed_data,
+            single_use: row.single_use,
+            flow: row.flow.map(FlowId::from_uuid),
+            created_by: UserId::new(row.created_by),
+            version,
+        }))
+    }
+
     /// Takes the invitation apart.
     pub fn into_parts(self) -> InvitationParts {
         InvitationParts {
@@ -459,6 +505,44 @@ impl Invitation {
     pub fn expires_text(&self) -> Option<String> {
         self.expires.as_ref().map(crate::time::format_timestamp)
     }
+}
+
+/// An invitation's columns as a storage adapter read them back, before
+/// the domain's rules are checked again by [`Invitation::from_stored`]. A
+/// row written by hand (or by a bug) may break any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredInvitation<'a> {
+    /// `id`
+    pub id: uuid::Uuid,
+    /// `name`, as stored (already trimmed when the library wrote it).
+    pub name: &'a str,
+    /// `expires`
+    pub expires: Option<DateTime<Utc>>,
+    /// `fixed_data` as JSON text, in any spacing and key order.
+    pub fixed_data: &'a str,
+    /// `single_use`
+    pub single_use: bool,
+    /// `flow`
+    pub flow: Option<uuid::Uuid>,
+    /// `created_by`
+    pub created_by: i64,
+    /// `version`
+    pub version: i64,
+}
+
+/// Why a stored row is not an invitation the library could have written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorruptRow {
+    /// The name breaks the name rules, or is not trimmed.
+    #[error("name {0:?} breaks the name rules")]
+    Name(String),
+    /// `fixed_data` is not fixed data.
+    #[error("fixed_data is not valid: {0}")]
+    FixedData(FixedDataError),
+    /// The version is not a positive number.
+    #[error("version {0} is not positive")]
+    Version(i64),
 }
 
 /// What one write changes: each `Some` field replaces the stored value,
@@ -647,6 +731,51 @@ mod tests {
         assert_eq!(Value::Object(data.to_map()), value);
         assert_eq!(serde_json::to_value(&data).unwrap(), value);
         assert_eq!(serde_json::to_string(&FixedData::new()).unwrap(), "{}");
+    }
+
+    #[test]
+    fn fixed_data_from_stored_text_is_canonical_whatever_its_spacing_and_key_order() {
+        let data = FixedData::from_json_str(r#"{ "b" : [1, 2.5],  "a": {"z": null} }"#).unwrap();
+        assert_eq!(data.as_json(), r#"{"a":{"z":null},"b":[1,2.5]}"#);
+        assert_eq!(FixedData::from_json_str("{}").unwrap(), FixedData::new());
+        for bad in ["[]", "1", "", "{", r#"{"a": "\u0000"}"#] {
+            assert!(FixedData::from_json_str(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_stored_row_that_breaks_a_rule_is_corrupt() {
+        let row = StoredInvitation {
+            id: uuid::Uuid::from_u128(1),
+            name: "ok",
+            expires: None,
+            fixed_data: "{}",
+            single_use: false,
+            flow: None,
+            created_by: 7,
+            version: 3,
+        };
+        let invitation = Invitation::from_stored(row).unwrap();
+        assert_eq!(
+            (invitation.name().as_str(), invitation.version().get()),
+            ("ok", 3)
+        );
+        let corrupt = |row| Invitation::from_stored(row).unwrap_err();
+        assert_eq!(
+            corrupt(StoredInvitation { name: " ok", ..row }),
+            CorruptRow::Name(" ok".to_owned())
+        );
+        assert!(matches!(
+            corrupt(StoredInvitation {
+                fixed_data: "[]",
+                ..row
+            }),
+            CorruptRow::FixedData(_)
+        ));
+        assert_eq!(
+            corrupt(StoredInvitation { version: 0, ..row }),
+            CorruptRow::Version(0)
+        );
     }
 
     #[test]

@@ -1,12 +1,10 @@
-//! Rows back into invitations, checking the domain's rules again: a row
-//! written by hand that breaks them is [`StoreError::Corrupt`], never a panic.
+//! Rows back into invitations, checking the domain's rules again
+//! ([`Invitation::from_stored`]): a row written by hand that breaks them is
+//! [`StoreError::Corrupt`], never a panic.
 
 use chrono::{DateTime, Utc};
-use invitation_core::{
-    FixedData, FlowId, Invitation, InvitationId, InvitationName, InvitationParts, StoreError,
-    UserId, Version,
-};
-use tokio_postgres::types::FromSql;
+use invitation_core::{Invitation, StoreError, StoredInvitation, Version};
+use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -26,6 +24,32 @@ fn column<'a, T: FromSql<'a>>(
 ) -> Result<T, StoreError> {
     row.try_get(index)
         .map_err(|e| corrupt(id, format_args!("column {name} cannot be read: {e}")))
+}
+
+/// A `json`/`jsonb` column's text as the server sent it, without parsing
+/// it into a `serde_json::Value` first.
+struct JsonText<'a>(&'a str);
+
+impl<'a> FromSql<'a> for JsonText<'a> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let text = if *ty == Type::JSONB {
+            // `jsonb`'s binary form is a version byte (1) before the text.
+            match raw.split_first() {
+                Some((1, text)) => text,
+                _ => return Err("unsupported jsonb version".into()),
+            }
+        } else {
+            raw
+        };
+        Ok(Self(std::str::from_utf8(text)?))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::JSONB
+    }
 }
 
 /// A stored version: a positive `bigint`.
@@ -48,45 +72,29 @@ pub(crate) fn version_param(version: Version) -> i64 {
 }
 
 /// The id at `first` (the first of the columns of
-/// [`crate::schema::COLUMNS`]), or
-/// `None` when it is NULL (the empty side of an outer join).
+/// [`crate::schema::COLUMNS`]), or `None` when it is NULL (the empty side
+/// of an outer join).
 pub(crate) fn id_at(row: &Row, first: usize) -> Result<Option<Uuid>, StoreError> {
     column(row, first, "id", None)
 }
 
-/// The invitation in the columns of [`crate::schema::COLUMNS`]
-/// starting at `first`.
+/// The invitation in the columns of [`crate::schema::COLUMNS`] starting at
+/// `first`.
 pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, StoreError> {
     let id: Uuid = column(row, first, "id", None)?;
     let at = Some(&id);
-    let raw_name: String = column(row, first + 1, "name", at)?;
-    let name = match InvitationName::parse(&raw_name) {
-        // A stored name is already trimmed; one that only parses after
-        // trimming was not written by the library.
-        Ok(name) if name.as_str() == raw_name => name,
-        _ => {
-            return Err(corrupt(
-                at,
-                format_args!("name {raw_name:?} breaks the name rules"),
-            ))
-        }
-    };
+    let name: &str = column(row, first + 1, "name", at)?;
     let expires: Option<DateTime<Utc>> = column(row, first + 2, "expires", at)?;
-    let fixed_data: serde_json::Value = column(row, first + 3, "fixed_data", at)?;
-    let fixed_data = FixedData::try_from(fixed_data)
-        .map_err(|_| corrupt(at, "fixed_data is not a JSON object"))?;
-    let single_use: bool = column(row, first + 4, "single_use", at)?;
-    let flow: Option<Uuid> = column(row, first + 5, "flow", at)?;
-    let created_by: i64 = column(row, first + 6, "created_by", at)?;
-    let version = version_at(row, first + 7, at)?;
-    Ok(Invitation::from_parts(InvitationParts {
-        id: InvitationId::from_uuid(id),
+    let JsonText(fixed_data) = column(row, first + 3, "fixed_data", at)?;
+    let stored = StoredInvitation {
+        id,
         name,
         expires,
         fixed_data,
-        single_use,
-        flow: flow.map(FlowId::from_uuid),
-        created_by: UserId::new(created_by),
-        version,
-    }))
+        single_use: column(row, first + 4, "single_use", at)?,
+        flow: column(row, first + 5, "flow", at)?,
+        created_by: column(row, first + 6, "created_by", at)?,
+        version: column(row, first + 7, "version", at)?,
+    };
+    Invitation::from_stored(stored).map_err(|e| corrupt(at, e))
 }
