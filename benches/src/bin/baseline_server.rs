@@ -4,29 +4,22 @@
 //! (the size of the real server's answer), and nothing else: no
 //! authentication, validation, storage or logging.
 //!
-//! `baseline_server [--listen ADDR] [--body-bytes N] [--workers N]`
-//! (defaults `127.0.0.1:0`, 400, and tokio's work-stealing runtime). With
-//! `--workers N` the route is served as invitation-server serves its own,
-//! by `invitation_server::workers::serve` on N worker threads. The first
-//! line on standard output is `baseline-server listening on http://ADDR`.
+//! `baseline_server [--listen ADDR] [--body-bytes N]` (defaults
+//! `127.0.0.1:0` and 400). The route is served as invitation-server serves
+//! its own, by `invitation_server::serve` with the server's default
+//! options. The first line on standard output is
+//! `baseline-server listening on http://ADDR`.
 #![forbid(unsafe_code)]
 
 use std::io::Write as _;
-use std::num::NonZeroUsize;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use invitation_server::workers;
+use invitation_server::{serve, ServeOptions};
 use tokio::net::TcpListener;
-
-/// The same allocator as invitation-server, so that the comparison is of the
-/// work per request, not of allocators.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PATH: &str = "/api/v3/stages/invitation/invitations/";
 
@@ -40,13 +33,11 @@ fn body_of(size: usize) -> Bytes {
 struct Args {
     listen: String,
     size: usize,
-    workers: Option<NonZeroUsize>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut listen = "127.0.0.1:0".to_owned();
     let mut size = 400;
-    let mut workers = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -56,27 +47,15 @@ fn parse_args() -> Result<Args, String> {
                 let v = value()?;
                 size = v.parse().map_err(|_| format!("--body-bytes {v:?}"))?;
             }
-            "--workers" => {
-                let v = value()?;
-                workers = Some(v.parse().map_err(|_| format!("--workers {v:?}"))?);
-            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(Args {
-        listen,
-        size,
-        workers,
-    })
+    Ok(Args { listen, size })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Args {
-        listen,
-        size,
-        workers,
-    } = match parse_args() {
+    let Args { listen, size } = match parse_args() {
         Ok(args) => args,
         Err(e) => {
             eprintln!("baseline-server: {e}");
@@ -116,26 +95,12 @@ async fn main() -> ExitCode {
     let _ = writeln!(stdout, "baseline-server listening on http://{address}");
     let _ = stdout.flush();
     drop(stdout);
-    let served = match workers {
-        Some(n) => {
-            let never = std::future::pending::<()>();
-            // As invitation-server by default, so that the two do the same
-            // bookkeeping per request.
-            let timeouts = workers::Timeouts {
-                grace: Duration::ZERO,
-                client_timeout: Some(Duration::from_secs(
-                    invitation_server::DEFAULT_CLIENT_TIMEOUT_SECS,
-                )),
-            };
-            workers::serve(listener, |_| app.clone(), n, never, timeouts).await
-        }
-        None => axum::serve(listener, app).await,
-    };
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("baseline-server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    serve(
+        listener,
+        app,
+        ServeOptions::default(),
+        std::future::pending(),
+    )
+    .await;
+    ExitCode::SUCCESS
 }

@@ -38,7 +38,9 @@ fn options() -> Options {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        let value = args
+            .next()
+            .unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--clients" => o.clients = value.parse().expect("--clients N"),
             "--seconds" => o.seconds = value.parse().expect("--seconds N"),
@@ -69,7 +71,9 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 /// One HTTP/1.1 request on its own connection; returns the status and the
 /// number of body bytes read (the answer is read to its end).
 async fn request(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, usize) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let body = body.unwrap_or("");
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
@@ -101,7 +105,9 @@ fn start_server(port: u16, database_url: Option<&str>) -> Child {
     if let Some(url) = database_url {
         command.args(["--database-url", url, "--database-schema", &schema_name()]);
     }
-    command.spawn().expect("start invitation-server (build it with --release first)")
+    command
+        .spawn()
+        .expect("start invitation-server (build it with --release first)")
 }
 
 fn schema_name() -> String {
@@ -173,7 +179,11 @@ async fn main() {
     if let Some(url) = &o.database_url {
         drop_schema(url, &schema_name()).await;
     }
-    let store = if o.database_url.is_some() { "PostgreSQL" } else { "memory" };
+    let store = if o.database_url.is_some() {
+        "PostgreSQL"
+    } else {
+        "memory"
+    };
     println!(
         "store {store}: {} clients, {} s, {pages} pages ({:.0} MiB) read; server resident \
          memory: {:.0} MiB after the creates, peak {:.0} MiB sampled, {:.0} MiB high-water mark",

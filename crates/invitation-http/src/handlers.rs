@@ -358,42 +358,6 @@ pub(crate) async fn schema(State(state): State<AppState>) -> Response {
     wire::json_bytes(StatusCode::OK, state.shared.schema.to_vec())
 }
 
-/// `GET /-/health/live/`
-#[utoipa::path(
-    get,
-    path = "/-/health/live/",
-    operation_id = "health_live",
-    tag = "health",
-    responses((status = 200, description = "The process serves requests."))
-)]
-pub(crate) async fn live() -> Response {
-    wire::json_bytes(StatusCode::OK, br#"{"status": "ok"}"#.to_vec())
-}
-
-/// `GET /-/health/ready/`
-#[utoipa::path(
-    get,
-    path = "/-/health/ready/",
-    operation_id = "health_ready",
-    tag = "health",
-    responses(
-        (status = 200, description = "Storage answers."),
-        (status = 503, description = "Storage does not answer.", body = crate::openapi::GenericError),
-    )
-)]
-pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult {
-    match state.shared.service.store().ping().await {
-        Ok(()) => Ok(wire::json_bytes(
-            StatusCode::OK,
-            br#"{"status": "ok"}"#.to_vec(),
-        )),
-        Err(e) => {
-            tracing::warn!(error = %crate::error::Chain(&e), "readiness check: storage does not answer");
-            Err(ApiError::Unavailable)
-        }
-    }
-}
-
 /// Any path that is no route.
 pub(crate) async fn not_found() -> ApiError {
     ApiError::NotFound

@@ -6,21 +6,30 @@ mod auth;
 mod body;
 mod error;
 mod handlers;
+mod health;
 mod log;
 mod openapi;
 mod precondition;
 mod render;
 mod wire;
 
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::error_handling::{HandleError, HandleErrorLayer};
 use axum::handler::{Handler, HandlerService};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::{get_service, MethodRouter};
-use axum::Router;
+use axum::{BoxError, Router};
 use invitation_core::{Authenticator, InvitationService};
+use serde::Serialize;
+use tower::timeout::{Timeout, TimeoutLayer};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::{CatchPanic, CatchPanicLayer};
 
+pub use log::{AccessLog, AccessLogLayer, Logged, ACCESS_LOG_TARGET};
 pub use openapi::openapi;
 
 /// The largest request body accepted, in bytes (1 MiB). A larger body is
@@ -40,24 +49,32 @@ pub const LIST_MEMORY_BUDGET_KIB: u32 = 128 * 1024;
 /// The base path of every invitation route.
 pub const INVITATIONS_PATH: &str = "/api/v3/stages/invitation/invitations/";
 
+/// How long a request's handler may run before it is answered
+/// `503 {"detail": "The request took too long.", "code": "timeout"}`
+/// (with `Retry-After`), unless [`AppState::with_request_timeout`] says
+/// otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every request handler shares: the use cases and the token port.
 /// Cheap to clone (one reference count: axum clones it for every request).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     shared: Arc<Shared>,
+    request_timeout: Option<Duration>,
 }
 
-#[derive(Debug)]
 struct Shared {
     service: InvitationService,
     authenticator: Arc<dyn Authenticator>,
     schema: Arc<[u8]>,
     list_budget: Arc<tokio::sync::Semaphore>,
+    readiness: health::Readiness,
 }
 
 impl AppState {
     /// Serves `service`, resolving `Authorization: Bearer <token>` headers
-    /// with `authenticator`.
+    /// with `authenticator`. Handlers are bounded by
+    /// [`DEFAULT_REQUEST_TIMEOUT`].
     pub fn new(service: InvitationService, authenticator: Arc<dyn Authenticator>) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -65,14 +82,73 @@ impl AppState {
                 authenticator,
                 schema: openapi::rendered(),
                 list_budget: Arc::new(tokio::sync::Semaphore::new(LIST_MEMORY_BUDGET_KIB as usize)),
+                readiness: health::Readiness::default(),
             }),
+            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
         }
+    }
+
+    /// How long a request's handler may run (`None`: as long as it takes)
+    /// before it is dropped and answered `503` with code `timeout`.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     /// The use cases this state serves.
     pub fn service(&self) -> &InvitationService {
         &self.shared.service
     }
+}
+
+/// Shows no port: a directory's `Debug` may list its tokens.
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `{"detail": ..., "code": ...}` as the API writes it: for answers a
+/// server makes outside the router (a request head it refuses), so that
+/// they read as the router's own refusals.
+pub fn detail_body(detail: &str, code: &str) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Detail<'a> {
+        detail: &'a str,
+        code: &'a str,
+    }
+    // Two strings: serialising them cannot fail.
+    serde_json::to_vec(&Detail { detail, code }).unwrap_or_default()
+}
+
+/// A JSON answer with [`detail_body`]'s body.
+pub fn detail_response(status: StatusCode, detail: &str, code: &str) -> Response {
+    wire::json_bytes(status, detail_body(detail, code))
+}
+
+/// What a request whose handler ran past the request timeout is answered.
+fn timed_out(error: BoxError) -> std::future::Ready<Response> {
+    if !error.is::<tower::timeout::error::Elapsed>() {
+        // Nothing else inside the timeout fails (panics are answered).
+        tracing::error!(error = %error, "request failed");
+        return std::future::ready(detail_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "A server error occurred.",
+            "server_error",
+        ));
+    }
+    let mut response = detail_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The request took too long.",
+        "timeout",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    std::future::ready(response)
 }
 
 /// The whole API as an axum router: the invitation routes of authentik's
@@ -107,8 +183,8 @@ pub fn router(state: AppState) -> Router {
     );
     let router = used_by.add(router, get_service(used_by.serve(handlers::used_by)));
     let router = schema.add(router, get_service(schema.serve(handlers::schema)));
-    let router = live.add(router, get_service(live.serve(handlers::live)));
-    let router = ready.add(router, get_service(ready.serve(handlers::ready)));
+    let router = live.add(router, get_service(live.serve(health::live)));
+    let router = ready.add(router, get_service(ready.serve(health::ready)));
     router.fallback_service(at("-").serve(handlers::not_found))
 }
 
@@ -141,24 +217,117 @@ impl Route<'_> {
 /// What a panicking handler answers instead.
 type PanicResponse = fn(Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response;
 
-/// A handler with the state, inside the panic catcher and the access log.
-type Served<H, T> = log::AccessLog<CatchPanic<HandlerService<H, T, AppState>, PanicResponse>>;
+/// A handler with the state, inside the panic catcher.
+type Caught<H, T> = CatchPanic<HandlerService<H, T, AppState>, PanicResponse>;
+
+/// A caught handler inside the request timeout, inside the access log.
+type Served<H, T> = log::AccessLog<
+    HandleError<Timeout<Caught<H, T>>, fn(BoxError) -> std::future::Ready<Response>, ()>,
+>;
 
 /// Wraps `handler` on its own rather than the whole router with
-/// `Router::layer`: axum boxes every route once more per `layer` call and
-/// clones that box for every request (about 1,000 of the ~29,000
-/// instructions a create takes, docs/performance.md). Each route's access
-/// line names `route`, its template (`-` for the fallback), given here
-/// rather than looked up in each request's extensions.
+/// `Router::layer`, so that each route's access line names `route`, its
+/// template (`-` for the fallback), and so that the access log is outside
+/// the request timeout: a request that runs too long is logged with the
+/// `503` it is answered. Without a request timeout the timer is set past
+/// any request's life.
 fn served<H, T>(state: &AppState, route: &'static str, handler: H) -> Served<H, T>
 where
     H: Handler<T, AppState>,
     T: 'static,
 {
+    let timeout = state.request_timeout.unwrap_or(Duration::MAX);
     ServiceBuilder::new()
         .layer(log::AccessLogLayer::new(route))
+        .layer(HandleErrorLayer::new(
+            timed_out as fn(BoxError) -> std::future::Ready<Response>,
+        ))
+        .layer(TimeoutLayer::new(timeout))
         .layer(CatchPanicLayer::custom(
             error::panic_response as PanicResponse,
         ))
         .service(handler.with_state(state.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use invitation_core::{AuthError, Principal};
+    use invitation_memory::MemoryStore;
+    use invitation_testkit::doubles::{AllowAll, StaticDirectory};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// Knows nobody, after a minute.
+    #[derive(Debug)]
+    struct SlowAuthenticator;
+
+    #[async_trait]
+    impl Authenticator for SlowAuthenticator {
+        async fn authenticate(&self, _: &str) -> Result<Option<Principal>, AuthError> {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(None)
+        }
+    }
+
+    fn service(directory: &Arc<StaticDirectory>) -> InvitationService {
+        InvitationService::new(
+            Arc::new(MemoryStore::new()),
+            directory.clone(),
+            directory.clone(),
+            Arc::new(AllowAll),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_handler_past_the_request_timeout_is_answered_503_timeout_with_retry_after() {
+        let directory = Arc::new(StaticDirectory::new());
+        let state = AppState::new(service(&directory), Arc::new(SlowAuthenticator))
+            .with_request_timeout(Some(Duration::from_millis(100)));
+        let request = Request::get(INVITATIONS_PATH)
+            .header(header::AUTHORIZATION, "Bearer anything")
+            .body(Body::empty())
+            .unwrap();
+        let answer = router(state).oneshot(request).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "1");
+        let body = answer.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &body[..],
+            br#"{"detail":"The request took too long.","code":"timeout"}"#
+        );
+    }
+
+    #[test]
+    fn detail_bodies_are_written_as_the_apis_own_refusals() {
+        assert_eq!(
+            detail_body("Not found.", "not_found"),
+            br#"{"detail":"Not found.","code":"not_found"}"#
+        );
+        assert_eq!(
+            detail_body("a \"quoted\" word", "x"),
+            br#"{"detail":"a \"quoted\" word","code":"x"}"#
+        );
+    }
+
+    #[test]
+    fn app_states_debug_shows_no_token() {
+        let directory = Arc::new(
+            StaticDirectory::new()
+                .with_user(7, "alice")
+                .with_token(7, "a-secret-api-token"),
+        );
+        let state = AppState::new(service(&directory), directory.clone());
+        let debug = format!("{state:?} {state:#?}");
+        assert!(!debug.contains("a-secret-api-token"), "{debug}");
+    }
 }

@@ -12,8 +12,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::handlers;
 use crate::wire;
+use crate::{handlers, health};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,8 +30,8 @@ use crate::wire;
         handlers::destroy,
         handlers::used_by,
         handlers::schema,
-        handlers::live,
-        handlers::ready,
+        health::live,
+        health::ready,
     ),
     components(schemas(
         wire::InvitationJson,

@@ -3,10 +3,11 @@
 #![warn(missing_docs)]
 
 pub mod directory;
-pub mod log_format;
-pub mod log_writer;
-pub mod workers;
+pub mod hyper_answers;
+pub mod logging;
+pub mod serve;
 
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -22,6 +23,8 @@ use invitation_postgres::{PgError, PgStore};
 use tokio::net::TcpListener;
 
 pub use directory::{Directory, DirectoryFileError, DEFAULT_INSTALL_ID};
+pub use logging::LogFormat;
+pub use serve::{serve, ServeOptions};
 
 /// The environment variable holding the bootstrap admin's token.
 pub const BOOTSTRAP_TOKEN_ENV: &str = "INVITATION_BOOTSTRAP_TOKEN";
@@ -34,8 +37,15 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// timeout.
 pub const DEFAULT_CLIENT_TIMEOUT_SECS: u64 = 30;
 
-/// `--client-timeout`: whole seconds from 0 (no limit) to a day.
-fn client_timeout(text: &str) -> Result<u64, String> {
+/// The default `--request-timeout`, in seconds.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+
+/// The default `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// `--client-timeout`, `--request-timeout`: whole seconds from 0 (no
+/// limit) to a day.
+fn seconds(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
         Ok(n @ 0..=86_400) => Ok(n),
         _ => Err(format!(
@@ -52,15 +62,105 @@ fn pool_size(text: &str) -> Result<usize, String> {
     }
 }
 
-/// `--workers`: 1 to 1,024, as `--database-pool-size`.
-fn worker_count(text: &str) -> Result<NonZeroUsize, String> {
-    let n = pool_size(text)?;
-    NonZeroUsize::new(n).ok_or_else(|| format!("{text:?}"))
+/// `--max-connections`: 1 to 65,536.
+fn max_connections(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=65_536) => Ok(n),
+        _ => Err(format!("{text:?} is not a whole number from 1 to 65536")),
+    }
 }
 
-/// The default `--workers`: the CPUs this process may run on.
-fn default_workers() -> NonZeroUsize {
-    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+/// `--log-format`.
+fn log_format(text: &str) -> Result<LogFormat, String> {
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("{text:?} is neither text nor json")),
+    }
+}
+
+/// `0` seconds as no limit.
+fn limit(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+/// A PostgreSQL connection string (a `postgres://` URL or `key=value`
+/// pairs). Its `Debug` shows it with the password replaced by `***`, so
+/// that [`Args`] can be logged; [`DatabaseUrl::expose`] gives it whole.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The connection string, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl")
+            .field(&redact_password(&self.0))
+            .finish()
+    }
+}
+
+/// `url` with its password replaced by `***`: the one of a URL's user
+/// information (`postgres://user:password@host`), and the value of every
+/// `password=` parameter (`?password=…` in a URL, `password=…` among
+/// `key=value` pairs, quoted or not).
+fn redact_password(url: &str) -> String {
+    let mut text = url.to_owned();
+    if let Some(scheme_end) = text.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = text[rest..]
+            .find(['/', '?', '#'])
+            .map_or(text.len(), |i| rest + i);
+        if let Some(at) = text[rest..authority_end].rfind('@') {
+            let userinfo = &text[rest..rest + at];
+            if let Some(colon) = userinfo.find(':') {
+                text.replace_range(rest + colon + 1..rest + at, "***");
+            }
+        }
+    }
+    let url_form = text.contains("://");
+    let mut from = 0;
+    while let Some(found) = text[from..].to_ascii_lowercase().find("password=") {
+        let start = from + found + "password=".len();
+        let end = if text[start..].starts_with('\'') {
+            // A quoted value ends at the next quote not escaped.
+            let mut end = text.len();
+            let mut escaped = false;
+            for (i, c) in text[start + 1..].char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '\'' if !escaped => {
+                        end = start + 1 + i + 1;
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            end
+        } else if url_form {
+            text[start..]
+                .find(['&', '#'])
+                .map_or(text.len(), |i| start + i)
+        } else {
+            text[start..]
+                .find(char::is_whitespace)
+                .map_or(text.len(), |i| start + i)
+        };
+        text.replace_range(start..end, "***");
+        from = start + 3;
+    }
+    text
 }
 
 /// Command-line flags; each also reads an environment variable.
@@ -81,7 +181,7 @@ pub struct Args {
     /// PostgreSQL URL (postgres://user:password@host/db); the migrations run
     /// at start. Without it, invitations live in memory.
     #[arg(long, env = "INVITATION_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     /// PostgreSQL schema holding the tables (default: invitation).
     #[arg(long, env = "INVITATION_DATABASE_SCHEMA", requires = "database_url")]
     pub database_schema: Option<String>,
@@ -101,25 +201,42 @@ pub struct Args {
     /// `<install id>-<pk>`, as authentik does).
     #[arg(long, env = "INVITATION_INSTALL_ID", default_value = DEFAULT_INSTALL_ID)]
     pub install_id: String,
-    /// Worker threads serving connections, each with its own
-    /// single-threaded runtime (default: the number of CPUs available).
-    #[arg(long, env = "INVITATION_WORKERS", value_parser = worker_count)]
-    pub workers: Option<NonZeroUsize>,
     /// Seconds a connection may keep the server waiting before it is
     /// closed: for a request's head to be complete (including an idle
-    /// kept-alive connection), for more of a body its handler reads, or
-    /// for its answer to be taken; 0 for no limit. A handler that runs
-    /// long is never cut off by it.
+    /// kept-alive connection), for the next part of a body its handler
+    /// reads, or for its answer to be taken; 0 for no limit.
     #[arg(
         long,
         env = "INVITATION_CLIENT_TIMEOUT",
         default_value_t = DEFAULT_CLIENT_TIMEOUT_SECS,
-        value_parser = client_timeout
+        value_parser = seconds
     )]
     pub client_timeout: u64,
-    /// Log format.
-    #[arg(long, env = "INVITATION_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// Seconds a request's handler may run before it is stopped and
+    /// answered 503 (code `timeout`); 0 for no limit.
+    #[arg(
+        long,
+        env = "INVITATION_REQUEST_TIMEOUT",
+        default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
+        value_parser = seconds
+    )]
+    pub request_timeout: u64,
+    /// Most connections served at once; more wait to be accepted.
+    #[arg(
+        long,
+        env = "INVITATION_MAX_CONNECTIONS",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = max_connections
+    )]
+    pub max_connections: usize,
+    /// Log format: text or json.
+    #[arg(
+        long,
+        env = "INVITATION_LOG_FORMAT",
+        default_value = "text",
+        value_parser = log_format
+    )]
+    pub log_format: LogFormat,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -144,22 +261,28 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
-    /// Serving failed.
-    #[error("serving failed")]
-    Serve(#[source] std::io::Error),
 }
 
 /// Everything needed to serve, before a port is bound.
-#[derive(Debug)]
 pub struct Server {
-    /// One router per store, and one per worker on the memory store (so
-    /// that the reference counts a request touches are its worker's own);
-    /// worker `i` serves `apps[i % apps.len()]`.
-    apps: Vec<axum::Router>,
+    router: axum::Router,
     listen: String,
-    workers: NonZeroUsize,
-    timeouts: workers::Timeouts,
+    options: ServeOptions,
     generated_token: Option<String>,
+}
+
+/// Shows neither the router's ports nor the generated token.
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("listen", &self.listen)
+            .field("options", &self.options)
+            .field(
+                "generated_token",
+                &self.generated_token.as_ref().map(|_| "***"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -191,19 +314,11 @@ impl Server {
         if directory.token_count() == 0 {
             tracing::warn!("no API token is configured: every invitation request will be refused");
         }
-        let workers = args.workers.unwrap_or_else(default_workers);
-        let stores: Vec<Arc<dyn InvitationStore>> = match &args.database_url {
-            Some(url) => {
-                let stores = pg_stores(url, args, workers).await?;
-                stores
-                    .into_iter()
-                    .map(|s| Arc::new(s) as Arc<dyn InvitationStore>)
-                    .collect()
-            }
+        let store: Arc<dyn InvitationStore> = match &args.database_url {
+            Some(url) => Arc::new(pg_store(url, args).await?),
             None => {
                 tracing::info!("in-memory storage: invitations are lost when the process stops");
-                let store: Arc<dyn InvitationStore> = Arc::new(MemoryStore::new());
-                vec![store; workers.get()]
+                Arc::new(MemoryStore::new())
             }
         };
         tracing::info!(
@@ -212,26 +327,21 @@ impl Server {
             "directory loaded"
         );
         let directory = Arc::new(directory.into_memory());
-        let apps = stores
-            .into_iter()
-            .map(|store| {
-                let service = InvitationService::new(
-                    store,
-                    directory.clone(),
-                    directory.clone(),
-                    directory.clone(),
-                );
-                router(AppState::new(service, directory.clone()))
-            })
-            .collect();
+        let service = InvitationService::new(
+            store,
+            directory.clone(),
+            directory.clone(),
+            directory.clone(),
+        );
+        let state =
+            AppState::new(service, directory).with_request_timeout(limit(args.request_timeout));
         Ok(Self {
-            apps,
+            router: router(state),
             listen: args.listen.clone(),
-            workers,
-            timeouts: workers::Timeouts {
+            options: ServeOptions {
+                client_timeout: limit(args.client_timeout),
+                max_connections: args.max_connections,
                 grace: SHUTDOWN_GRACE,
-                client_timeout: (args.client_timeout > 0)
-                    .then(|| Duration::from_secs(args.client_timeout)),
             },
             generated_token,
         })
@@ -308,69 +418,35 @@ impl Bound {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests
-    /// finish (for at most [`SHUTDOWN_GRACE`]). Connections are served by
-    /// `--workers` threads, each with a single-threaded runtime of its own
-    /// ([`workers::serve`]); this future accepts them and hands them out.
-    /// Connections that keep the server waiting longer than
-    /// `--client-timeout` are closed ([`workers::Timeouts`]).
-    ///
-    /// # Errors
-    /// [`ServerError::Serve`].
-    pub async fn serve_until<F>(self, shutdown: F) -> Result<(), ServerError>
+    /// finish (for at most [`SHUTDOWN_GRACE`]): [`serve()`], with the
+    /// `--client-timeout` and `--max-connections` of [`Args`].
+    pub async fn serve_until<F>(self, shutdown: F)
     where
         F: Future<Output = ()> + Send,
     {
-        let apps = self.server.apps;
-        workers::serve(
+        serve(
             self.listener,
-            |worker| apps[worker % apps.len()].clone(),
-            self.server.workers,
+            self.server.router,
+            self.server.options,
             shutdown,
-            self.server.timeouts,
         )
-        .await
-        .map_err(ServerError::Serve)
+        .await;
     }
 }
 
-/// Migrates the database, then makes the PostgreSQL stores the workers use:
-/// one pool per worker (fewer when `--database-pool-size` is smaller than
-/// `--workers`), the pool size split between them. A pooled connection is
-/// then driven by the runtime of the worker that opened it and uses it, so
-/// an answer from PostgreSQL wakes no other thread. The migration runs on a
-/// connection of its own, closed before serving starts.
-async fn pg_stores(
-    url: &str,
-    args: &Args,
-    workers: NonZeroUsize,
-) -> Result<Vec<PgStore>, ServerError> {
-    let store = |size: usize| -> Result<PgStore, ServerError> {
-        let size = NonZeroUsize::new(size).unwrap_or(NonZeroUsize::MIN);
-        let mut store = PgStore::connect_with_max_size(url, size).map_err(ServerError::Database)?;
-        if let Some(schema) = &args.database_schema {
-            store = PgStore::with_schema(store.pool().clone(), schema)
-                .map_err(ServerError::Database)?;
-        }
-        Ok(store)
-    };
-    let migrator = store(1)?;
-    migrator.migrate().await.map_err(ServerError::Database)?;
-    migrator.pool().close();
-    tracing::info!(schema = migrator.schema(), "PostgreSQL storage ready");
-    pool_sizes(args.database_pool_size, workers)
-        .into_iter()
-        .map(store)
-        .collect()
-}
-
-/// `total` connections split over one pool per worker, as evenly as they
-/// go; fewer pools (of one connection each) when there are fewer
-/// connections than workers. The sizes add up to `total`.
-fn pool_sizes(total: usize, workers: NonZeroUsize) -> Vec<usize> {
-    let pools = workers.get().min(total).max(1);
-    (0..pools)
-        .map(|i| total / pools + usize::from(i < total % pools))
-        .collect()
+/// Connects to PostgreSQL with a pool of `--database-pool-size`
+/// connections, and migrates the schema.
+async fn pg_store(url: &DatabaseUrl, args: &Args) -> Result<PgStore, ServerError> {
+    let size = NonZeroUsize::new(args.database_pool_size).unwrap_or(NonZeroUsize::MIN);
+    let mut store =
+        PgStore::connect_with_max_size(url.expose(), size).map_err(ServerError::Database)?;
+    if let Some(schema) = &args.database_schema {
+        store =
+            PgStore::with_schema(store.pool().clone(), schema).map_err(ServerError::Database)?;
+    }
+    store.migrate().await.map_err(ServerError::Database)?;
+    tracing::info!(schema = store.schema(), "PostgreSQL storage ready");
+    Ok(store)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
@@ -415,49 +491,114 @@ pub fn generate_token() -> String {
 mod tests {
     use super::*;
 
-    fn workers(n: usize) -> NonZeroUsize {
-        NonZeroUsize::new(n).unwrap()
-    }
-
     #[test]
-    fn the_pool_size_is_split_over_the_workers_and_adds_up() {
-        assert_eq!(pool_sizes(16, workers(2)), [8, 8]);
-        assert_eq!(pool_sizes(5, workers(2)), [3, 2]);
-        assert_eq!(pool_sizes(16, workers(1)), [16]);
-        assert_eq!(pool_sizes(7, workers(3)), [3, 2, 2]);
-    }
-
-    #[test]
-    fn fewer_connections_than_workers_give_fewer_pools_of_one() {
-        assert_eq!(pool_sizes(1, workers(4)), [1]);
-        assert_eq!(pool_sizes(3, workers(8)), [1, 1, 1]);
-    }
-
-    #[test]
-    fn the_workers_flag_takes_1_to_1024() {
-        assert_eq!(worker_count("1"), Ok(workers(1)));
-        assert_eq!(worker_count(" 1024 "), Ok(workers(1024)));
-        for bad in ["0", "1025", "-1", "two", ""] {
-            let e = worker_count(bad).unwrap_err();
-            assert!(e.contains("from 1 to 1024"), "{bad}: {e}");
-        }
-        let args = Args::try_parse_from(["invitation-server", "--workers", "3"]).unwrap();
-        assert_eq!(args.workers, Some(workers(3)));
-        assert!(Args::try_parse_from(["invitation-server", "--workers", "0"]).is_err());
-    }
-
-    #[test]
-    fn the_client_timeout_flag_takes_0_to_a_day_and_defaults_to_30_seconds() {
-        assert_eq!(client_timeout("0"), Ok(0));
-        assert_eq!(client_timeout(" 86400 "), Ok(86_400));
+    fn the_client_and_request_timeout_flags_take_0_to_a_day_and_default_to_30_seconds() {
+        assert_eq!(seconds("0"), Ok(0));
+        assert_eq!(seconds(" 86400 "), Ok(86_400));
         for bad in ["86401", "-1", "1.5", "30s", ""] {
-            let e = client_timeout(bad).unwrap_err();
+            let e = seconds(bad).unwrap_err();
             assert!(e.contains("from 0 (no limit) to 86400"), "{bad}: {e}");
         }
         let args = Args::try_parse_from(["invitation-server"]).unwrap();
-        assert_eq!(args.client_timeout, 30);
-        let args = Args::try_parse_from(["invitation-server", "--client-timeout", "5"]).unwrap();
-        assert_eq!(args.client_timeout, 5);
+        assert_eq!((args.client_timeout, args.request_timeout), (30, 30));
+        let args = Args::try_parse_from([
+            "invitation-server",
+            "--client-timeout",
+            "5",
+            "--request-timeout",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!((args.client_timeout, args.request_timeout), (5, 0));
+        assert_eq!(limit(0), None);
+        assert_eq!(limit(5), Some(Duration::from_secs(5)));
         assert!(Args::try_parse_from(["invitation-server", "--client-timeout", "x"]).is_err());
+        assert!(Args::try_parse_from(["invitation-server", "--request-timeout", "x"]).is_err());
+    }
+
+    #[test]
+    fn the_max_connections_flag_takes_1_to_65536_and_defaults_to_1024() {
+        let args = Args::try_parse_from(["invitation-server"]).unwrap();
+        assert_eq!(args.max_connections, 1024);
+        let args = Args::try_parse_from(["invitation-server", "--max-connections", "8"]).unwrap();
+        assert_eq!(args.max_connections, 8);
+        for bad in ["0", "65537", "-1", "many"] {
+            let e = max_connections(bad).unwrap_err();
+            assert!(e.contains("from 1 to 65536"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_workers_flag_is_gone() {
+        assert!(Args::try_parse_from(["invitation-server", "--workers", "2"]).is_err());
+    }
+
+    #[test]
+    fn the_log_format_flag_takes_text_or_json() {
+        let args = Args::try_parse_from(["invitation-server"]).unwrap();
+        assert_eq!(args.log_format, LogFormat::Text);
+        let args = Args::try_parse_from(["invitation-server", "--log-format", "json"]).unwrap();
+        assert_eq!(args.log_format, LogFormat::Json);
+        assert!(Args::try_parse_from(["invitation-server", "--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn the_database_urls_password_is_in_no_debug_output_of_args() {
+        for (url, password) in [
+            (
+                "postgres://app:hunter2@db.internal:5432/invitations",
+                "hunter2",
+            ),
+            (
+                "postgresql://app:s3cr%40t@db/invitations?sslmode=require",
+                "s3cr%40t",
+            ),
+            ("postgres://app:p@ss@db/x", "p@ss"),
+            (
+                "postgres://app@db/x?password=qwerty&sslmode=disable",
+                "qwerty",
+            ),
+            ("host=db user=app password=letmein dbname=x", "letmein"),
+            ("host=db password='it s quoted' user=app", "it s quoted"),
+            ("host=db PASSWORD=upper user=app", "upper"),
+        ] {
+            let args = Args::try_parse_from(["invitation-server", "--database-url", url]).unwrap();
+            let debug = format!("{args:?}");
+            assert!(!debug.contains(password), "{password:?} in {debug}");
+            let pretty = format!("{args:#?}");
+            assert!(!pretty.contains(password), "{password:?} in {pretty}");
+            assert!(debug.contains("***"), "{debug}");
+            assert_eq!(args.database_url.as_ref().unwrap().expose(), url);
+        }
+        let kept = redact_password("postgres://app:hunter2@db.internal:5432/inv?sslmode=require");
+        assert_eq!(
+            kept,
+            "postgres://app:***@db.internal:5432/inv?sslmode=require"
+        );
+        assert_eq!(
+            redact_password("postgres://app@db/x"),
+            "postgres://app@db/x"
+        );
+        assert_eq!(
+            redact_password("host=db password=a user=b"),
+            "host=db password=*** user=b"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_and_a_bound_server_show_no_token_in_debug() {
+        let args = Args::try_parse_from(["invitation-server", "--listen", "127.0.0.1:0"]).unwrap();
+        let server = Server::build(&args, Some("bootstrap-secret-1"))
+            .await
+            .unwrap();
+        let debug = format!("{server:?} {server:#?}");
+        assert!(!debug.contains("bootstrap-secret-1"), "{debug}");
+
+        let server = Server::build(&args, None).await.unwrap();
+        let generated = server.generated_token().unwrap().to_owned();
+        let bound = server.bind().await.unwrap();
+        let debug = format!("{bound:?} {bound:#?}");
+        assert!(!debug.contains(&generated), "{debug}");
+        assert!(debug.contains("generated_token: Some(\"***\")"), "{debug}");
     }
 }

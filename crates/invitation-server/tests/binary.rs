@@ -3,199 +3,17 @@
 // Test support: failing loudly is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const INVITATIONS: &str = "/api/v3/stages/invitation/invitations/";
-const TOKEN: &str = "a-secret-api-token";
-const FLOW: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
-
-const DIRECTORY: &str = r#"
-[[users]]
-pk = 7
-username = "alice"
-name = "Alice Example"
-email = "alice@example.org"
-is_active = true
-attributes = { team = "qa" }
-permissions = [
-    "authentik_stages_invitation.add_invitation",
-    "authentik_stages_invitation.view_invitation",
-    "authentik_stages_invitation.change_invitation",
-    "authentik_stages_invitation.delete_invitation",
-]
-tokens = ["a-secret-api-token"]
-
-[[flows]]
-pk = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
-slug = "default-enrollment-flow"
-name = "Default enrollment"
-title = "Welcome!"
-designation = "enrollment"
-"#;
-
-/// A file in the temporary directory, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(contents: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "invitation-server-test-{}.toml",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::write(&path, contents).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// The running binary; killed on drop if a test fails before stopping it.
-struct Running {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    url: String,
-    banner: Vec<String>,
-}
-
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_invitation-server"));
-    command
-        .args(args)
-        .env_remove("INVITATION_LISTEN")
-        .env_remove("INVITATION_DATABASE_URL")
-        .env_remove("INVITATION_DATABASE_SCHEMA")
-        .env_remove("INVITATION_DIRECTORY")
-        .env_remove("INVITATION_BOOTSTRAP_TOKEN")
-        .env_remove("INVITATION_INSTALL_ID")
-        .env_remove("INVITATION_CLIENT_TIMEOUT")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-impl Running {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = command(args);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("the binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the binary prints where it listens");
-        let url = first
-            .strip_prefix("invitation-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        // The rest of the banner, if any, follows at once.
-        let mut banner = vec![first];
-        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-            banner.push(line);
-        }
-        Self {
-            child,
-            stdout: rx,
-            url,
-            banner,
-        }
-    }
-
-    /// Started on a free port with this directory file.
-    fn with_directory(file: &TempFile, env: &[(&str, &str)]) -> Self {
-        let path = file.0.to_str().unwrap();
-        Self::start(&["--listen", "127.0.0.1:0", "--directory", path], env)
-    }
-
-    /// Sends `signal` and waits for the exit.
-    fn stop(self, signal: &str) -> ExitStatus {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        self.stop_waiting()
-    }
-
-    /// Sends `signal`, waits for the exit, and returns everything the
-    /// process wrote to standard error.
-    fn stop_reading_stderr(mut self, signal: &str) -> (ExitStatus, String) {
-        let mut stderr = self.child.stderr.take().unwrap();
-        let reader = thread::spawn(move || {
-            let mut text = String::new();
-            stderr.read_to_string(&mut text).unwrap();
-            text
-        });
-        let status = self.stop(signal);
-        (status, reader.join().unwrap())
-    }
-
-    /// Waits for the exit (a signal was sent already).
-    fn stop_waiting(mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let _ = &self.stdout;
-    }
-}
-
-async fn call(
-    url: &str,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, String) {
-    let client = reqwest::Client::new();
-    let mut request = client
-        .request(method, format!("{url}{path}"))
-        .header("Authorization", format!("Bearer {token}"));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use common::*;
 
 #[tokio::test]
 async fn the_binary_serves_a_directory_file_over_http_and_stops_on_sigterm_with_exit_0() {
@@ -255,16 +73,16 @@ async fn the_binary_serves_a_directory_file_over_http_and_stops_on_sigterm_with_
 
 /// Creates and retrieves through the binary with its access log on, asks
 /// for an unknown path and with a method a route lacks, stops it with
-/// SIGTERM and returns its exit status, its standard error and the pk it
-/// created.
-async fn logged_session(log_format: &str) -> (ExitStatus, String, String) {
+/// SIGTERM and returns its exit status, its standard error, the pk it
+/// created and the lengths of the four answers' bodies.
+async fn logged_session(log_format: &str) -> (ExitStatus, String, String, [usize; 4]) {
     let file = TempFile::new(DIRECTORY);
     let server = Running::with_directory(
         &file,
         &[("RUST_LOG", "info"), ("INVITATION_LOG_FORMAT", log_format)],
     );
     let url = server.url.clone();
-    let (status, text) = call(
+    let (status, created) = call(
         &url,
         reqwest::Method::POST,
         INVITATIONS,
@@ -272,22 +90,32 @@ async fn logged_session(log_format: &str) -> (ExitStatus, String, String) {
         Some(json!({"name": "body-marker-5f1e", "fixed_data": {"email": "marker@example.org"}})),
     )
     .await;
-    assert_eq!(status, 201, "{text}");
-    let pk = json_of(&text)["pk"].as_str().unwrap().to_owned();
+    assert_eq!(status, 201, "{created}");
+    let pk = json_of(&created)["pk"].as_str().unwrap().to_owned();
     let path = format!("{INVITATIONS}{pk}/?search=query-marker");
-    let (status, _) = call(&url, reqwest::Method::GET, &path, TOKEN, None).await;
+    let (status, retrieved) = call(&url, reqwest::Method::GET, &path, TOKEN, None).await;
     assert_eq!(status, 200);
-    let (status, _) = call(&url, reqwest::Method::GET, "/no/such/path/", TOKEN, None).await;
+    let (status, not_found) = call(&url, reqwest::Method::GET, "/no/such/path/", TOKEN, None).await;
     assert_eq!(status, 404);
-    let (status, _) = call(&url, reqwest::Method::DELETE, INVITATIONS, TOKEN, None).await;
+    let (status, not_allowed) = call(&url, reqwest::Method::DELETE, INVITATIONS, TOKEN, None).await;
     assert_eq!(status, 405);
     let (exit, stderr) = server.stop_reading_stderr("TERM");
-    (exit, stderr, pk)
+    let lengths = [&created, &retrieved, &not_found, &not_allowed].map(|body| body.len());
+    (exit, stderr, pk, lengths)
+}
+
+/// The client address of an access line, which must be this machine's.
+fn local_client(text: &str) {
+    let address: std::net::SocketAddr = text
+        .parse()
+        .unwrap_or_else(|e| panic!("client {text:?}: {e}"));
+    assert!(address.ip().is_loopback(), "{address}");
 }
 
 #[tokio::test]
-async fn every_request_is_logged_once_with_method_route_status_and_latency_and_no_secret() {
-    let (exit, stderr, pk) = logged_session("text").await;
+async fn every_request_is_logged_once_with_method_route_status_latency_bytes_and_client_and_no_secret(
+) {
+    let (exit, stderr, pk, lengths) = logged_session("text").await;
     assert_eq!(exit.code(), Some(0), "{stderr}");
     let access: Vec<&str> = stderr
         .lines()
@@ -300,13 +128,22 @@ async fn every_request_is_logged_once_with_method_route_status_and_latency_and_n
         r#"request method=GET route="-" status=404 latency_us="#,
         r#"request method=DELETE route="/api/v3/stages/invitation/invitations/" status=405 latency_us="#,
     ];
-    for (line, expected) in access.iter().zip(expected) {
+    for ((line, expected), length) in access.iter().zip(expected).zip(lengths) {
         assert!(line.contains("  INFO invitation_http::access: "), "{line}");
         let (_, fields) = line.split_once(": ").unwrap();
-        let latency = fields
+        let rest = fields
             .strip_prefix(expected)
             .unwrap_or_else(|| panic!("{line:?} is not {expected:?}…"));
+        let [latency, bytes, client] = rest.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("{line}");
+        };
         assert!(latency.parse::<u64>().is_ok(), "{line}");
+        assert_eq!(bytes, format!("bytes={length}"), "{line}");
+        local_client(
+            client
+                .strip_prefix("client=")
+                .unwrap_or_else(|| panic!("{line}")),
+        );
     }
     for secret in [
         TOKEN,
@@ -321,7 +158,7 @@ async fn every_request_is_logged_once_with_method_route_status_and_latency_and_n
 
 #[tokio::test]
 async fn with_the_json_log_format_each_access_line_is_a_json_object_with_the_same_fields() {
-    let (exit, stderr, pk) = logged_session("json").await;
+    let (exit, stderr, pk, lengths) = logged_session("json").await;
     assert_eq!(exit.code(), Some(0), "{stderr}");
     let lines: Vec<Value> = stderr.lines().map(json_of).collect();
     let access: Vec<&Value> = lines
@@ -335,13 +172,16 @@ async fn with_the_json_log_format_each_access_line_is_a_json_object_with_the_sam
         ("GET", "-", 404),
         ("DELETE", "/api/v3/stages/invitation/invitations/", 405),
     ];
-    for (line, (method, route, status)) in access.iter().zip(expected) {
+    for ((line, (method, route, status)), length) in access.iter().zip(expected).zip(lengths) {
         let fields = &line["fields"];
         assert_eq!(line["level"], "INFO", "{line}");
+        assert!(line["timestamp"].is_string(), "{line}");
         assert_eq!(fields["method"], method, "{line}");
         assert_eq!(fields["route"], route, "{line}");
         assert_eq!(fields["status"], status, "{line}");
         assert!(fields["latency_us"].is_u64(), "{line}");
+        assert_eq!(fields["bytes"], length, "{line}");
+        local_client(fields["client"].as_str().unwrap());
     }
     for secret in [TOKEN, "body-marker-5f1e", "query-marker", &pk] {
         assert!(!stderr.contains(secret), "{secret:?} was logged: {stderr}");
@@ -530,49 +370,6 @@ fn a_request_in_flight_when_sigterm_arrives_is_answered_before_the_exit() {
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     let exit = server.stop_waiting();
     assert_eq!(exit.code(), Some(0), "{exit:?}");
-}
-
-/// The test database (`INVITATION_TEST_DATABASE_URL`, default
-/// `postgres://postgres@127.0.0.1:5432/postgres`) when it answers; outside
-/// CI `None` (with a skip line) when it does not, in CI a failure.
-async fn test_database() -> Option<(String, invitation_postgres::PgStore)> {
-    let url = std::env::var("INVITATION_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let store = invitation_postgres::PgStore::connect(&url).expect("the test URL parses");
-    match store.pool().get().await {
-        Ok(_) => Some((url, store)),
-        Err(e) => {
-            let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-            assert!(
-                !in_ci,
-                "PostgreSQL is not reachable ({e}); CI is set, so this fails"
-            );
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: PostgreSQL not reachable ({e}); set INVITATION_TEST_DATABASE_URL to run"
-            );
-            None
-        }
-    }
-}
-
-/// Flags for a server on a free port with this directory file and its
-/// tables in `schema`, then `extra`.
-fn database_args<'a>(file: &'a TempFile, schema: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let path = file.0.to_str().unwrap();
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--directory",
-        path,
-        "--database-schema",
-        schema,
-    ];
-    args.extend_from_slice(extra);
-    args
 }
 
 #[tokio::test]
