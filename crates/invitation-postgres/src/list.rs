@@ -121,8 +121,22 @@ fn sql_type(ty: &Type) -> &'static str {
 struct Word {
     /// `None` when the word can match no name or expiry text.
     pattern: Option<String>,
+    /// The pattern again when the word could occur in an expiry text,
+    /// `None` when it cannot: the expiry text is computed per row and costs
+    /// several times a name match, so it is only tried for such words.
+    expiry: Option<String>,
     creators: Vec<i64>,
     flows: Vec<Uuid>,
+}
+
+/// Whether `text` could occur in an expiry text as the API writes it
+/// (`2036-02-03T12:30:45.000007Z`: digits, `-`, `:`, `.`, `T` and `Z`, the
+/// letters in either case, as the match ignores ASCII case).
+fn could_be_in_expiry_text(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().all(|b| {
+            b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'T' | b't' | b'Z' | b'z')
+        })
 }
 
 /// The query's words, each once: two words with the same pattern (ignoring
@@ -139,8 +153,12 @@ fn words(query: &ListQuery) -> Vec<Word> {
             let mut flows: Vec<Uuid> = term.flows.iter().map(|f| *f.as_uuid()).collect();
             flows.sort_unstable();
             flows.dedup();
+            let pattern = search_pattern(&term.text).map(|p| p.to_ascii_lowercase());
             Word {
-                pattern: search_pattern(&term.text).map(|p| p.to_ascii_lowercase()),
+                expiry: pattern
+                    .clone()
+                    .filter(|_| could_be_in_expiry_text(&term.text)),
+                pattern,
                 creators,
                 flows,
             }
@@ -148,6 +166,15 @@ fn words(query: &ListQuery) -> Vec<Word> {
         .collect();
     words.sort_unstable();
     words.dedup();
+    // PostgreSQL tests a row's conditions in the order written (among
+    // equally costly ones) and stops at the first that fails: cheap words
+    // first (no expiry text to compute), longer (rarer) words first.
+    words.sort_by_key(|word| {
+        (
+            word.expiry.is_some(),
+            std::cmp::Reverse(word.pattern.as_ref().map_or(0, String::len)),
+        )
+    });
     words
 }
 
@@ -284,29 +311,46 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
     let mut words = words(query).into_iter();
     for _ in 0..SEARCH_SLOTS {
         // An empty slot has NULL creators; a word that can match no text
-        // has a NULL pattern. Planned for the values, both fold away.
-        let (pattern, creators, flows) = match words.next() {
-            Some(word) => (word.pattern, Some(word.creators), Some(word.flows)),
-            None => (None, None, None),
+        // has a NULL pattern, one that cannot be in an expiry text a NULL
+        // expiry pattern, one without creators or flows empty arrays.
+        // Planned for the values, each such arm folds to false and goes,
+        // so a word without creators or flows is a bare `name ILIKE`, and
+        // the trigram index can take several words in one scan.
+        let (pattern, expiry, creators, flows) = match words.next() {
+            Some(word) => (
+                word.pattern,
+                word.expiry,
+                Some(word.creators),
+                Some(word.flows),
+            ),
+            None => (None, None, None, None),
         };
         let pattern = b.bind(pattern, Type::TEXT);
+        let expiry = b.bind(expiry, Type::TEXT);
         let creators = b.bind(creators, Type::INT8_ARRAY);
         let flows = b.bind(flows, Type::UUID_ARRAY);
         conditions.push(format!(
             "({creators} IS NULL \
-              OR ({pattern} IS NOT NULL \
-                  AND (t.name ILIKE {pattern} OR {expires_text}(t.expires) ILIKE {pattern})) \
-              OR t.created_by = ANY({creators}) OR t.flow = ANY({flows}))"
+              OR ({pattern} IS NOT NULL AND t.name ILIKE {pattern}) \
+              OR ({expiry} IS NOT NULL AND {expires_text}(t.expires) ILIKE {expiry}) \
+              OR (cardinality({creators}) > 0 AND t.created_by = ANY({creators})) \
+              OR (cardinality({flows}) > 0 AND t.flow = ANY({flows})))"
         ));
     }
     // Words past the slots: every one must match, by text, creator or flow.
     let rest: Vec<Word> = words.collect();
-    let (patterns, creator_pairs, flow_pairs) = if rest.is_empty() {
-        (None, (Vec::new(), Vec::new()), (Vec::new(), Vec::new()))
+    let (patterns, expiries, creator_pairs, flow_pairs) = if rest.is_empty() {
+        (
+            None,
+            None,
+            (Vec::new(), Vec::new()),
+            (Vec::new(), Vec::new()),
+        )
     } else {
         let mut creator_pairs = (Vec::new(), Vec::new());
         let mut flow_pairs = (Vec::new(), Vec::new());
         let mut patterns = Vec::with_capacity(rest.len());
+        let mut expiries = Vec::with_capacity(rest.len());
         for (i, word) in rest.into_iter().enumerate() {
             let ordinal = i32::try_from(i + 1).unwrap_or(i32::MAX);
             for creator in word.creators {
@@ -318,18 +362,20 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
                 flow_pairs.1.push(flow);
             }
             patterns.push(word.pattern);
+            expiries.push(word.expiry);
         }
-        (Some(patterns), creator_pairs, flow_pairs)
+        (Some(patterns), Some(expiries), creator_pairs, flow_pairs)
     };
     let patterns = b.bind(patterns, Type::TEXT_ARRAY);
+    let expiries = b.bind(expiries, Type::TEXT_ARRAY);
     let creator_words = b.bind(creator_pairs.0, Type::INT4_ARRAY);
     let creator_ids = b.bind(creator_pairs.1, Type::INT8_ARRAY);
     let flow_words = b.bind(flow_pairs.0, Type::INT4_ARRAY);
     let flow_ids = b.bind(flow_pairs.1, Type::UUID_ARRAY);
     conditions.push(format!(
         "({patterns} IS NULL OR NOT EXISTS ( \
-           SELECT 1 FROM unnest({patterns}) WITH ORDINALITY AS w(pattern, i) \
-            WHERE (t.name ILIKE w.pattern OR {expires_text}(t.expires) ILIKE w.pattern) IS NOT TRUE \
+           SELECT 1 FROM unnest({patterns}, {expiries}) WITH ORDINALITY AS w(pattern, expiry, i) \
+            WHERE (t.name ILIKE w.pattern OR {expires_text}(t.expires) ILIKE w.expiry) IS NOT TRUE \
               AND NOT EXISTS (SELECT 1 FROM unnest({creator_words}, {creator_ids}) AS c(i, id) \
                                WHERE c.i = w.i AND c.id = t.created_by) \
               AND NOT EXISTS (SELECT 1 FROM unnest({flow_words}, {flow_ids}) AS f(i, id) \
