@@ -67,6 +67,16 @@ async fn hold(url: &str, lock: &str) -> tokio_postgres::Client {
     client
 }
 
+/// A connection of its own holding an ACCESS EXCLUSIVE lock on `table` of
+/// the schema, until `ROLLBACK`.
+async fn lock_table(schema: &support::TestSchema, table: &str) -> tokio_postgres::Client {
+    let lock = format!(
+        "LOCK TABLE \"{}\".{table} IN ACCESS EXCLUSIVE MODE",
+        schema.name()
+    );
+    hold(schema.url(), &lock).await
+}
+
 async fn active_backends(client: &tokio_postgres::Client, app: &str) -> i64 {
     client
         .query_one(
@@ -194,14 +204,7 @@ mod time_bounds {
         let Some((store, schema, _app)) = own_store(options).await else {
             return;
         };
-        let locker = hold(
-            schema.url(),
-            &format!(
-                "LOCK TABLE \"{}\".invitations IN ACCESS EXCLUSIVE MODE",
-                schema.name()
-            ),
-        )
-        .await;
+        let locker = lock_table(&schema, "invitations").await;
         let started = Instant::now();
         let result = tokio::time::timeout(Duration::from_secs(5), store.list(&search(&["x"])))
             .await
@@ -226,14 +229,7 @@ mod time_bounds {
         let Some((store, schema, app)) = own_store(options).await else {
             return;
         };
-        let locker = hold(
-            schema.url(),
-            &format!(
-                "LOCK TABLE \"{}\".invitations IN ACCESS EXCLUSIVE MODE",
-                schema.name()
-            ),
-        )
-        .await;
+        let locker = lock_table(&schema, "invitations").await;
         // Two calls wait on the lock; their futures are dropped.
         for _ in 0..2 {
             let abandoned = tokio::time::timeout(
@@ -310,14 +306,7 @@ mod migrations {
         let Some((store, schema, _app)) = own_store(options).await else {
             return;
         };
-        let holder = hold(
-            schema.url(),
-            &format!(
-                "LOCK TABLE \"{}\".schema_migrations IN ACCESS EXCLUSIVE MODE",
-                schema.name()
-            ),
-        )
-        .await;
+        let holder = lock_table(&schema, "schema_migrations").await;
         let started = Instant::now();
         let result = tokio::time::timeout(Duration::from_secs(10), store.migrate())
             .await
