@@ -21,7 +21,8 @@
 //! in `benches/benches/pg.rs`) is kept between runs and reloaded only when
 //! its row count differs. The statement timeout is the store's default
 //! (5 s) unless `ATTACK_STATEMENT_TIMEOUT_MS` says otherwise;
-//! `ATTACK_SHOW_SLOW=1` prints the words of every call over 1 s.
+//! `ATTACK_SHOW_SLOW=1` prints the words of every call over 1 s;
+//! `ATTACK_WORDS` sets the words per search (16).
 //!
 //! One run on the 2-core development machine (PostgreSQL 15,
 //! `shared_buffers` 128 MB), 200 searches, 8 at a time:
@@ -66,12 +67,12 @@ fn flow(i: usize) -> FlowId {
     )
 }
 
-fn search(rng: &mut Rng, mode: &str) -> Vec<SearchTerm> {
+fn search(rng: &mut Rng, mode: &str, words: usize) -> Vec<SearchTerm> {
     const BROAD: [&str; 24] = [
         "e", "t", "a", "m", "-", "i", "n", "v", "2", "0", "1", ":", "6", "te", "am", "in", "20",
         "02", "t0", "-0", "3", "4", "5", "z",
     ];
-    (0..16)
+    (0..words)
         .map(|_| {
             let text = match mode {
                 "broad" => (*rng.pick(&BROAD)).to_owned(),
@@ -185,6 +186,10 @@ async fn main() {
     let mode = args.get(1).map_or("random", String::as_str).to_owned();
     let rows: u64 = args.get(2).map_or(500_000, |a| a.parse().expect("rows"));
     let searches: u64 = args.get(3).map_or(200, |a| a.parse().expect("searches"));
+    let words: usize = std::env::var("ATTACK_WORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
     let url = std::env::var("INVITATION_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let separator = if url.contains('?') { '&' } else { '?' };
@@ -253,7 +258,7 @@ async fn main() {
     let queries: Vec<ListQuery> = (0..searches)
         .map(|_| ListQuery {
             filters: Filters::default(),
-            search: search(&mut rng, &mode),
+            search: search(&mut rng, &mode, words),
             ordering: Ordering::DEFAULT,
             offset: 0,
             limit: 20,
@@ -309,7 +314,7 @@ async fn main() {
     times.sort();
 
     println!(
-        "mode {mode}: {searches} distinct searches of 16 words over {rows} rows, {POOL} at a time, \
+        "mode {mode}: {searches} distinct searches of {words} words over {rows} rows, {POOL} at a time, \
          in {:.1} s ({matched} rows matched in all, {failed} calls failed)",
         wall.as_secs_f64(),
     );

@@ -1,18 +1,37 @@
 //! [`ListQuery`] as one SQL statement of bounded shape.
 //!
-//! The statement returns the total and the page together, from one snapshot:
+//! The statement returns the total and the page together, from one
+//! snapshot, so an empty page (offset past the end, `limit` 0, nothing
+//! matching) is one row holding the total and NULLs.
+//!
+//! Without filters or search words the page is read through the ordering's
+//! index with its LIMIT, and the total is the sum of migration 0002's
+//! counters:
 //!
 //! ```sql
-//! SELECT c.total, p.* FROM (SELECT count(*) AS total FROM t WHERE <where>) AS c
-//! LEFT JOIN (SELECT <columns> FROM t WHERE <where> ORDER BY <order>
-//!            LIMIT $l OFFSET $o) AS p ON true
+//! SELECT c.total, p.* FROM (SELECT sum(n) AS total FROM counts) AS c
+//! LEFT JOIN (SELECT <columns> FROM t ORDER BY <order> LIMIT $l OFFSET $o) AS p ON true
 //! ORDER BY <order>
 //! ```
 //!
-//! so an empty page (offset past the end, `limit` 0, nothing matching) is
-//! one row holding the total and NULLs. Unlike `count(*) OVER ()`, the page
-//! is read through an index with its LIMIT, and the count never fetches the
-//! rows' other columns.
+//! With them, the matching rows' ids and sort keys are found once, through
+//! the filter and search indexes, and both the total and the page come
+//! from that set:
+//!
+//! ```sql
+//! WITH m AS MATERIALIZED (SELECT id, <sort column> FROM t WHERE <where>)
+//! SELECT c.total, p.* FROM (SELECT count(*) AS total FROM m) AS c
+//! LEFT JOIN (SELECT <columns> FROM (SELECT id FROM m ORDER BY <order>
+//!                                   LIMIT $l OFFSET $o) AS pg
+//!            JOIN t ON t.id = pg.id) AS p ON true
+//! ORDER BY <order>
+//! ```
+//!
+//! The conditions are tested once per row, not once for the count and again
+//! for the page, and the page cannot be planned as a walk down the
+//! ordering's index in the hope of finding `limit` matches early, which,
+//! when few rows match, tests nearly every row of the table (a one-word
+//! search matching 50 of 500,000 rows took 0.5 s that way, 10 ms this way).
 //!
 //! **Bounded shapes.** Every value is a bound parameter, and the text
 //! depends on nothing but the ordering (12 of them) and whether the query
@@ -207,12 +226,10 @@ fn search_pattern(text: &str) -> Option<String> {
     }
 }
 
-fn order_by(field: SortField, descending: bool, prefix: &str) -> Result<String, Unsupported> {
-    let column = match field {
-        SortField::Pk => {
-            let direction = if descending { "DESC" } else { "ASC" };
-            return Ok(format!("{prefix}id {direction}"));
-        }
+/// The column an ordering sorts by before the id (`None` for the id).
+fn sort_column(field: SortField) -> Result<Option<&'static str>, Unsupported> {
+    Ok(Some(match field {
+        SortField::Pk => return Ok(None),
         // The column is COLLATE "C": byte order.
         SortField::Name => "name",
         SortField::Expires => "expires",
@@ -220,6 +237,13 @@ fn order_by(field: SortField, descending: bool, prefix: &str) -> Result<String, 
         SortField::Flow => "flow",
         SortField::CreatedBy => "created_by",
         other => return Err(Unsupported::Ordering(other)),
+    }))
+}
+
+fn order_by(field: SortField, descending: bool, prefix: &str) -> Result<String, Unsupported> {
+    let Some(column) = sort_column(field)? else {
+        let direction = if descending { "DESC" } else { "ASC" };
+        return Ok(format!("{prefix}id {direction}"));
     };
     // NULLs after every value ascending, before every value descending (the
     // reference's `None` sorts greatest); ties by id ascending.
@@ -238,19 +262,13 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
     let table = &sql.table;
-    let outer_columns = COLUMNS.split(", ").fold(String::new(), |mut acc, column| {
-        let _ = write!(acc, ", p.{column}");
-        acc
-    });
-    let statement = |count: String, where_clause: &str, limit: &str, offset: &str| {
-        format!(
-            "SELECT c.total{outer_columns} \
-             FROM ({count}) AS c \
-             LEFT JOIN (SELECT {COLUMNS} FROM {table} AS t WHERE {where_clause} \
-                        ORDER BY {inner_order} LIMIT {limit} OFFSET {offset}) AS p ON true \
-             ORDER BY {outer_order}"
-        )
+    let columns = |prefix: &str| {
+        COLUMNS.split(", ").fold(String::new(), |mut acc, column| {
+            let _ = write!(acc, ", {prefix}{column}");
+            acc
+        })
     };
+    let outer_columns = columns("p.");
 
     let filters = &query.filters;
     let unfiltered = filters.name.is_none()
@@ -261,9 +279,15 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
     if unfiltered {
         // The total is the table's row count, which migration 0002 keeps
         // exactly in 64 counters: no scan of the table.
-        let count = format!("SELECT sum(n)::bigint AS total FROM {}", sql.counts);
+        let counts = &sql.counts;
         return Ok(Plan::Query(ListStatement {
-            sql: statement(count, "true", "$1", "$2"),
+            sql: format!(
+                "SELECT c.total{outer_columns} \
+                 FROM (SELECT sum(n)::bigint AS total FROM {counts}) AS c \
+                 LEFT JOIN (SELECT {COLUMNS} FROM {table} \
+                            ORDER BY {inner_order} LIMIT $1 OFFSET $2) AS p ON true \
+                 ORDER BY {outer_order}"
+            ),
             params: vec![Box::new(limit), Box::new(offset)],
             types: None,
         }));
@@ -385,9 +409,24 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
     let where_clause = conditions.join(" AND ");
     let limit = b.bind(limit, Type::INT8);
     let offset = b.bind(offset, Type::INT8);
-    let count = format!("SELECT count(*) AS total FROM {table} AS t WHERE {where_clause}");
+    let key = match sort_column(query.ordering.field)? {
+        Some(column) => format!("t.id, t.{column}"),
+        None => "t.id".to_owned(),
+    };
+    let matched_order = order_by(query.ordering.field, query.ordering.descending, "m.")?;
+    let page_columns = columns("t.");
+    let page_columns = page_columns.trim_start_matches(", ");
     Ok(Plan::Query(ListStatement {
-        sql: statement(count, &where_clause, &limit, &offset),
+        sql: format!(
+            "WITH m AS MATERIALIZED (SELECT {key} FROM {table} AS t WHERE {where_clause}) \
+             SELECT c.total{outer_columns} \
+             FROM (SELECT count(*) AS total FROM m) AS c \
+             LEFT JOIN (SELECT {page_columns} \
+                          FROM (SELECT m.id FROM m ORDER BY {matched_order} \
+                                 LIMIT {limit} OFFSET {offset}) AS pg \
+                          JOIN {table} AS t ON t.id = pg.id) AS p ON true \
+             ORDER BY {outer_order}"
+        ),
         params: b.params,
         types: Some(b.types),
     }))
