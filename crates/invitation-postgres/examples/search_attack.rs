@@ -25,13 +25,17 @@
 //! `ATTACK_WORDS` sets the words per search (16).
 //!
 //! One run on the 2-core development machine (PostgreSQL 15,
-//! `shared_buffers` 128 MB), 200 searches, 8 at a time:
+//! `shared_buffers` 128 MB), 200 searches, 8 at a time (per backend: peak
+//! private memory `RssAnon`, peak `Pss` from `smaps_rollup`, peak `VmRSS`,
+//! which also counts every page of the shared buffers the backend has
+//! touched):
 //!
-//! | mode | p50 | p99 | peak private memory (`RssAnon`) per backend | peak `VmRSS` per backend |
-//! |---|---|---|---|---|
-//! | `random` | 94 ms | 154 ms | ≤ 6.0 MB | ≤ 48 MB |
-//! | `names` | 96 ms | 171 ms | ≤ 8.1 MB | ≤ 64 MB |
-//! | `broad` | 5.04 s | 5.09 s (every call stopped by the statement timeout) | ≤ 8.9 MB | ≤ 152 MB (130 MB of it the shared buffers, which a full scan touches) |
+//! | mode, words | p50 | p99 | `RssAnon` | `Pss` | `VmRSS` |
+//! |---|---|---|---|---|---|
+//! | `random`, 16 | 43 ms | 82 ms | ≤ 5.1 MB | ≤ 7.5 MB | ≤ 45 MB |
+//! | `names`, 16 | 44 ms | 84 ms | ≤ 6.2 MB | ≤ 10.4 MB | ≤ 62 MB |
+//! | `random`, 1 | 11 ms | 143 ms | ≤ 7.8 MB | ≤ 20.3 MB | ≤ 150 MB |
+//! | `broad`, 16 | 5.04 s | 5.17 s: every call stopped by the 5 s statement timeout | ≤ 10.3 MB | ≤ 23.7 MB | ≤ 154 MB |
 //!
 //! A `broad` search must test every row of the table for every word, and
 //! computing a row's expiry text for the words that could occur in it
@@ -160,19 +164,24 @@ async fn load(store: &PgStore, rows: u64) {
     );
 }
 
-/// (VmRSS, RssAnon, RssShmem) in kB.
-type Memory = (u64, u64, u64);
+/// (VmRSS, RssAnon, RssShmem, Pss) in kB.
+type Memory = (u64, u64, u64, u64);
 
 fn memory(pid: i32) -> Option<Memory> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
+    let field = |text: &str, name: &str| {
+        text.lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse::<u64>().ok())
     };
-    Some((field("VmRSS:")?, field("RssAnon:")?, field("RssShmem:")?))
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    Some((
+        field(&status, "VmRSS:")?,
+        field(&status, "RssAnon:")?,
+        field(&status, "RssShmem:")?,
+        field(&rollup, "Pss:")?,
+    ))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -243,10 +252,15 @@ async fn main() {
         tokio::spawn(async move {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 for &pid in &pids {
-                    if let Some((rss, anon, shmem)) = memory(pid) {
+                    if let Some((rss, anon, shmem, pss)) = memory(pid) {
                         let mut peaks = peaks.lock().unwrap();
                         let peak = peaks.entry(pid).or_default();
-                        *peak = (peak.0.max(rss), peak.1.max(anon), peak.2.max(shmem));
+                        *peak = (
+                            peak.0.max(rss),
+                            peak.1.max(anon),
+                            peak.2.max(shmem),
+                            peak.3.max(pss),
+                        );
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -326,13 +340,15 @@ async fn main() {
     );
     let peaks = peaks.lock().unwrap();
     for pid in &pids {
-        let (rss, anon, shmem) = peaks.get(pid).copied().unwrap_or_default();
+        let (rss, anon, shmem, pss) = peaks.get(pid).copied().unwrap_or_default();
+        let mb = |kb: u64| kb as f64 / 1024.0;
         println!(
-            "backend {pid}: peak VmRSS {:.1} MB = private (RssAnon) {:.1} MB + shared buffers \
-             and other shared memory touched (RssShmem) {:.1} MB + mapped files",
-            rss as f64 / 1024.0,
-            anon as f64 / 1024.0,
-            shmem as f64 / 1024.0
+            "backend {pid}: peak VmRSS {:.1} MB (private RssAnon {:.1} MB, shared memory \
+             touched RssShmem {:.1} MB), peak Pss {:.1} MB",
+            mb(rss),
+            mb(anon),
+            mb(shmem),
+            mb(pss)
         );
     }
 }
