@@ -210,8 +210,8 @@ mod tests {
             format!("user{i}{text}"),
         );
         user.name = text.to_owned();
-        user.is_active = i % 3 != 0;
-        user.last_login = (i % 2 == 0).then(|| {
+        user.is_active = !i.is_multiple_of(3);
+        user.last_login = i.is_multiple_of(2).then(|| {
             Utc.timestamp_opt(1_700_000_000 + i64::try_from(i).unwrap(), 0)
                 .unwrap()
         });
@@ -241,18 +241,18 @@ mod tests {
             _ => Some(Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()),
         };
         let mut data = Map::new();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             data.insert("email".to_owned(), json!(AWKWARD[i % AWKWARD.len()]));
             data.insert("deep".to_owned(), json!({"a": [[1], {"b": null}]}));
         }
-        let bound = (i % 3 != 0).then(|| flow(i));
+        let bound = (!i.is_multiple_of(3)).then(|| flow(i));
         let invitation = Invitation::from_parts(InvitationParts {
             id: InvitationId::from_uuid(Uuid::from_u128(u128::try_from(i).unwrap() * 0x1234_5678)),
             name: InvitationName::parse(&format!("name-{i}")).unwrap(),
             expires,
             fixed_data: FixedData::try_from(data).unwrap(),
             created_by: UserId::new(1),
-            single_use: i % 2 == 0,
+            single_use: i.is_multiple_of(2),
             flow: bound.as_ref().map(|f| f.pk),
             version: invitation_core::Version::FIRST,
         });

@@ -2,12 +2,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod conn;
 mod error;
 mod list;
 mod migrate;
+mod options;
 mod row;
 mod schema;
 mod store;
+mod tls;
 
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -17,20 +20,20 @@ use std::time::Duration;
 pub use deadpool_postgres;
 pub use deadpool_postgres::tokio_postgres;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+pub use tokio_postgres_rustls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use crate::error::PgError;
+pub use crate::list::{MAX_PREPARED_STATEMENTS, SEARCH_SLOTS};
+pub use crate::options::{
+    PgOptions, DEFAULT_MIGRATION_BUDGET, DEFAULT_MIGRATION_LOCK_TIMEOUT, DEFAULT_POOL_SIZE,
+    DEFAULT_STATEMENT_TIMEOUT, DEFAULT_TIMEOUT,
+};
 use crate::schema::{Schema, Statements};
+pub use crate::tls::{CertificateCheck, ConnectionSettings};
 
 /// The schema [`PgStore::new`] uses.
 pub const DEFAULT_SCHEMA: &str = "invitation";
-
-/// How many connections [`PgStore::connect`] pools.
-pub const DEFAULT_POOL_SIZE: usize = 16;
-
-/// How long [`PgStore::connect`]'s pool waits for a free connection, for a
-/// new connection to be made, or for one to be recycled, before the call
-/// fails with [`invitation_core::StoreError::Unavailable`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The PostgreSQL invitation store.
 ///
@@ -41,10 +44,23 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PgStore {
     pool: Pool,
     sql: Arc<Statements>,
+    /// What cancel requests go through (see `conn`); without TLS when no
+    /// client configuration could be built.
+    cancel_tls: Option<MakeRustlsConnect>,
+    migration_lock_timeout: Duration,
+    migration_budget: Duration,
 }
 
 impl PgStore {
     /// A store over `pool`, with its tables in the schema `invitation`.
+    ///
+    /// The pool is the host's: give its `tokio_postgres::Config` the
+    /// per-connection settings with [`PgOptions::apply_to`] (statement
+    /// timeout, keepalives) and build it with [`ConnectionSettings`] for
+    /// libpq's TLS modes. Cancel requests for statements whose caller went
+    /// away are sent over TLS when the connection used TLS, without checking
+    /// the certificate (the store cannot see the pool's connector; a cancel
+    /// request carries only the backend's cancel key).
     pub fn new(pool: Pool) -> Self {
         Self::from_schema(pool, Schema::default_schema())
     }
@@ -59,20 +75,22 @@ impl PgStore {
         Ok(Self::from_schema(pool, Schema::parse(schema)?))
     }
 
-    /// A store over a new pool of [`DEFAULT_POOL_SIZE`] connections to `url`
-    /// (a `postgres://` URL or a `key=value` string), without TLS, with
-    /// [`DEFAULT_TIMEOUT`] for waiting, connecting and recycling, and its
-    /// tables in the schema `invitation`.
+    /// A store over a new pool to `url` (a `postgres://` URL or a
+    /// `key=value` string) with [`PgOptions::default`]: 16 connections,
+    /// [`DEFAULT_TIMEOUT`] for waiting, connecting and recycling, a 5 s
+    /// `statement_timeout`, TCP keepalives, TLS as the string's `sslmode`
+    /// and `sslrootcert` say (libpq's meaning, see [`ConnectionSettings`]),
+    /// and its tables in the schema `invitation`.
     ///
     /// No connection is made yet: call [`PgStore::migrate`] (or `ping`) to
     /// find out whether the server answers.
     ///
     /// # Errors
-    /// [`PgError::Config`] when `url` cannot be read, [`PgError::Build`] when
-    /// the pool cannot be built.
+    /// [`PgError::Config`] when `url` cannot be read, [`PgError::Tls`] when
+    /// its TLS settings cannot be used, [`PgError::Build`] when the pool
+    /// cannot be built.
     pub fn connect(url: &str) -> Result<Self, PgError> {
-        let size = NonZeroUsize::new(DEFAULT_POOL_SIZE).unwrap_or(NonZeroUsize::MIN);
-        Self::connect_with_max_size(url, size)
+        Self::connect_with(url, &PgOptions::default())
     }
 
     /// [`PgStore::connect`] with a pool of at most `max_size` connections.
@@ -85,37 +103,59 @@ impl PgStore {
     /// # Errors
     /// As [`PgStore::connect`].
     pub fn connect_with_max_size(url: &str, max_size: NonZeroUsize) -> Result<Self, PgError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(PgError::Config)?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(DEFAULT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("invitation-postgres");
-        }
+        Self::connect_with(url, &PgOptions::default().max_size(max_size))
+    }
+
+    /// [`PgStore::connect`] with other options.
+    ///
+    /// # Errors
+    /// As [`PgStore::connect`].
+    pub fn connect_with(url: &str, options: &PgOptions) -> Result<Self, PgError> {
+        let settings = ConnectionSettings::parse(url)?;
+        let (mut config, tls) = settings.into_parts();
+        options.apply_to(&mut config);
         let manager = Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            tls.clone(),
             ManagerConfig {
                 // Only checks `is_closed()`: no test query per checkout.
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(max_size.get())
+            .max_size(options.max_size.get())
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(DEFAULT_TIMEOUT))
-            .create_timeout(Some(DEFAULT_TIMEOUT))
-            .recycle_timeout(Some(DEFAULT_TIMEOUT))
+            .wait_timeout(Some(options.pool_timeout))
+            .create_timeout(Some(options.pool_timeout))
+            .recycle_timeout(Some(options.pool_timeout))
             .build()
             .map_err(PgError::Build)?;
-        Ok(Self::new(pool))
+        let mut store = Self::new(pool);
+        store.cancel_tls = Some(tls);
+        store.migration_lock_timeout = options.migration_lock_timeout;
+        store.migration_budget = options.migration_budget;
+        Ok(store)
     }
 
     fn from_schema(pool: Pool, schema: Schema) -> Self {
         Self {
             pool,
             sql: Arc::new(Statements::new(schema)),
+            cancel_tls: tls::unverified().ok(),
+            migration_lock_timeout: DEFAULT_MIGRATION_LOCK_TIMEOUT,
+            migration_budget: DEFAULT_MIGRATION_BUDGET,
         }
+    }
+
+    /// The same store (pool, options) with its tables in `schema`.
+    ///
+    /// # Errors
+    /// As [`PgStore::with_schema`].
+    pub fn in_schema(&self, schema: &str) -> Result<Self, PgError> {
+        Ok(Self {
+            sql: Arc::new(Statements::new(Schema::parse(schema)?)),
+            ..self.clone()
+        })
     }
 
     /// Creates the schema if needed and applies the embedded migrations this
@@ -124,12 +164,27 @@ impl PgStore {
     /// once, and a no-op when everything is applied. Also (re)tries to create
     /// the optional `pg_trgm` search indexes (see the crate docs).
     ///
+    /// It never queues behind another session's locks for long: each
+    /// transaction runs with `lock_timeout` (5 s), is retried with backoff
+    /// after a lock timeout, and gives up after the migration budget (60 s;
+    /// [`PgOptions::migration_timeouts`]). Indexes already there are found
+    /// in the catalog without locking the table; a missing index on a
+    /// table with rows is built with `CREATE INDEX CONCURRENTLY`.
+    ///
     /// # Errors
-    /// [`PgError::Pool`] when no connection can be had, [`PgError::Migration`]
-    /// when a migration fails (nothing is applied then), [`PgError::Database`]
-    /// for anything else the server refuses.
+    /// [`PgError::Pool`] when no connection can be had,
+    /// [`PgError::Certificate`] when TLS refused the server,
+    /// [`PgError::Migration`] when a migration fails (nothing is applied
+    /// then), [`PgError::LockTimeout`] when locks stayed held past the
+    /// budget, [`PgError::Database`] for anything else the server refuses.
     pub async fn migrate(&self) -> Result<(), PgError> {
-        migrate::run(&self.pool, &self.sql.schema).await
+        migrate::run(
+            &self.pool,
+            &self.sql.schema,
+            self.migration_lock_timeout,
+            self.migration_budget,
+        )
+        .await
     }
 
     /// The pool this store uses.

@@ -1,40 +1,49 @@
-//! [`InvitationStore`] for [`PgStore`]: one prepared (cached) statement per
-//! operation.
+//! [`InvitationStore`] for [`PgStore`]: one statement per operation, run
+//! through `conn` (cancelled when the caller goes away, retried on the
+//! transient errors it names).
 
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Object;
 use invitation_core::time::truncate_to_micros;
 use invitation_core::{
     DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore, ListQuery,
     RedeemOutcome, StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use tokio_postgres::Statement;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::conn::{Answer, Call, Failure};
 use crate::error::{insert_error, pool_error, store_error};
 use crate::list::{plan, Plan};
 use crate::row::{id_at, invitation_at, version_at, version_param};
 use crate::PgStore;
 
 impl PgStore {
-    async fn client(&self) -> Result<Object, StoreError> {
-        self.pool().get().await.map_err(pool_error)
-    }
-
-    async fn prepare(client: &Object, sql: &str) -> Result<Statement, StoreError> {
-        client.prepare_cached(sql).await.map_err(store_error)
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.call(sql, params, Call::Query)
+            .await
+            .map(Answer::rows)
+            .map_err(store_failure)
     }
 
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let statement = Self::prepare(&client, sql).await?;
-        client
-            .execute(&statement, params)
+        self.call(sql, params, Call::Execute)
             .await
-            .map_err(store_error)
+            .map(Answer::count)
+            .map_err(store_failure)
+    }
+}
+
+fn store_failure(failure: Failure) -> StoreError {
+    match failure {
+        Failure::Pool(e) => pool_error(e),
+        Failure::Statement(e) => store_error(e),
     }
 }
 
@@ -116,23 +125,22 @@ fn db_instant(now: DateTime<Utc>) -> DateTime<Utc> {
 #[async_trait]
 impl InvitationStore for PgStore {
     async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let statement = Self::prepare(&client, &self.sql.insert).await?;
-        client
-            .execute(&statement, &Columns::of(invitation).params())
-            .await
-            .map_err(|e| insert_error(e, *invitation.id()))?;
+        self.call(
+            &self.sql.insert,
+            &Columns::of(invitation).params(),
+            Call::Execute,
+        )
+        .await
+        .map_err(|failure| match failure {
+            Failure::Statement(e) => insert_error(e, *invitation.id()),
+            other => store_failure(other),
+        })?;
         Ok(())
     }
 
     async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-        let client = self.client().await?;
-        let statement = Self::prepare(&client, &self.sql.get).await?;
-        let row = client
-            .query_opt(&statement, &[id.as_uuid()])
-            .await
-            .map_err(store_error)?;
-        row.map(|row| invitation_at(&row, 0)).transpose()
+        let rows = self.rows(&self.sql.get, &[id.as_uuid()]).await?;
+        rows.first().map(|row| invitation_at(row, 0)).transpose()
     }
 
     async fn update(
@@ -156,11 +164,9 @@ impl InvitationStore for PgStore {
         let flow_given = flow.is_some();
         let flow = flow.flatten().map(|f| *f.as_uuid());
         let expected = expected.map(version_param);
-        let client = self.client().await?;
-        let statement = Self::prepare(&client, &self.sql.update).await?;
-        let row = client
-            .query_opt(
-                &statement,
+        let rows = self
+            .rows(
+                &self.sql.update,
                 &[
                     id.as_uuid(),
                     &name,
@@ -173,15 +179,14 @@ impl InvitationStore for PgStore {
                     &expected,
                 ],
             )
-            .await
-            .map_err(store_error)?;
-        let Some(row) = row else {
+            .await?;
+        let Some(row) = rows.first() else {
             return Ok(UpdateOutcome::NotFound);
         };
         let written: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
             reason: format!("update result cannot be read: {e}"),
         })?;
-        let invitation = invitation_at(&row, 1)?;
+        let invitation = invitation_at(row, 1)?;
         Ok(if written {
             UpdateOutcome::Updated(invitation)
         } else if expected.is_some() {
@@ -200,20 +205,17 @@ impl InvitationStore for PgStore {
         expected: Option<Version>,
     ) -> Result<DeleteOutcome, StoreError> {
         let expected = expected.map(version_param);
-        let client = self.client().await?;
-        let statement = Self::prepare(&client, &self.sql.delete).await?;
-        let row = client
-            .query_opt(&statement, &[id.as_uuid(), &expected])
-            .await
-            .map_err(store_error)?;
-        let Some(row) = row else {
+        let rows = self
+            .rows(&self.sql.delete, &[id.as_uuid(), &expected])
+            .await?;
+        let Some(row) = rows.first() else {
             return Ok(DeleteOutcome::NotFound);
         };
         let deleted: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
             reason: format!("delete result cannot be read: {e}"),
         })?;
         let uuid = id.as_uuid();
-        let current = version_at(&row, 1, Some(uuid))?;
+        let current = version_at(row, 1, Some(uuid))?;
         Ok(if deleted {
             DeleteOutcome::Deleted
         } else if expected.is_some() {
@@ -234,12 +236,15 @@ impl InvitationStore for PgStore {
             }
             Err(unsupported) => return Err(StoreError::Backend(Box::new(unsupported))),
         };
-        let client = self.client().await?;
-        let prepared = Self::prepare(&client, &statement.sql).await?;
-        let rows = client
-            .query(&prepared, &statement.params())
+        let call = match &statement.types {
+            Some(types) => Call::Unnamed(types),
+            None => Call::Query,
+        };
+        let rows = self
+            .call(&statement.sql, &statement.params(), call)
             .await
-            .map_err(store_error)?;
+            .map(Answer::rows)
+            .map_err(store_failure)?;
         let mut total = 0;
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -261,19 +266,16 @@ impl InvitationStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         let now = db_instant(now);
-        let client = self.client().await?;
-        let statement = Self::prepare(&client, &self.sql.redeem).await?;
-        let row = client
-            .query_opt(&statement, &[id.as_uuid(), flow.as_uuid(), &now])
-            .await
-            .map_err(store_error)?;
-        let Some(row) = row else {
+        let rows = self
+            .rows(&self.sql.redeem, &[id.as_uuid(), flow.as_uuid(), &now])
+            .await?;
+        let Some(row) = rows.first() else {
             return Ok(RedeemOutcome::NotFound);
         };
         let consumed: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
             reason: format!("redeem result cannot be read: {e}"),
         })?;
-        let invitation = invitation_at(&row, 1)?;
+        let invitation = invitation_at(row, 1)?;
         if consumed {
             return Ok(RedeemOutcome::Redeemed(invitation));
         }

@@ -19,7 +19,7 @@ use clap::Parser;
 use invitation_core::{InvitationService, InvitationStore};
 use invitation_http::{router, AppState, INVITATIONS_PATH};
 use invitation_memory::MemoryStore;
-use invitation_postgres::{PgError, PgStore};
+use invitation_postgres::{PgError, PgOptions, PgStore};
 use tokio::net::TcpListener;
 
 pub use directory::{Directory, DirectoryFileError, DEFAULT_INSTALL_ID};
@@ -194,6 +194,16 @@ pub struct Args {
         value_parser = pool_size
     )]
     pub database_pool_size: usize,
+    /// Seconds one PostgreSQL statement may run before the database cancels
+    /// it (its request answers 503 with Retry-After); 0 for no limit.
+    #[arg(
+        long,
+        env = "INVITATION_DATABASE_STATEMENT_TIMEOUT",
+        requires = "database_url",
+        default_value_t = invitation_postgres::DEFAULT_STATEMENT_TIMEOUT.as_secs(),
+        value_parser = seconds
+    )]
+    pub database_statement_timeout: u64,
     /// TOML file of users (with tokens and permissions) and flows.
     #[arg(long, env = "INVITATION_DIRECTORY")]
     pub directory: Option<PathBuf>,
@@ -438,11 +448,12 @@ impl Bound {
 /// connections, and migrates the schema.
 async fn pg_store(url: &DatabaseUrl, args: &Args) -> Result<PgStore, ServerError> {
     let size = NonZeroUsize::new(args.database_pool_size).unwrap_or(NonZeroUsize::MIN);
-    let mut store =
-        PgStore::connect_with_max_size(url.expose(), size).map_err(ServerError::Database)?;
+    let options = PgOptions::new()
+        .max_size(size)
+        .statement_timeout(Duration::from_secs(args.database_statement_timeout));
+    let mut store = PgStore::connect_with(url.expose(), &options).map_err(ServerError::Database)?;
     if let Some(schema) = &args.database_schema {
-        store =
-            PgStore::with_schema(store.pool().clone(), schema).map_err(ServerError::Database)?;
+        store = store.in_schema(schema).map_err(ServerError::Database)?;
     }
     store.migrate().await.map_err(ServerError::Database)?;
     tracing::info!(schema = store.schema(), "PostgreSQL storage ready");

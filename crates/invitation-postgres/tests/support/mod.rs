@@ -8,6 +8,8 @@
 // Test support: failing loudly is the point; not every binary uses every item.
 #![allow(dead_code, clippy::expect_used, clippy::panic)]
 
+pub mod rng;
+
 use std::io::Write as _;
 use std::sync::{Arc, Once};
 use std::time::Duration;
