@@ -318,11 +318,10 @@ fn pgbench_load(
     }
     let prefix = log_dir.join("pgbench_log");
     let output = Command::new(pgbench)
-        // Plain TCP, as the adapter's pool connects (`NoTls`): libpq's
+        // Plain TCP, as this benchmark's pool connects (`NoTls`): libpq's
         // default, `prefer`, would encrypt pgbench's side wherever the
-        // server has TLS on (Debian's default), which cost it 2–15 % of
-        // its rate at 16 clients (three alternating pairs, fifteenth
-        // session). A `sslmode` in the URL still wins.
+        // server has TLS on (Debian's default), which costs it 2–15 % of
+        // its rate at 16 clients. A `sslmode` in the URL still wins.
         .env("PGSSLMODE", "disable")
         .arg("-n")
         .args(["-M", "prepared"])
