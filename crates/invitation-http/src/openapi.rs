@@ -75,7 +75,10 @@ impl Modify for BearerToken {
 ///   digits is taken (`page_size` is capped at 100, a page past the end is
 ///   404), so no value is out of the document's range;
 /// - a PATCH body is optional: without one, nothing changes and the
-///   invitation is answered (authentik does the same).
+///   invitation is answered (authentik does the same);
+/// - the conditional-request headers (`If-Match`, `If-None-Match`) are
+///   optional plain strings, not a nullable type: a header is either sent
+///   or not.
 struct AsUpstream;
 
 impl Modify for AsUpstream {
@@ -90,6 +93,26 @@ impl Modify for AsUpstream {
                     parameter.schema = Some(
                         ObjectBuilder::new()
                             .schema_type(schema::Type::Integer)
+                            .into(),
+                    );
+                }
+            }
+        }
+        for operation in paths.values_mut().flat_map(|item| {
+            [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+        }) {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if parameter.parameter_in == utoipa::openapi::path::ParameterIn::Header {
+                    parameter.schema = Some(
+                        ObjectBuilder::new()
+                            .schema_type(schema::Type::String)
                             .into(),
                     );
                 }

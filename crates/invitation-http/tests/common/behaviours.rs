@@ -1115,6 +1115,35 @@ pub async fn the_schema_is_an_openapi_3_document_that_agrees_with_the_wire(h: &H
         }
     }
     assert!(single["patch"]["requestBody"].get("required").is_none());
+    // Conditional requests: optional plain-string headers, 412 and 304
+    // documented, ETag on the answers.
+    for (method, header) in [
+        ("get", "If-None-Match"),
+        ("put", "If-Match"),
+        ("patch", "If-Match"),
+        ("delete", "If-Match"),
+    ] {
+        let parameter = single[method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == header)
+            .unwrap_or_else(|| panic!("{method} has no {header}"));
+        assert_eq!(parameter["in"], "header");
+        assert_eq!(
+            parameter["schema"],
+            json!({"type": "string"}),
+            "{method} {header}"
+        );
+        assert_ne!(parameter["required"], true);
+    }
+    for method in ["put", "patch", "delete"] {
+        assert!(single[method]["responses"].get("412").is_some(), "{method}");
+    }
+    assert!(single["get"]["responses"].get("304").is_some());
+    assert!(single["get"]["responses"]["200"]["headers"]
+        .get("ETag")
+        .is_some());
     assert_eq!(single["put"]["requestBody"]["required"], true);
     assert_eq!(list["post"]["requestBody"]["required"], true);
     let request = &schemas["InvitationRequest"];
