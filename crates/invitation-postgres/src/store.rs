@@ -247,13 +247,15 @@ impl InvitationStore for PgStore {
             .map_err(store_failure)?;
         let mut total = 0;
         let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
+        // Each row is dropped once read: a page of large invitations is not
+        // held twice over (as rows and as invitations) until the end.
+        for row in rows {
             let count: i64 = row.try_get(0).map_err(|e| StoreError::Corrupt {
                 reason: format!("list total cannot be read: {e}"),
             })?;
             total = u64::try_from(count).unwrap_or(0);
-            if id_at(row, 1)?.is_some() {
-                items.push(invitation_at(row, 1)?);
+            if id_at(&row, 1)?.is_some() {
+                items.push(invitation_at(&row, 1)?);
             }
         }
         Ok(StoredPage { total, items })
