@@ -4,7 +4,7 @@ use axum::http::{header, HeaderMap};
 use invitation_core::Principal;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// What an `Authorization` header holds.
 #[derive(Debug, PartialEq, Eq)]

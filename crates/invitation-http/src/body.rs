@@ -11,7 +11,11 @@ use http_body_util::BodyExt;
 use invitation_core::{InvitationInput, JsonInputError};
 
 use crate::error::ApiError;
-use crate::MAX_BODY_BYTES;
+
+/// The largest request body accepted, in bytes (1 MiB). A larger body is
+/// answered `413 {"detail": "Request body too large.", "code": "too_large"}`
+/// and nothing is stored.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// How much of an oversized body is still read (and thrown away) before
 /// answering 413, so that a client still sending gets to read the answer

@@ -280,7 +280,7 @@ impl IntoResponse for ApiError {
         let body = body.unwrap_or_else(|_| {
             br#"{"detail": "A server error occurred.", "code": "server_error"}"#.to_vec()
         });
-        let mut response = crate::wire::json_bytes(status, body);
+        let mut response = crate::json::json_bytes(status, body);
         if matches!(self, Self::Unavailable) {
             response.headers_mut().insert(
                 header::RETRY_AFTER,

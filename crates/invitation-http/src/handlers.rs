@@ -19,10 +19,18 @@ use invitation_core::{
 };
 use serde_json::Value;
 
-use crate::body::input_body;
+use crate::body::{input_body, MAX_BODY_BYTES};
+use crate::dto::{
+    GenericError, InvitationJson, InvitationRequest, PageJson, PatchedInvitationRequest, UsedBy,
+    ValidationError,
+};
 use crate::error::ApiError;
-use crate::precondition::{if_none_match, IfMatch};
-use crate::{wire, AppState};
+use crate::precondition::{etag, if_none_match, IfMatch};
+use crate::respond;
+use crate::state::{AppState, LIST_MEMORY_BUDGET_KIB};
+
+/// The base path of every invitation route.
+pub const INVITATIONS_PATH: &str = "/api/v3/stages/invitation/invitations/";
 
 /// The version `If-Match` asks a write to expect. A value that can never
 /// match expects a version no invitation reaches, so the use case still
@@ -100,10 +108,10 @@ impl AppState {
         ("search" = Option<String>, Query, description = "Words that must each appear in the name, creator username, expiry or flow slug (any case)."),
     ),
     responses(
-        (status = 200, body = wire::PageJson),
-        (status = 400, body = crate::openapi::ValidationError),
-        (status = 403, body = crate::openapi::GenericError),
-        (status = 404, description = "The page does not exist.", body = crate::openapi::GenericError),
+        (status = 200, body = PageJson),
+        (status = 400, body = ValidationError),
+        (status = 403, body = GenericError),
+        (status = 404, description = "The page does not exist.", body = GenericError),
     ),
     security(("authentik" = []))
 )]
@@ -126,23 +134,23 @@ pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Reque
     };
     let reservation = state.reserve_list_memory(&list_request).await?;
     let page = state.shared.service.list(&caller, &list_request).await?;
-    wire::page(page, reservation)
+    respond::page(page, reservation)
 }
 
 impl AppState {
     /// Reserves the most memory a page of this request's size can hold
-    /// (see [`crate::LIST_MEMORY_BUDGET_KIB`]), waiting while other lists
+    /// (see [`LIST_MEMORY_BUDGET_KIB`]), waiting while other lists
     /// hold the budget.
     async fn reserve_list_memory(
         &self,
         request: &ListRequest,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        let row_kib = u64::try_from(crate::MAX_BODY_BYTES / 1024).unwrap_or(u64::MAX);
+        let row_kib = u64::try_from(MAX_BODY_BYTES / 1024).unwrap_or(u64::MAX);
         let want = request
             .effective_page_size()
             .saturating_mul(row_kib)
-            .min(u64::from(crate::LIST_MEMORY_BUDGET_KIB));
-        let want = u32::try_from(want).unwrap_or(crate::LIST_MEMORY_BUDGET_KIB);
+            .min(u64::from(LIST_MEMORY_BUDGET_KIB));
+        let want = u32::try_from(want).unwrap_or(LIST_MEMORY_BUDGET_KIB);
         // The semaphore is never closed.
         Arc::clone(&self.shared.list_budget)
             .acquire_many_owned(want)
@@ -157,13 +165,13 @@ impl AppState {
     path = "/api/v3/stages/invitation/invitations/",
     operation_id = "stages_invitation_invitations_create",
     tag = "stages",
-    request_body = crate::openapi::InvitationRequest,
+    request_body = InvitationRequest,
     responses(
-        (status = 201, body = wire::InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
-        (status = 400, body = crate::openapi::ValidationError),
-        (status = 403, body = crate::openapi::GenericError),
-        (status = 413, body = crate::openapi::GenericError),
-        (status = 415, body = crate::openapi::GenericError),
+        (status = 201, body = InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
+        (status = 400, body = ValidationError),
+        (status = 403, body = GenericError),
+        (status = 413, body = GenericError),
+        (status = 415, body = GenericError),
     ),
     security(("authentik" = []))
 )]
@@ -171,7 +179,7 @@ pub(crate) async fn create(State(state): State<AppState>, request: Request) -> A
     let caller = state.authenticate(request.headers()).await?;
     let input = state.input(&caller, request, Permission::Add).await?;
     let view = state.shared.service.create(&caller, input).await?;
-    wire::invitation(StatusCode::CREATED, &view)
+    respond::invitation(StatusCode::CREATED, &view)
 }
 
 /// `GET /api/v3/stages/invitation/invitations/{pk}/`
@@ -185,10 +193,10 @@ pub(crate) async fn create(State(state): State<AppState>, request: Request) -> A
         ("If-None-Match" = Option<String>, Header, description = "Entity tags (or `*`); when one names the current version, the answer is 304 without a body."),
     ),
     responses(
-        (status = 200, body = wire::InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
+        (status = 200, body = InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
         (status = 304, description = "Not modified: `If-None-Match` names the current version.", headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
-        (status = 403, body = crate::openapi::GenericError),
-        (status = 404, body = crate::openapi::GenericError),
+        (status = 403, body = GenericError),
+        (status = 404, body = GenericError),
     ),
     security(("authentik" = []))
 )]
@@ -203,12 +211,10 @@ pub(crate) async fn retrieve(
     let version = view.invitation.version();
     if if_none_match(request.headers(), version) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response
-            .headers_mut()
-            .insert(header::ETAG, crate::precondition::etag(version));
+        response.headers_mut().insert(header::ETAG, etag(version));
         return Ok(response);
     }
-    wire::invitation(StatusCode::OK, &view)
+    respond::invitation(StatusCode::OK, &view)
 }
 
 /// `PUT /api/v3/stages/invitation/invitations/{pk}/`
@@ -221,15 +227,15 @@ pub(crate) async fn retrieve(
         ("pk" = Uuid, Path, description = "A UUID string identifying this Invitation."),
         ("If-Match" = Option<String>, Header, description = "`*` or the invitation's current ETag: the write happens only at that version, else 412."),
     ),
-    request_body = crate::openapi::InvitationRequest,
+    request_body = InvitationRequest,
     responses(
-        (status = 200, body = wire::InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
-        (status = 400, body = crate::openapi::ValidationError),
-        (status = 403, body = crate::openapi::GenericError),
-        (status = 404, body = crate::openapi::GenericError),
-        (status = 412, description = "`If-Match` does not name the current version; nothing changed.", body = crate::openapi::GenericError),
-        (status = 413, body = crate::openapi::GenericError),
-        (status = 415, body = crate::openapi::GenericError),
+        (status = 200, body = InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
+        (status = 400, body = ValidationError),
+        (status = 403, body = GenericError),
+        (status = 404, body = GenericError),
+        (status = 412, description = "`If-Match` does not name the current version; nothing changed.", body = GenericError),
+        (status = 413, body = GenericError),
+        (status = 415, body = GenericError),
     ),
     security(("authentik" = []))
 )]
@@ -251,15 +257,15 @@ pub(crate) async fn update(
         ("pk" = Uuid, Path, description = "A UUID string identifying this Invitation."),
         ("If-Match" = Option<String>, Header, description = "`*` or the invitation's current ETag: the write happens only at that version, else 412."),
     ),
-    request_body = crate::openapi::PatchedInvitationRequest,
+    request_body = PatchedInvitationRequest,
     responses(
-        (status = 200, body = wire::InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
-        (status = 400, body = crate::openapi::ValidationError),
-        (status = 403, body = crate::openapi::GenericError),
-        (status = 404, body = crate::openapi::GenericError),
-        (status = 412, description = "`If-Match` does not name the current version; nothing changed.", body = crate::openapi::GenericError),
-        (status = 413, body = crate::openapi::GenericError),
-        (status = 415, body = crate::openapi::GenericError),
+        (status = 200, body = InvitationJson, headers(("ETag" = String, description = "The invitation's version as a strong entity tag; it changes on every write."))),
+        (status = 400, body = ValidationError),
+        (status = 403, body = GenericError),
+        (status = 404, body = GenericError),
+        (status = 412, description = "`If-Match` does not name the current version; nothing changed.", body = GenericError),
+        (status = 413, body = GenericError),
+        (status = 415, body = GenericError),
     ),
     security(("authentik" = []))
 )]
@@ -286,7 +292,7 @@ async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> Ap
                 .await?
         }
     };
-    wire::invitation(StatusCode::OK, &view)
+    respond::invitation(StatusCode::OK, &view)
 }
 
 /// `DELETE /api/v3/stages/invitation/invitations/{pk}/`
@@ -301,9 +307,9 @@ async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> Ap
     ),
     responses(
         (status = 204, description = "Deleted; no body."),
-        (status = 403, body = crate::openapi::GenericError),
-        (status = 404, body = crate::openapi::GenericError),
-        (status = 412, description = "`If-Match` does not name the current version; nothing was deleted.", body = crate::openapi::GenericError),
+        (status = 403, body = GenericError),
+        (status = 404, body = GenericError),
+        (status = 412, description = "`If-Match` does not name the current version; nothing was deleted.", body = GenericError),
     ),
     security(("authentik" = []))
 )]
@@ -327,9 +333,9 @@ pub(crate) async fn destroy(
     tag = "stages",
     params(("pk" = Uuid, Path, description = "A UUID string identifying this Invitation.")),
     responses(
-        (status = 200, description = "Objects referencing this invitation: always none.", body = Vec<crate::openapi::UsedBy>),
-        (status = 403, body = crate::openapi::GenericError),
-        (status = 404, body = crate::openapi::GenericError),
+        (status = 200, description = "Objects referencing this invitation: always none.", body = Vec<UsedBy>),
+        (status = 403, body = GenericError),
+        (status = 404, body = GenericError),
     ),
     security(("authentik" = []))
 )]
@@ -343,19 +349,7 @@ pub(crate) async fn used_by(
     // Nothing in this library references an invitation: the use case
     // answers an empty list for an existing one.
     let _users = state.shared.service.used_by(&caller, &id).await?;
-    wire::json(StatusCode::OK, &Vec::<Value>::new())
-}
-
-/// `GET /api/v3/schema/`
-#[utoipa::path(
-    get,
-    path = "/api/v3/schema/",
-    operation_id = "schema_retrieve",
-    tag = "schema",
-    responses((status = 200, description = "This OpenAPI document.", content_type = "application/json"))
-)]
-pub(crate) async fn schema(State(state): State<AppState>) -> Response {
-    wire::json_bytes(StatusCode::OK, state.shared.schema.to_vec())
+    respond::json(StatusCode::OK, &Vec::<Value>::new())
 }
 
 /// Any path that is no route.

@@ -2,19 +2,24 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// Each module uses only the ones above it (a test below holds them to
+// it): the JSON shapes and their writer, errors, the answers made of
+// them, the shared state, the handlers, the document that describes them.
 mod auth;
 mod body;
+mod dto;
 mod error;
 mod handlers;
 mod health;
+mod json;
 mod log;
 mod openapi;
 mod precondition;
+mod readiness;
 mod render;
-mod wire;
+mod respond;
+mod state;
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::{HandleError, HandleErrorLayer};
@@ -23,93 +28,16 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get_service, MethodRouter};
 use axum::{BoxError, Router};
-use invitation_core::{Authenticator, InvitationService};
 use serde::Serialize;
 use tower::timeout::{Timeout, TimeoutLayer};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::{CatchPanic, CatchPanicLayer};
 
+pub use body::MAX_BODY_BYTES;
+pub use handlers::INVITATIONS_PATH;
 pub use log::{AccessLog, AccessLogLayer, Logged, ACCESS_LOG_TARGET};
 pub use openapi::openapi;
-
-/// The largest request body accepted, in bytes (1 MiB). A larger body is
-/// answered `413 {"detail": "Request body too large.", "code": "too_large"}`
-/// and nothing is stored.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// How much memory list answers may hold at once, in KiB (128 MiB): the
-/// pages being read from storage and the answers being sent. A list
-/// reserves its page size times [`MAX_BODY_BYTES`] (the most one invitation
-/// can hold) before it reads storage, keeps what its page really holds until
-/// the answer is sent, and gives the rest back; lists that do not fit wait.
-/// Ten clients listing pages of a hundred 1 MiB invitations therefore hold
-/// about one such page at a time, not ten.
-pub const LIST_MEMORY_BUDGET_KIB: u32 = 128 * 1024;
-
-/// The base path of every invitation route.
-pub const INVITATIONS_PATH: &str = "/api/v3/stages/invitation/invitations/";
-
-/// How long a request's handler may run before it is answered
-/// `503 {"detail": "The request took too long.", "code": "timeout"}`
-/// (with `Retry-After`), unless [`AppState::with_request_timeout`] says
-/// otherwise.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What every request handler shares: the use cases and the token port.
-/// Cheap to clone (one reference count: axum clones it for every request).
-#[derive(Clone)]
-pub struct AppState {
-    shared: Arc<Shared>,
-    request_timeout: Option<Duration>,
-}
-
-struct Shared {
-    service: InvitationService,
-    authenticator: Arc<dyn Authenticator>,
-    schema: Arc<[u8]>,
-    list_budget: Arc<tokio::sync::Semaphore>,
-    readiness: health::Readiness,
-}
-
-impl AppState {
-    /// Serves `service`, resolving `Authorization: Bearer <token>` headers
-    /// with `authenticator`. Handlers are bounded by
-    /// [`DEFAULT_REQUEST_TIMEOUT`].
-    pub fn new(service: InvitationService, authenticator: Arc<dyn Authenticator>) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                service,
-                authenticator,
-                schema: openapi::rendered(),
-                list_budget: Arc::new(tokio::sync::Semaphore::new(LIST_MEMORY_BUDGET_KIB as usize)),
-                readiness: health::Readiness::default(),
-            }),
-            request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
-        }
-    }
-
-    /// How long a request's handler may run (`None`: as long as it takes)
-    /// before it is dropped and answered `503` with code `timeout`.
-    #[must_use]
-    pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// The use cases this state serves.
-    pub fn service(&self) -> &InvitationService {
-        &self.shared.service
-    }
-}
-
-/// Shows no port: a directory's `Debug` may list its tokens.
-impl fmt::Debug for AppState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppState")
-            .field("request_timeout", &self.request_timeout)
-            .finish_non_exhaustive()
-    }
-}
+pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, LIST_MEMORY_BUDGET_KIB};
 
 /// `{"detail": ..., "code": ...}` as the API writes it: for answers a
 /// server makes outside the router (a request head it refuses), so that
@@ -126,7 +54,7 @@ pub fn detail_body(detail: &str, code: &str) -> Vec<u8> {
 
 /// A JSON answer with [`detail_body`]'s body.
 pub fn detail_response(status: StatusCode, detail: &str, code: &str) -> Response {
-    wire::json_bytes(status, detail_body(detail, code))
+    json::json_bytes(status, detail_body(detail, code))
 }
 
 /// What a request whose handler ran past the request timeout is answered.
@@ -182,7 +110,7 @@ pub fn router(state: AppState) -> Router {
             .delete_service(invitation.serve(handlers::destroy)),
     );
     let router = used_by.add(router, get_service(used_by.serve(handlers::used_by)));
-    let router = schema.add(router, get_service(schema.serve(handlers::schema)));
+    let router = schema.add(router, get_service(schema.serve(openapi::schema)));
     let router = live.add(router, get_service(live.serve(health::live)));
     let router = ready.add(router, get_service(ready.serve(health::ready)));
     router.fallback_service(at("-").serve(handlers::not_found))
@@ -259,7 +187,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt as _;
-    use invitation_core::{AuthError, Principal};
+    use invitation_core::{AuthError, Authenticator, InvitationService, Principal};
     use invitation_memory::MemoryStore;
     use invitation_testkit::doubles::{AllowAll, StaticDirectory};
     use tower::ServiceExt as _;
@@ -329,5 +257,83 @@ mod tests {
         let state = AppState::new(service(&directory), directory.clone());
         let debug = format!("{state:?} {state:#?}");
         assert!(!debug.contains("a-secret-api-token"), "{debug}");
+    }
+
+    /// The modules in the order `mod` declares them, with their text.
+    const MODULES: [(&str, &str); 14] = [
+        ("precondition", include_str!("precondition.rs")),
+        ("dto", include_str!("dto.rs")),
+        ("render", include_str!("render.rs")),
+        ("json", include_str!("json.rs")),
+        ("error", include_str!("error.rs")),
+        ("respond", include_str!("respond.rs")),
+        ("body", include_str!("body.rs")),
+        ("log", include_str!("log.rs")),
+        ("readiness", include_str!("readiness.rs")),
+        ("state", include_str!("state.rs")),
+        ("auth", include_str!("auth.rs")),
+        ("handlers", include_str!("handlers.rs")),
+        ("health", include_str!("health.rs")),
+        ("openapi", include_str!("openapi.rs")),
+    ];
+
+    /// The modules a source text names by a `crate::` path, outside
+    /// comments: `crate::m::…` and each `m` of `crate::{m, …}`.
+    fn modules_named(text: &str) -> Vec<&str> {
+        let code: String = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut named = Vec::new();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            let paths: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => group[..group.find('}').unwrap_or(group.len())]
+                    .split(',')
+                    .collect(),
+                None => vec![rest],
+            };
+            for path in paths {
+                let path = path.trim_start();
+                let end = path
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(path.len());
+                if let Some(&(name, _)) = MODULES.iter().find(|(m, _)| *m == &path[..end]) {
+                    named.push(name);
+                }
+            }
+        }
+        named
+    }
+
+    #[test]
+    fn each_module_uses_only_the_modules_declared_before_it() {
+        let declared: Vec<&str> = MODULES.iter().map(|(name, _)| *name).collect();
+        let source_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files: Vec<String> = std::fs::read_dir(source_dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "lib.rs")
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = declared.iter().map(|m| format!("{m}.rs")).collect();
+        listed.sort();
+        assert_eq!(files, listed, "every module is in MODULES");
+        for (position, (module, text)) in MODULES.iter().enumerate() {
+            for named in modules_named(text) {
+                let at = declared.iter().position(|m| *m == named).unwrap();
+                assert!(
+                    at <= position,
+                    "`{module}` uses `{named}`, which is declared after it"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_module_order_check_sees_both_path_forms() {
+        let text = "use crate::state::AppState;\nuse crate::{json, openapi::Foo};\n// crate::log";
+        assert_eq!(modules_named(text), ["state", "json", "openapi"]);
     }
 }

@@ -9,11 +9,20 @@ use std::sync::{Arc, OnceLock};
 
 use utoipa::openapi::schema::{self, ObjectBuilder};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-use uuid::Uuid;
+use utoipa::{Modify, OpenApi};
 
-use crate::wire;
-use crate::{handlers, health};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use crate::dto::{
+    AuthenticationEnum, DeniedActionEnum, FlowDesignationEnum, FlowJson, FlowLayoutEnum,
+    GenericError, InvitationJson, InvitationRequest, PageJson, PaginationJson, PartialUserJson,
+    PatchedInvitationRequest, PolicyEngineModeEnum, ThemedUrls, UsedBy, UsedByActionEnum,
+    ValidationError,
+};
+use crate::handlers::{self, INVITATIONS_PATH};
+use crate::health;
+use crate::json::json_bytes;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,16 +38,16 @@ use crate::{handlers, health};
         handlers::partial_update,
         handlers::destroy,
         handlers::used_by,
-        handlers::schema,
+        schema,
         health::live,
         health::ready,
     ),
     components(schemas(
-        wire::InvitationJson,
-        wire::PartialUserJson,
-        wire::FlowJson,
-        wire::PageJson,
-        wire::PaginationJson,
+        InvitationJson,
+        PartialUserJson,
+        FlowJson,
+        PageJson,
+        PaginationJson,
         InvitationRequest,
         PatchedInvitationRequest,
         GenericError,
@@ -85,7 +94,7 @@ impl Modify for AsUpstream {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let paths = &mut openapi.paths.paths;
         if let Some(list) = paths
-            .get_mut(crate::INVITATIONS_PATH)
+            .get_mut(INVITATIONS_PATH)
             .and_then(|item| item.get.as_mut())
         {
             for parameter in list.parameters.iter_mut().flatten() {
@@ -118,7 +127,7 @@ impl Modify for AsUpstream {
                 }
             }
         }
-        let item = format!("{}{{pk}}/", crate::INVITATIONS_PATH);
+        let item = format!("{}{{pk}}/", INVITATIONS_PATH);
         if let Some(body) = paths
             .get_mut(&item)
             .and_then(|item| item.patch.as_mut())
@@ -154,161 +163,14 @@ pub(crate) fn rendered() -> Arc<[u8]> {
     )
 }
 
-// The types below only describe JSON in the document: request bodies are
-// read as JSON values and validated by invitation-core, and error bodies are
-// written by `crate::error`. None of them is ever built.
-
-/// What create and update (PUT) take.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct InvitationRequest {
-    /// Trimmed, then 1 to 50 of `a-z A-Z 0-9 - _`. Not unique.
-    #[schema(min_length = 1, max_length = 50, pattern = r"^[-a-zA-Z0-9_]+$")]
-    name: String,
-    /// ISO 8601; null (the default) = never expires.
-    #[schema(format = DateTime)]
-    expires: Option<String>,
-    /// Data forced onto the enrolling user; default `{}`.
-    #[schema(value_type = Object, required = false)]
-    fixed_data: (),
-    /// When enabled, the invitation will be deleted after usage (default
-    /// false).
-    #[schema(required = false)]
-    single_use: bool,
-    /// When set, only the configured flow can use this invitation.
-    flow: Option<Uuid>,
-}
-
-/// What partial update (PATCH) takes: any subset.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct PatchedInvitationRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 50,
-        pattern = r"^[-a-zA-Z0-9_]+$",
-        required = false
-    )]
-    name: String,
-    #[schema(format = DateTime)]
-    expires: Option<String>,
-    #[schema(value_type = Object, required = false)]
-    fixed_data: (),
-    #[schema(required = false)]
-    single_use: bool,
-    flow: Option<Uuid>,
-}
-
-/// Every refusal but field errors.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct GenericError {
-    detail: String,
-    code: String,
-}
-
-/// Field errors: each field's messages, in field order, then `code`
-/// (always `invalid`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct ValidationError {
-    #[schema(required = false)]
-    non_field_errors: Vec<String>,
-    #[schema(required = false)]
-    name: Vec<String>,
-    #[schema(required = false)]
-    expires: Vec<String>,
-    #[schema(required = false)]
-    fixed_data: Vec<String>,
-    #[schema(required = false)]
-    single_use: Vec<String>,
-    #[schema(required = false)]
-    flow: Vec<String>,
-    code: String,
-}
-
-/// An object referencing the invitation.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct UsedBy {
-    app: String,
-    model_name: String,
-    pk: String,
-    name: String,
-    action: UsedByActionEnum,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
-pub(crate) enum UsedByActionEnum {
-    Cascade,
-    CascadeMany,
-    SetNull,
-    SetDefault,
-    LeftDangling,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
-pub(crate) enum FlowDesignationEnum {
-    Authentication,
-    Authorization,
-    Invalidation,
-    Enrollment,
-    Unenrollment,
-    Recovery,
-    StageConfiguration,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(as = PolicyEngineMode, rename_all = "snake_case")]
-pub(crate) enum PolicyEngineModeEnum {
-    All,
-    Any,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
-pub(crate) enum FlowLayoutEnum {
-    Stacked,
-    ContentLeft,
-    ContentRight,
-    SidebarLeft,
-    SidebarRight,
-    SidebarLeftFrameBackground,
-    SidebarRightFrameBackground,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
-pub(crate) enum DeniedActionEnum {
-    MessageContinue,
-    Message,
-    Continue,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
-pub(crate) enum AuthenticationEnum {
-    None,
-    RequireAuthenticated,
-    RequireUnauthenticated,
-    RequireSuperuser,
-    RequireRedirect,
-    RequireOutpost,
-    RequireToken,
-}
-
-/// Background URLs per theme.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct ThemedUrls {
-    light: Option<String>,
-    dark: Option<String>,
+/// `GET /api/v3/schema/`
+#[utoipa::path(
+    get,
+    path = "/api/v3/schema/",
+    operation_id = "schema_retrieve",
+    tag = "schema",
+    responses((status = 200, description = "This OpenAPI document.", content_type = "application/json"))
+)]
+pub(crate) async fn schema() -> Response {
+    json_bytes(StatusCode::OK, rendered().to_vec())
 }

@@ -1,7 +1,7 @@
-//! Writes the JSON of [`wire`](crate::wire)'s `InvitationJson` and
+//! Writes the JSON of [`dto`](crate::dto)'s `InvitationJson` and
 //! `PageJson` straight into bytes.
 //!
-//! The structs in `wire` define the wire form: they derive the OpenAPI
+//! The structs in `dto` define the wire form: they derive the OpenAPI
 //! schema, and their `Serialize` output is what this module must write. It
 //! writes it without going through serde's serializer for the fixed parts:
 //! keys are literals, ids and timestamps are written from their parts, and a
@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use invitation_core::{InvitationView, ListPage, Pagination, UserSummary};
 use uuid::Uuid;
 
-use crate::wire::{FlowJson, PaginationJson};
+use crate::dto::{FlowJson, PaginationJson};
 
 /// One invitation, as `serde_json::to_vec(&InvitationJson::new(view))`
 /// writes it.
@@ -187,7 +187,7 @@ mod tests {
     use serde_json::{json, Map, Value};
 
     use super::*;
-    use crate::wire::{InvitationJson, PageJson};
+    use crate::dto::{InvitationJson, PageJson};
 
     const AWKWARD: &[&str] = &[
         "",
