@@ -29,6 +29,10 @@ struct Options {
     database_url: Option<String>,
 }
 
+const USAGE: &str = "usage: list_memory [--clients N] [--seconds N] [--data-bytes N] \
+[--database-url URL]";
+
+/// The command line, or the usage and exit code 2.
 fn options() -> Options {
     let mut o = Options {
         clients: 10,
@@ -37,16 +41,29 @@ fn options() -> Options {
         database_url: None,
     };
     let mut args = std::env::args().skip(1);
+    let usage = |problem: &str| -> ! {
+        eprintln!("list_memory: {problem}\n{USAGE}");
+        std::process::exit(2)
+    };
     while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .unwrap_or_else(|| panic!("{flag} needs a value"));
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let Some(value) = args.next() else {
+            usage(&format!("{flag} needs a value"))
+        };
+        let number = |value: &str| -> usize {
+            value
+                .parse()
+                .unwrap_or_else(|_| usage(&format!("{flag} takes a number, not {value:?}")))
+        };
         match flag.as_str() {
-            "--clients" => o.clients = value.parse().expect("--clients N"),
-            "--seconds" => o.seconds = value.parse().expect("--seconds N"),
-            "--data-bytes" => o.data_bytes = value.parse().expect("--data-bytes N"),
+            "--clients" => o.clients = number(&value),
+            "--seconds" => o.seconds = number(&value) as u64,
+            "--data-bytes" => o.data_bytes = number(&value),
             "--database-url" => o.database_url = Some(value),
-            other => panic!("unknown flag {other}"),
+            other => usage(&format!("unknown flag {other}")),
         }
     }
     o

@@ -60,7 +60,7 @@ pub(crate) fn invitation(status: StatusCode, view: &InvitationView) -> Result<Re
 /// written as a stream, one invitation at a time while the client reads,
 /// instead of into one buffer: ten clients listing pages of a hundred
 /// 1 MiB invitations at once would otherwise hold a gigabyte of answers.
-/// Smaller pages are one buffer with a `Content-Length`, as before.
+/// Smaller pages are one buffer with a `Content-Length`.
 pub(crate) const STREAM_PAGE_ABOVE: usize = 256 * 1024;
 
 /// A page of invitations as a response. `reservation` is the list memory

@@ -41,12 +41,12 @@
 //!   statement is prepared once per connection (12 texts).
 //! - Otherwise `<where>` is always the same: four NULL-able filter slots
 //!   (`$n IS NULL OR name = $n`, …), [`SEARCH_SLOTS`] NULL-able search-word
-//!   slots written out as today's per-word condition, and one condition over
+//!   slots, each the per-word condition written out, and one condition over
 //!   arrays (`unnest(…) WITH ORDINALITY`, the words' creators and flows as
 //!   (word, id) pairs) for any words past the slots. It is sent as an
 //!   unnamed statement in one round trip (`query_typed`): PostgreSQL plans
 //!   it for the values at hand every time, so an empty slot folds away and
-//!   the trigram, creator and flow indexes serve the words as before, a
+//!   the trigram, creator and flow indexes serve the words, a
 //!   generic plan (which could use no index) is never chosen, and nothing
 //!   stays behind on the server.
 //!
