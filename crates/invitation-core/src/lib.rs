@@ -12,6 +12,7 @@ mod query;
 mod service;
 pub mod time;
 mod validation;
+mod view;
 
 pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary};
 pub use ids::{FlowId, InvitationId, MalformedId, UserId};
@@ -32,8 +33,7 @@ pub use query::{
     contains_ignore_ascii_case, Filters, ListQuery, Ordering, SearchTerm, SortField, StoredPage,
 };
 pub use service::{
-    CreateError, DeleteError, GetError, InvitationService, InvitationView, ListError, RedeemError,
-    UpdateError,
+    CreateError, DeleteError, GetError, InvitationService, ListError, RedeemError, UpdateError,
 };
 /// The workspace README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]
@@ -44,3 +44,4 @@ pub use validation::{
     validate, validate_collect, Changes, Field, FlowRef, InvitationInput, JsonInputError, Mode,
     ValidationErrors,
 };
+pub use view::InvitationView;

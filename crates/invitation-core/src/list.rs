@@ -2,9 +2,9 @@
 //! ordering, pagination).
 
 use crate::query::Ordering;
-use crate::service::InvitationView;
 use crate::time::parse_timestamp;
 use crate::validation::{Field, ValidationErrors};
+use crate::view::InvitationView;
 
 /// Default rows per page.
 pub const DEFAULT_PAGE_SIZE: u64 = 20;

@@ -16,17 +16,7 @@ use crate::query::{Filters, ListQuery, SearchTerm};
 use crate::validation::{
     validate_collect, Changes, Field, InvitationInput, Mode, ValidationErrors,
 };
-
-/// An invitation with its creator and flow resolved: what the API returns.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InvitationView {
-    /// The invitation.
-    pub invitation: Invitation,
-    /// Its creator ([`UserSummary::unknown`] if the directory no longer knows them).
-    pub created_by: Arc<UserSummary>,
-    /// Its flow, if bound and known to the flow directory.
-    pub flow: Option<Arc<FlowSummary>>,
-}
+use crate::view::InvitationView;
 
 macro_rules! use_case_error {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident $( ( $inner:ty ) )? $( { $(#[$fmeta:meta])* $field:ident : $fty:ty } )? => $msg:literal),* $(,)? }) => {
