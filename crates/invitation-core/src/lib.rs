@@ -45,3 +45,27 @@ pub use validation::{
     ValidationErrors,
 };
 pub use view::InvitationView;
+
+// The crates whose types and macro appear in this crate's API, so that a
+// host or an adapter uses the same versions without naming them itself.
+
+/// The macro the ports' `impl`s take, so that a host needs no
+/// `async-trait` dependency of its own:
+///
+/// ```
+/// use invitation_core::{async_trait, AuthError, Authenticator, Principal};
+///
+/// #[derive(Debug)]
+/// struct NoOne;
+///
+/// #[async_trait]
+/// impl Authenticator for NoOne {
+///     async fn authenticate(&self, _token: &str) -> Result<Option<Principal>, AuthError> {
+///         Ok(None)
+///     }
+/// }
+/// ```
+pub use async_trait::async_trait;
+pub use chrono;
+pub use serde_json;
+pub use uuid;

@@ -6,8 +6,11 @@ use crate::ids::{FlowId, UserId};
 use crate::model::Invitation;
 
 /// A field a list may be ordered by.
+///
+/// Exhaustive on purpose: a new field is a breaking change, so that every
+/// adapter's `match` must say how it sorts by it instead of falling into a
+/// catch-all arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum SortField {
     /// The id.
     Pk,

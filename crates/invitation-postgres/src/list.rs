@@ -89,14 +89,6 @@ impl ListStatement {
     }
 }
 
-/// Why a query cannot be written as SQL.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Unsupported {
-    /// A sort field this adapter does not know (the enum is non-exhaustive).
-    #[error("ordering by {0:?} is not supported by the PostgreSQL adapter")]
-    Ordering(SortField),
-}
-
 /// What a list call needs to do.
 pub(crate) enum Plan {
     /// Nothing can match (a name filter holding NUL, which PostgreSQL text
@@ -227,23 +219,22 @@ fn search_pattern(text: &str) -> Option<String> {
 }
 
 /// The column an ordering sorts by before the id (`None` for the id).
-fn sort_column(field: SortField) -> Result<Option<&'static str>, Unsupported> {
-    Ok(Some(match field {
-        SortField::Pk => return Ok(None),
+fn sort_column(field: SortField) -> Option<&'static str> {
+    Some(match field {
+        SortField::Pk => return None,
         // The column is COLLATE "C": byte order.
         SortField::Name => "name",
         SortField::Expires => "expires",
         SortField::SingleUse => "single_use",
         SortField::Flow => "flow",
         SortField::CreatedBy => "created_by",
-        other => return Err(Unsupported::Ordering(other)),
-    }))
+    })
 }
 
-fn order_by(field: SortField, descending: bool, prefix: &str) -> Result<String, Unsupported> {
-    let Some(column) = sort_column(field)? else {
+fn order_by(field: SortField, descending: bool, prefix: &str) -> String {
+    let Some(column) = sort_column(field) else {
         let direction = if descending { "DESC" } else { "ASC" };
-        return Ok(format!("{prefix}id {direction}"));
+        return format!("{prefix}id {direction}");
     };
     // NULLs after every value ascending, before every value descending (the
     // reference's `None` sorts greatest); ties by id ascending.
@@ -252,13 +243,13 @@ fn order_by(field: SortField, descending: bool, prefix: &str) -> Result<String, 
     } else {
         "ASC NULLS LAST"
     };
-    Ok(format!("{prefix}{column} {direction}, {prefix}id ASC"))
+    format!("{prefix}{column} {direction}, {prefix}id ASC")
 }
 
 /// Plans the statement for `query`.
-pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsupported> {
-    let inner_order = order_by(query.ordering.field, query.ordering.descending, "")?;
-    let outer_order = order_by(query.ordering.field, query.ordering.descending, "p.")?;
+pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Plan {
+    let inner_order = order_by(query.ordering.field, query.ordering.descending, "");
+    let outer_order = order_by(query.ordering.field, query.ordering.descending, "p.");
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
     let table = &sql.table;
@@ -280,7 +271,7 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
         // The total is the table's row count, which migration 0002 keeps
         // exactly in 64 counters: no scan of the table.
         let counts = &sql.counts;
-        return Ok(Plan::Query(ListStatement {
+        return Plan::Query(ListStatement {
             sql: format!(
                 "SELECT c.total{outer_columns} \
                  FROM (SELECT sum(n)::bigint AS total FROM {counts}) AS c \
@@ -290,7 +281,7 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
             ),
             params: vec![Box::new(limit), Box::new(offset)],
             types: None,
-        }));
+        });
     }
 
     if filters
@@ -298,7 +289,7 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
         .as_deref()
         .is_some_and(|name| name.contains('\0'))
     {
-        return Ok(Plan::Empty);
+        return Plan::Empty;
     }
     // Stored expiries are whole microseconds; the driver would truncate a
     // finer instant and match a row the reference does not.
@@ -306,7 +297,7 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
         .expires
         .is_some_and(|expires| expires.timestamp_subsec_nanos() % 1000 != 0)
     {
-        return Ok(Plan::Empty);
+        return Plan::Empty;
     }
 
     let mut b = Builder {
@@ -409,14 +400,14 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
     let where_clause = conditions.join(" AND ");
     let limit = b.bind(limit, Type::INT8);
     let offset = b.bind(offset, Type::INT8);
-    let key = match sort_column(query.ordering.field)? {
+    let key = match sort_column(query.ordering.field) {
         Some(column) => format!("t.id, t.{column}"),
         None => "t.id".to_owned(),
     };
-    let matched_order = order_by(query.ordering.field, query.ordering.descending, "m.")?;
+    let matched_order = order_by(query.ordering.field, query.ordering.descending, "m.");
     let page_columns = columns("t.");
     let page_columns = page_columns.trim_start_matches(", ");
-    Ok(Plan::Query(ListStatement {
+    Plan::Query(ListStatement {
         sql: format!(
             "WITH m AS MATERIALIZED (SELECT {key} FROM {table} AS t WHERE {where_clause}) \
              SELECT c.total{outer_columns} \
@@ -429,7 +420,7 @@ pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Result<Plan, Unsuppor
         ),
         params: b.params,
         types: Some(b.types),
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -451,7 +442,7 @@ mod tests {
 
     fn sql_of(query: &ListQuery) -> String {
         let statements = Statements::new(Schema::default_schema());
-        match plan(&statements, query).unwrap() {
+        match plan(&statements, query) {
             Plan::Query(s) => s.sql,
             Plan::Empty => String::from("<empty>"),
         }

@@ -227,14 +227,13 @@ impl InvitationStore for PgStore {
 
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
         let statement = match plan(&self.sql, query) {
-            Ok(Plan::Query(statement)) => statement,
-            Ok(Plan::Empty) => {
+            Plan::Query(statement) => statement,
+            Plan::Empty => {
                 return Ok(StoredPage {
                     total: 0,
                     items: Vec::new(),
                 })
             }
-            Err(unsupported) => return Err(StoreError::Backend(Box::new(unsupported))),
         };
         let call = match &statement.types {
             Some(types) => Call::Unnamed(types),
