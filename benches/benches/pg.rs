@@ -680,7 +680,7 @@ async fn bench_redeem(cfg: &Config, schema: &str, admin: &Admin) -> Result<bool,
                 loop {
                     let i = next.fetch_add(1, AtomicOrdering::Relaxed);
                     let Some(token) = tokens.get(i) else { break };
-                    match service.redeem(token, &flow).await {
+                    match service.redeem(token, Some(&flow)).await {
                         Ok(_) => won += 1,
                         Err(RedeemError::NotFound) => lost += 1,
                         Err(other) => return Err::<_, BoxError>(other.into()),

@@ -501,6 +501,12 @@ impl Invitation {
         self.expires.is_some_and(|e| e <= now)
     }
 
+    /// Whether it may be redeemed in `flow` (`None`: outside any flow): an
+    /// unbound invitation anywhere, a bound one only in its own flow.
+    pub fn redeemable_in(&self, flow: Option<&FlowId>) -> bool {
+        self.flow.as_ref().is_none_or(|bound| Some(bound) == flow)
+    }
+
     /// The expiry as the wire writes it (for search), or `None`.
     pub fn expires_text(&self) -> Option<String> {
         self.expires.as_ref().map(crate::time::format_timestamp)

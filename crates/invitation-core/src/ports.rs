@@ -187,11 +187,13 @@ pub trait InvitationStore: Send + Sync + Debug + 'static {
     ) -> Result<DeleteOutcome, StoreError>;
     /// One page of matching invitations, and how many match.
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError>;
-    /// Atomically checks and, for single-use invitations, consumes.
+    /// Atomically checks and, for single-use invitations, consumes: in
+    /// `flow`, or outside any flow when `None` (then only an invitation
+    /// bound to no flow is redeemable; see [`Invitation::redeemable_in`]).
     async fn redeem(
         &self,
         id: &InvitationId,
-        flow: &FlowId,
+        flow: Option<&FlowId>,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError>;
     /// Deletes expired invitations.
@@ -420,12 +422,12 @@ pub enum InvitationEvent {
         /// Who deleted it.
         by: UserId,
     },
-    /// Redeemed in `flow` (authentik's `invitation_used` event).
+    /// Redeemed (authentik's `invitation_used` event).
     Used {
         /// The invitation.
         invitation: InvitationId,
-        /// The flow that redeemed it.
-        flow: FlowId,
+        /// The flow that redeemed it; `None` outside any flow.
+        flow: Option<FlowId>,
     },
 }
 
@@ -492,7 +494,7 @@ impl<T: InvitationStore + ?Sized> InvitationStore for Arc<T> {
     async fn redeem(
         &self,
         id: &InvitationId,
-        flow: &FlowId,
+        flow: Option<&FlowId>,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         (**self).redeem(id, flow, now).await

@@ -525,16 +525,21 @@ impl InvitationService {
         Ok(())
     }
 
-    /// Redeems a token in `flow` (spec §3): the token is the invitation id,
-    /// dashed or 32-hex, any case. Checks expiry by the clock now and the
-    /// flow binding; consumes a single-use invitation exactly once; records
+    /// Redeems a token in `flow`, or outside any flow with `None` (spec §3):
+    /// the token is the invitation id, dashed or 32-hex, any case. Checks
+    /// expiry by the clock now and the flow binding (without a flow, only
+    /// an invitation bound to none is redeemable); consumes a single-use invitation exactly once; records
     /// an `invitation_used` event on success. Merge the returned
     /// invitation's data into the enrolling user's with
     /// [`crate::FixedData::merge_into`].
     ///
     /// # Errors
     /// See [`RedeemError`].
-    pub async fn redeem(&self, token: &str, flow: &FlowId) -> Result<Invitation, RedeemError> {
+    pub async fn redeem(
+        &self,
+        token: &str,
+        flow: Option<&FlowId>,
+    ) -> Result<Invitation, RedeemError> {
         let id = InvitationId::parse(token).map_err(|_| RedeemError::Malformed)?;
         let outcome = self.storage().redeem(&id, flow, self.clock.now()).await?;
         let invitation = match outcome {
@@ -545,7 +550,7 @@ impl InvitationService {
         };
         self.record(InvitationEvent::Used {
             invitation: id,
-            flow: *flow,
+            flow: flow.copied(),
         })
         .await;
         Ok(invitation)

@@ -78,14 +78,14 @@ impl InvitationStore for FakeStore {
     async fn redeem(
         &self,
         id: &InvitationId,
-        flow: &FlowId,
+        flow: Option<&FlowId>,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         let mut rows = self.rows.lock().unwrap();
         Ok(match rows.get(id).cloned() {
             None => RedeemOutcome::NotFound,
             Some(i) if i.is_expired_at(now) => RedeemOutcome::Expired,
-            Some(i) if i.flow().is_some_and(|f| f != flow) => RedeemOutcome::WrongFlow,
+            Some(i) if !i.redeemable_in(flow) => RedeemOutcome::WrongFlow,
             Some(i) => {
                 if i.single_use() {
                     rows.remove(id);
@@ -747,7 +747,7 @@ async fn a_token_redeems_in_dashed_simple_and_upper_case_forms_and_records_each_
     let flow = flow_id(1);
     for token in [id.clone(), id.replace('-', ""), id.to_uppercase()] {
         assert_eq!(
-            world.service.redeem(&token, &flow).await.unwrap(),
+            world.service.redeem(&token, Some(&flow)).await.unwrap(),
             view.invitation
         );
     }
@@ -763,12 +763,12 @@ async fn a_token_redeems_in_dashed_simple_and_upper_case_forms_and_records_each_
 async fn a_malformed_or_unknown_token_is_invalid_and_records_nothing() {
     let world = World::new();
     assert!(matches!(
-        world.service.redeem("not-a-token", &flow_id(1)).await,
+        world.service.redeem("not-a-token", Some(&flow_id(1))).await,
         Err(RedeemError::Malformed)
     ));
     let unknown = uuid::Uuid::from_u128(99).to_string();
     assert!(matches!(
-        world.service.redeem(&unknown, &flow_id(1)).await,
+        world.service.redeem(&unknown, Some(&flow_id(1))).await,
         Err(RedeemError::NotFound)
     ));
     assert!(world.events().is_empty());
@@ -781,10 +781,14 @@ async fn expiry_is_judged_by_the_clock_at_the_moment_of_redemption() {
         .create(json!({"name": "soon", "expires": "2030-01-01T01:00:00Z"}))
         .await;
     let token = view.invitation.id().to_string();
-    assert!(world.service.redeem(&token, &flow_id(1)).await.is_ok());
+    assert!(world
+        .service
+        .redeem(&token, Some(&flow_id(1)))
+        .await
+        .is_ok());
     world.advance(Duration::hours(1));
     assert!(matches!(
-        world.service.redeem(&token, &flow_id(1)).await,
+        world.service.redeem(&token, Some(&flow_id(1))).await,
         Err(RedeemError::Expired)
     ));
     assert_eq!(
@@ -795,6 +799,31 @@ async fn expiry_is_judged_by_the_clock_at_the_moment_of_redemption() {
 }
 
 #[tokio::test]
+async fn outside_any_flow_an_unbound_invitation_is_redeemed_and_a_bound_one_is_not() {
+    let world = World::new();
+    let unbound = world.create(json!({"name": "anywhere"})).await;
+    let token = unbound.invitation.id().to_string();
+    assert!(world.service.redeem(&token, None).await.is_ok());
+    assert_eq!(
+        world.events().last(),
+        Some(&InvitationEvent::Used {
+            invitation: *unbound.invitation.id(),
+            flow: None,
+        })
+    );
+    let bound = world
+        .create(json!({"name": "bound", "flow": "00000000-0000-0000-0000-000000000001"}))
+        .await;
+    assert!(matches!(
+        world
+            .service
+            .redeem(&bound.invitation.id().to_string(), None)
+            .await,
+        Err(RedeemError::WrongFlow)
+    ));
+}
+
+#[tokio::test]
 async fn a_bound_invitation_is_invalid_in_another_flow() {
     let world = World::new();
     let view = world
@@ -802,10 +831,14 @@ async fn a_bound_invitation_is_invalid_in_another_flow() {
         .await;
     let token = view.invitation.id().to_string();
     assert!(matches!(
-        world.service.redeem(&token, &flow_id(2)).await,
+        world.service.redeem(&token, Some(&flow_id(2))).await,
         Err(RedeemError::WrongFlow)
     ));
-    assert!(world.service.redeem(&token, &flow_id(1)).await.is_ok());
+    assert!(world
+        .service
+        .redeem(&token, Some(&flow_id(1)))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -815,9 +848,13 @@ async fn a_single_use_invitation_is_consumed_by_its_first_success() {
         .create(json!({"name": "once", "single_use": true}))
         .await;
     let token = view.invitation.id().to_string();
-    assert!(world.service.redeem(&token, &flow_id(1)).await.is_ok());
+    assert!(world
+        .service
+        .redeem(&token, Some(&flow_id(1)))
+        .await
+        .is_ok());
     assert!(matches!(
-        world.service.redeem(&token, &flow_id(1)).await,
+        world.service.redeem(&token, Some(&flow_id(1))).await,
         Err(RedeemError::NotFound)
     ));
     assert_eq!(world.store.len(), 0);
@@ -831,7 +868,7 @@ async fn redeemed_fixed_data_wins_when_merged_into_typed_data() {
         .await;
     let invitation = world
         .service
-        .redeem(&view.invitation.id().to_string(), &flow_id(1))
+        .redeem(&view.invitation.id().to_string(), Some(&flow_id(1)))
         .await
         .unwrap();
     let mut typed = json!({"email": "typed@example.org", "groups": ["a"]})

@@ -63,7 +63,7 @@ impl InvitationStore for FailingStore {
     async fn redeem(
         &self,
         _: &InvitationId,
-        _: &FlowId,
+        _: Option<&FlowId>,
         _: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         Err(self.error())

@@ -174,7 +174,7 @@ impl InvitationStore for MemoryStore {
     async fn redeem(
         &self,
         id: &InvitationId,
-        flow: &FlowId,
+        flow: Option<&FlowId>,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         // One write lock for check and consume: exactly one racer wins.
@@ -185,7 +185,7 @@ impl InvitationStore for MemoryStore {
         if invitation.is_expired_at(now) {
             return Ok(RedeemOutcome::Expired);
         }
-        if invitation.flow().is_some_and(|bound| bound != flow) {
+        if !invitation.redeemable_in(flow) {
             return Ok(RedeemOutcome::WrongFlow);
         }
         let redeemed = if invitation.single_use() {

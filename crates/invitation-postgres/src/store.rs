@@ -263,12 +263,15 @@ impl InvitationStore for PgStore {
     async fn redeem(
         &self,
         id: &InvitationId,
-        flow: &FlowId,
+        flow: Option<&FlowId>,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         let now = db_instant(now);
         let rows = self
-            .rows(&self.sql.redeem, &[id.as_uuid(), flow.as_uuid(), &now])
+            .rows(
+                &self.sql.redeem,
+                &[id.as_uuid(), &flow.map(FlowId::as_uuid), &now],
+            )
             .await?;
         let Some(row) = rows.first() else {
             return Ok(RedeemOutcome::NotFound);
@@ -283,7 +286,7 @@ impl InvitationStore for PgStore {
         // Not consumed: the row as it was when the statement began.
         Ok(if invitation.is_expired_at(now) {
             RedeemOutcome::Expired
-        } else if invitation.flow().is_some_and(|bound| bound != flow) {
+        } else if !invitation.redeemable_in(flow) {
             RedeemOutcome::WrongFlow
         } else if invitation.single_use() {
             // Valid and single-use, yet not deleted by us: a concurrent

@@ -294,7 +294,9 @@ mod row_count {
             .find(|i| i.single_use() && !i.is_expired_at(now))
         {
             let flow = invitation_core::FlowId::from_uuid(Uuid::new_v4());
-            db.redeem(single.id(), &flow, now).await.expect("redeem");
+            db.redeem(single.id(), Some(&flow), now)
+                .await
+                .expect("redeem");
         }
         let exact = table_count(&db).await;
         assert!(exact < 40);
@@ -330,7 +332,7 @@ mod corrupt_rows {
             "list: {listed:?}"
         );
         let flow = FlowId::from_uuid(Uuid::new_v4());
-        let redeemed = db.redeem(&id, &flow, Utc::now()).await;
+        let redeemed = db.redeem(&id, Some(&flow), Utc::now()).await;
         assert!(
             matches!(redeemed, Err(StoreError::Corrupt { .. })),
             "redeem: {redeemed:?}"
@@ -773,9 +775,9 @@ mod redemption {
             for store in &stores {
                 for _ in 0..RACERS_PER_POOL {
                     let (store, id) = (store.clone(), *id);
-                    tasks.push(tokio::spawn(
-                        async move { store.redeem(&id, &flow, now).await },
-                    ));
+                    tasks.push(tokio::spawn(async move {
+                        store.redeem(&id, Some(&flow), now).await
+                    }));
                 }
             }
         }
@@ -975,7 +977,11 @@ mod outage {
         assert_unavailable("list", within("list", store.list(&f.query())).await);
         assert_unavailable(
             "redeem",
-            within("redeem", store.redeem(invitation.id(), &flow, Utc::now())).await,
+            within(
+                "redeem",
+                store.redeem(invitation.id(), Some(&flow), Utc::now()),
+            )
+            .await,
         );
         let other = Invitation::from_parts(f.invitation("lost"));
         assert_unavailable("insert", within("insert", store.insert(&other)).await);

@@ -430,7 +430,7 @@ async fn race<S: InvitationStore + Clone>(
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.redeem(&id, &flow, now).await
+                store.redeem(&id, Some(&flow), now).await
             })
         })
         .collect();
@@ -491,7 +491,9 @@ pub async fn a_multi_use_invitation_is_redeemed_by_all_64_racers<S: InvitationSt
 /// Redeeming an unknown id is `NotFound`.
 pub async fn redeeming_an_unknown_id_is_not_found<S: InvitationStore>(store: &S) {
     let id = InvitationId::from_uuid(Uuid::new_v4());
-    let outcome = store.redeem(&id, &random_flow(), ts(2030, 1, 1, 0)).await;
+    let outcome = store
+        .redeem(&id, Some(&random_flow()), ts(2030, 1, 1, 0))
+        .await;
     assert_eq!(outcome.expect("redeem failed"), RedeemOutcome::NotFound);
 }
 
@@ -510,7 +512,7 @@ pub async fn an_expired_invitation_is_refused_and_kept<S: InvitationStore>(store
         parts.expires = Some(expires);
         parts.single_use = single_use;
         let invitation = put(store, parts).await;
-        let outcome = store.redeem(invitation.id(), &flow, now).await;
+        let outcome = store.redeem(invitation.id(), Some(&flow), now).await;
         assert_eq!(
             outcome.expect("redeem failed"),
             RedeemOutcome::Expired,
@@ -525,7 +527,7 @@ pub async fn an_expired_invitation_is_refused_and_kept<S: InvitationStore>(store
     parts.expires = Some(now + Duration::microseconds(1));
     parts.single_use = true;
     let fresh = put(store, parts).await;
-    let outcome = store.redeem(fresh.id(), &flow, now).await;
+    let outcome = store.redeem(fresh.id(), Some(&flow), now).await;
     assert_eq!(
         outcome.expect("redeem failed"),
         RedeemOutcome::Redeemed(fresh)
@@ -545,25 +547,53 @@ pub async fn a_flow_bound_invitation_refuses_other_flows_and_an_unbound_one_fits
     parts.flow = Some(random_flow());
     parts.single_use = true;
     let bound = put(store, parts).await;
-    let outcome = store.redeem(bound.id(), &random_flow(), now).await;
+    let outcome = store.redeem(bound.id(), Some(&random_flow()), now).await;
     assert_eq!(outcome.expect("redeem failed"), RedeemOutcome::WrongFlow);
     assert_eq!(
         store.get(bound.id()).await.expect("get failed"),
         Some(bound.clone())
     );
     let right = bound.flow().copied().unwrap_or_else(random_flow);
-    let outcome = store.redeem(bound.id(), &right, now).await;
+    let outcome = store.redeem(bound.id(), Some(&right), now).await;
     assert_eq!(
         outcome.expect("redeem failed"),
         RedeemOutcome::Redeemed(bound)
     );
 
     let unbound = put(store, f.invitation("unbound")).await;
-    let outcome = store.redeem(unbound.id(), &random_flow(), now).await;
+    let outcome = store.redeem(unbound.id(), Some(&random_flow()), now).await;
     assert_eq!(
         outcome.expect("redeem failed"),
         RedeemOutcome::Redeemed(unbound)
     );
+}
+
+/// Redeemed outside any flow (`None`), a flow-bound invitation is
+/// `WrongFlow` and stays; an unbound single-use one is consumed.
+pub async fn outside_any_flow_only_an_unbound_invitation_is_redeemed<S: InvitationStore>(
+    store: &S,
+) {
+    let f = Fixture::new();
+    let now = ts(2030, 1, 1, 0);
+    let mut parts = f.invitation("bound");
+    parts.flow = Some(random_flow());
+    let bound = put(store, parts).await;
+    let outcome = store.redeem(bound.id(), None, now).await;
+    assert_eq!(outcome.expect("redeem failed"), RedeemOutcome::WrongFlow);
+    assert_eq!(
+        store.get(bound.id()).await.expect("get failed"),
+        Some(bound)
+    );
+
+    let mut parts = f.invitation("unbound");
+    parts.single_use = true;
+    let unbound = put(store, parts).await;
+    let outcome = store.redeem(unbound.id(), None, now).await;
+    assert_eq!(
+        outcome.expect("redeem failed"),
+        RedeemOutcome::Redeemed(unbound.clone())
+    );
+    assert_eq!(store.get(unbound.id()).await.expect("get failed"), None);
 }
 
 /// `purge_expired` deletes rows with `expires <= now` and never a row
@@ -951,6 +981,7 @@ macro_rules! store_conformance_tests {
             redeeming_an_unknown_id_is_not_found,
             an_expired_invitation_is_refused_and_kept,
             a_flow_bound_invitation_refuses_other_flows_and_an_unbound_one_fits_any,
+            outside_any_flow_only_an_unbound_invitation_is_redeemed,
             purging_deletes_expired_rows_and_keeps_never_expiring_ones,
             the_default_order_is_expires_descending_with_never_expiring_first,
             every_field_orders_both_ways_with_ties_broken_by_id,

@@ -301,7 +301,7 @@ impl InvitationStore for TestStore {
     async fn redeem(
         &self,
         id: &InvitationId,
-        flow: &FlowId,
+        flow: Option<&FlowId>,
         now: DateTime<Utc>,
     ) -> Result<RedeemOutcome, StoreError> {
         self.store.redeem(id, flow, now).await
