@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod builder;
 mod directory;
 mod ids;
 mod list;
@@ -14,6 +15,7 @@ pub mod time;
 mod validation;
 mod view;
 
+pub use builder::{NeedsAuthorizer, ServiceBuilder};
 pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary};
 pub use ids::{FlowId, InvitationId, MalformedId, UserId};
 pub use list::{
@@ -25,9 +27,10 @@ pub use model::{
     InvitationPatch, NameError, StoredInvitation, Version, FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,
 };
 pub use ports::{
-    AuthError, Authenticator, Authorizer, BoxError, Clock, DeleteOutcome, DirectoryError,
-    EventSink, FlowDirectory, IdGenerator, InvitationEvent, InvitationStore, NoEvents, Permission,
-    Principal, RandomIds, RedeemOutcome, StoreError, SystemClock, UpdateOutcome, UserDirectory,
+    AllowAll, AuthError, Authenticator, Authorizer, BoxError, Clock, DeleteOutcome, DirectoryError,
+    EventSink, FlowDirectory, IdGenerator, InvitationEvent, InvitationStore, NoEvents, NoFlows,
+    NoUsers, Permission, Principal, RandomIds, RedeemOutcome, StoreError, SystemClock,
+    UpdateOutcome, UserDirectory,
 };
 pub use query::{
     contains_ignore_ascii_case, Filters, ListQuery, Ordering, SearchTerm, SortField, StoredPage,

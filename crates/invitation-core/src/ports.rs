@@ -465,6 +465,76 @@ impl EventSink for NoEvents {
     async fn record(&self, _event: InvitationEvent) {}
 }
 
+/// Grants every permission to every caller: for a host that authorizes
+/// before it calls the use cases. Never a default: a host names it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAll;
+
+#[async_trait]
+impl Authorizer for AllowAll {
+    async fn is_allowed(&self, _: &Principal, _: Permission) -> Result<bool, AuthError> {
+        Ok(true)
+    }
+}
+
+/// The flow directory of a host without flows: it knows no flow, so every
+/// invitation is unbound (binding one is a field error on `flow`) and is
+/// redeemed with `redeem(token, None)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFlows;
+
+#[async_trait]
+impl FlowDirectory for NoFlows {
+    async fn flow(&self, _: &FlowId) -> Result<Option<Arc<FlowSummary>>, DirectoryError> {
+        Ok(None)
+    }
+    async fn flows(&self, _: &[FlowId]) -> Result<Vec<Arc<FlowSummary>>, DirectoryError> {
+        Ok(Vec::new())
+    }
+    async fn find_by_slug(&self, _: &str) -> Result<Vec<FlowId>, DirectoryError> {
+        Ok(Vec::new())
+    }
+    async fn search_slugs(&self, _: &str) -> Result<Vec<FlowId>, DirectoryError> {
+        Ok(Vec::new())
+    }
+}
+
+/// The user directory of a host that does not give one: a creator is shown
+/// from its id alone (`username` is the id's digits, active), the
+/// `created_by__username` filter takes those digits, and a search matches
+/// no username.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoUsers;
+
+impl NoUsers {
+    fn summary(id: UserId) -> Arc<UserSummary> {
+        Arc::new(UserSummary::new(id, id.to_string()))
+    }
+}
+
+#[async_trait]
+impl UserDirectory for NoUsers {
+    async fn user(&self, id: &UserId) -> Result<Option<Arc<UserSummary>>, DirectoryError> {
+        Ok(Some(Self::summary(*id)))
+    }
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<Arc<UserSummary>>, DirectoryError> {
+        Ok(ids.iter().copied().map(Self::summary).collect())
+    }
+    async fn find_by_username(&self, username: &str) -> Result<Vec<UserId>, DirectoryError> {
+        // Only the canonical digits name a user, as `summary` writes them.
+        Ok(username
+            .parse::<i64>()
+            .ok()
+            .map(UserId::new)
+            .filter(|id| id.to_string() == username)
+            .into_iter()
+            .collect())
+    }
+    async fn search_usernames(&self, _: &str) -> Result<Vec<UserId>, DirectoryError> {
+        Ok(Vec::new())
+    }
+}
+
 #[async_trait]
 impl<T: InvitationStore + ?Sized> InvitationStore for Arc<T> {
     async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {

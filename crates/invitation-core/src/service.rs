@@ -161,15 +161,20 @@ from_errors!(DeleteError: StoreError => Store, AuthError => Auth);
 from_errors!(RedeemError: StoreError => Store);
 
 /// The invitation use cases. Cheap to clone; share one per process.
+/// Made with [`InvitationService::builder`], which leaves out the ports a
+/// host does not have, or [`InvitationService::new`] with all four.
 ///
 /// ```
 /// # use std::sync::Arc;
 /// # use invitation_core::*;
 /// # fn wire(store: Arc<dyn InvitationStore>, flows: Arc<dyn FlowDirectory>,
 /// #         users: Arc<dyn UserDirectory>, authz: Arc<dyn Authorizer>) {
-/// let service = InvitationService::new(store, flows, users, authz)
-///     .with_clock(Arc::new(SystemClock))
-///     .with_events(Arc::new(NoEvents));
+/// let service = InvitationService::builder(store)
+///     .authorizer(authz)
+///     .flows(flows)
+///     .users(users)
+///     .events(Arc::new(NoEvents))
+///     .build();
 /// # let _ = service; }
 /// ```
 #[derive(Debug, Clone)]
