@@ -952,7 +952,26 @@ pub async fn concurrent_inserts_are_all_stored<S: InvitationStore + Clone>(store
     );
 }
 
-/// Expands to one `#[tokio::test]` per behaviour of the conformance suite.
+/// Runs one behaviour's future to completion on a new multi-threaded tokio
+/// runtime of 4 workers (racing behaviours need real parallelism), as
+/// [`store_conformance_tests!`](crate::store_conformance_tests) does for
+/// each test.
+///
+/// # Panics
+/// When the runtime cannot be built (the test fails), or when `behaviour`
+/// panics.
+pub fn run<F: std::future::Future>(behaviour: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance test")
+        .block_on(behaviour)
+}
+
+/// Expands to one `#[test]` per behaviour of the conformance suite, each
+/// run by [`run`] on a tokio runtime of its own: the adapter's crate needs
+/// no `tokio` dev-dependency for it.
 ///
 /// The argument is an expression evaluated inside each (async) test body to
 /// get the store, so it may `.await`, and may `return` to skip. The store
@@ -997,10 +1016,12 @@ macro_rules! store_conformance_tests {
     };
     (@tests $store:expr; $($name:ident),* $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                let store = $store;
-                $crate::conformance::$name(&store).await;
+            #[test]
+            fn $name() {
+                $crate::conformance::run(async {
+                    let store = $store;
+                    $crate::conformance::$name(&store).await;
+                });
             }
         )*
     };
