@@ -29,11 +29,17 @@ pub enum StoreError {
     /// timed out). Retrying later may succeed.
     #[error("invitation storage is unavailable")]
     Unavailable(#[source] BoxError),
-    /// A stored row breaks the domain's rules (e.g. written by hand).
+    /// A stored row breaks the domain's rules (e.g. written by hand), or
+    /// cannot be read at all. Build it with [`StoreError::corrupt`].
     #[error("stored invitation row is corrupt: {reason}")]
     Corrupt {
+        /// The invitation whose row it is, when the id could be read.
+        id: Option<InvitationId>,
         /// What is wrong with it.
         reason: String,
+        /// The error that found it (a decoder's, or a [`CorruptRow`](crate::CorruptRow)).
+        #[source]
+        source: Option<BoxError>,
     },
     /// Anything else the backend reported.
     #[error("invitation storage failed")]
@@ -41,6 +47,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A [`StoreError::Corrupt`] for the row of `id` (when known): `reason`
+    /// says what is wrong, `source` what found it.
+    pub fn corrupt(
+        id: Option<InvitationId>,
+        reason: impl Into<String>,
+        source: Option<BoxError>,
+    ) -> Self {
+        Self::Corrupt {
+            id,
+            reason: reason.into(),
+            source,
+        }
+    }
+
     /// Whether retrying the same call later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_))

@@ -3,17 +3,21 @@
 //! [`StoreError::Corrupt`], never a panic.
 
 use chrono::{DateTime, Utc};
-use invitation_core::{Invitation, StoreError, StoredInvitation, Version};
+use invitation_core::{Invitation, InvitationId, StoreError, StoredInvitation, Version};
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-fn corrupt(id: Option<&Uuid>, what: impl std::fmt::Display) -> StoreError {
+fn corrupt(
+    id: Option<&Uuid>,
+    what: impl std::fmt::Display,
+    source: Option<invitation_core::BoxError>,
+) -> StoreError {
     let reason = match id {
         Some(id) => format!("invitation {id}: {what}"),
         None => what.to_string(),
     };
-    StoreError::Corrupt { reason }
+    StoreError::corrupt(id.copied().map(InvitationId::from_uuid), reason, source)
 }
 
 fn column<'a, T: FromSql<'a>>(
@@ -22,8 +26,10 @@ fn column<'a, T: FromSql<'a>>(
     name: &str,
     id: Option<&Uuid>,
 ) -> Result<T, StoreError> {
-    row.try_get(index)
-        .map_err(|e| corrupt(id, format_args!("column {name} cannot be read: {e}")))
+    row.try_get(index).map_err(|e| {
+        let what = format!("column {name} cannot be read: {e}");
+        corrupt(id, what, Some(Box::new(e)))
+    })
 }
 
 /// A `json`/`jsonb` column's text as the server sent it, without parsing
@@ -62,7 +68,7 @@ pub(crate) fn version_at(
     u64::try_from(stored)
         .ok()
         .and_then(Version::new)
-        .ok_or_else(|| corrupt(id, format_args!("version {stored} is not positive")))
+        .ok_or_else(|| corrupt(id, format_args!("version {stored} is not positive"), None))
 }
 
 /// The version a statement compares with: one no row can hold when it is
@@ -96,5 +102,5 @@ pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, Store
         created_by: column(row, first + 6, "created_by", at)?,
         version: column(row, first + 7, "version", at)?,
     };
-    Invitation::from_stored(stored).map_err(|e| corrupt(at, e))
+    Invitation::from_stored(stored).map_err(|e| corrupt(at, &e, Some(Box::new(e.clone()))))
 }

@@ -183,8 +183,12 @@ impl InvitationStore for PgStore {
         let Some(row) = rows.first() else {
             return Ok(UpdateOutcome::NotFound);
         };
-        let written: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
-            reason: format!("update result cannot be read: {e}"),
+        let written: bool = row.try_get(0).map_err(|e| {
+            StoreError::corrupt(
+                None,
+                format!("update result cannot be read: {e}"),
+                Some(Box::new(e)),
+            )
         })?;
         let invitation = invitation_at(row, 1)?;
         Ok(if written {
@@ -211,8 +215,12 @@ impl InvitationStore for PgStore {
         let Some(row) = rows.first() else {
             return Ok(DeleteOutcome::NotFound);
         };
-        let deleted: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
-            reason: format!("delete result cannot be read: {e}"),
+        let deleted: bool = row.try_get(0).map_err(|e| {
+            StoreError::corrupt(
+                None,
+                format!("delete result cannot be read: {e}"),
+                Some(Box::new(e)),
+            )
         })?;
         let uuid = id.as_uuid();
         let current = version_at(row, 1, Some(uuid))?;
@@ -249,8 +257,12 @@ impl InvitationStore for PgStore {
         // Each row is dropped once read: a page of large invitations is not
         // held twice over (as rows and as invitations) until the end.
         for row in rows {
-            let count: i64 = row.try_get(0).map_err(|e| StoreError::Corrupt {
-                reason: format!("list total cannot be read: {e}"),
+            let count: i64 = row.try_get(0).map_err(|e| {
+                StoreError::corrupt(
+                    None,
+                    format!("list total cannot be read: {e}"),
+                    Some(Box::new(e)),
+                )
             })?;
             total = u64::try_from(count).unwrap_or(0);
             if id_at(&row, 1)?.is_some() {
@@ -276,8 +288,12 @@ impl InvitationStore for PgStore {
         let Some(row) = rows.first() else {
             return Ok(RedeemOutcome::NotFound);
         };
-        let consumed: bool = row.try_get(0).map_err(|e| StoreError::Corrupt {
-            reason: format!("redeem result cannot be read: {e}"),
+        let consumed: bool = row.try_get(0).map_err(|e| {
+            StoreError::corrupt(
+                None,
+                format!("redeem result cannot be read: {e}"),
+                Some(Box::new(e)),
+            )
         })?;
         let invitation = invitation_at(row, 1)?;
         if consumed {

@@ -312,10 +312,14 @@ mod corrupt_rows {
     async fn assert_corrupt_everywhere(db: &TestStore, id: Uuid, user: i64) {
         let id = InvitationId::from_uuid(id);
         let got = db.get(&id).await;
-        assert!(
-            matches!(got, Err(StoreError::Corrupt { .. })),
-            "get: {got:?}"
-        );
+        match &got {
+            Err(StoreError::Corrupt {
+                id: Some(named),
+                source: Some(_),
+                ..
+            }) => assert_eq!(*named, id, "the error names the row"),
+            _ => panic!("get: {got:?}"),
+        }
         let query = ListQuery {
             filters: Filters {
                 created_by: Some(vec![UserId::new(user)]),
