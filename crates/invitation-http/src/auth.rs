@@ -1,5 +1,10 @@
-//! `Authorization: Bearer <token>`, read the way authentik reads it.
+//! Who the caller is: the [`Principal`] a host's middleware put in the
+//! request's extensions, or else `Authorization: Bearer <token>`, read the
+//! way authentik reads it.
 
+use std::future::Future;
+
+use axum::extract::Request;
 use axum::http::{header, HeaderMap};
 use invitation_core::Principal;
 
@@ -45,8 +50,24 @@ fn credentials(headers: &HeaderMap) -> Credentials<'_> {
 }
 
 impl AppState {
-    /// The caller, or the 403 authentik answers.
-    pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    /// The caller, or the 403 authentik answers. The future holds the
+    /// request's headers, not the request (whose body is not `Sync`).
+    pub(crate) fn authenticate<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> impl Future<Output = Result<Principal, ApiError>> + Send + 'a {
+        let principal = request.extensions().get::<Principal>().copied();
+        let headers = request.headers();
+        async move {
+            match principal {
+                Some(principal) => Ok(principal),
+                None => self.bearer(headers).await,
+            }
+        }
+    }
+
+    /// The caller named by `Authorization: Bearer <token>`.
+    async fn bearer(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         match credentials(headers) {
             Credentials::None => Err(ApiError::NotAuthenticated),
             Credentials::OtherScheme => Err(ApiError::UnsupportedAuthType),

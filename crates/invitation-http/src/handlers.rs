@@ -116,7 +116,7 @@ impl AppState {
     security(("authentik" = []))
 )]
 pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Request) -> ApiResult {
-    let caller = state.authenticate(request.headers()).await?;
+    let caller = state.authenticate(&request).await?;
     let list_request = match Query::<Vec<(String, String)>>::try_from_uri(&uri) {
         Ok(Query(pairs)) => {
             ListRequest::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -176,7 +176,7 @@ impl AppState {
     security(("authentik" = []))
 )]
 pub(crate) async fn create(State(state): State<AppState>, request: Request) -> ApiResult {
-    let caller = state.authenticate(request.headers()).await?;
+    let caller = state.authenticate(&request).await?;
     let input = state.input(&caller, request, Permission::Add).await?;
     let view = state.shared.service.create(&caller, input).await?;
     respond::invitation(StatusCode::CREATED, &view)
@@ -205,7 +205,7 @@ pub(crate) async fn retrieve(
     PkSegment(pk): PkSegment,
     request: Request,
 ) -> ApiResult {
-    let caller = state.authenticate(request.headers()).await?;
+    let caller = state.authenticate(&request).await?;
     let id = state.pk(&caller, &pk, Permission::View).await?;
     let view = state.shared.service.get(&caller, &id).await?;
     let version = view.invitation.version();
@@ -279,7 +279,7 @@ pub(crate) async fn partial_update(
 
 /// PUT (`Mode::Full`) or PATCH (`Mode::Partial`).
 async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> ApiResult {
-    let caller = state.authenticate(request.headers()).await?;
+    let caller = state.authenticate(&request).await?;
     let id = state.pk(&caller, &pk, Permission::Change).await?;
     let expected = expected_version(&request);
     let input = state.input(&caller, request, Permission::Change).await?;
@@ -318,7 +318,7 @@ pub(crate) async fn destroy(
     PkSegment(pk): PkSegment,
     request: Request,
 ) -> ApiResult {
-    let caller = state.authenticate(request.headers()).await?;
+    let caller = state.authenticate(&request).await?;
     let id = state.pk(&caller, &pk, Permission::Delete).await?;
     let expected = expected_version(&request);
     state.shared.service.delete(&caller, &id, expected).await?;
@@ -344,7 +344,7 @@ pub(crate) async fn used_by(
     PkSegment(pk): PkSegment,
     request: Request,
 ) -> ApiResult {
-    let caller = state.authenticate(request.headers()).await?;
+    let caller = state.authenticate(&request).await?;
     let id = state.pk(&caller, &pk, Permission::View).await?;
     // Nothing in this library references an invitation: the use case
     // answers an empty list for an existing one.

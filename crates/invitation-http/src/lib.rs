@@ -79,8 +79,8 @@ fn timed_out(error: BoxError) -> std::future::Ready<Response> {
     std::future::ready(response)
 }
 
-/// The whole API as an axum router: the invitation routes of authentik's
-/// `/api/v3/stages/invitation/invitations/`, the OpenAPI document at
+/// The whole API as an axum router, for a server of its own: the
+/// invitation routes ([`invitation_routes`]), the OpenAPI document at
 /// `/api/v3/schema/`, and the health checks at `/-/health/live/` and
 /// `/-/health/ready/`. Every other path answers a JSON 404, every other
 /// method a JSON 405, and every request is logged once (target
@@ -90,12 +90,52 @@ pub fn router(state: AppState) -> Router {
         state: &state,
         path,
     };
-    let invitations = at(INVITATIONS_PATH);
-    let invitation = at("/api/v3/stages/invitation/invitations/{pk}/");
-    let used_by = at("/api/v3/stages/invitation/invitations/{pk}/used_by/");
     let schema = at("/api/v3/schema/");
     let live = at("/-/health/live/");
     let ready = at("/-/health/ready/");
+    let router = invitation_routes(state.clone());
+    let router = schema.add(router, get_service(schema.serve(openapi::schema)));
+    let router = live.add(router, get_service(live.serve(health::live)));
+    let router = ready.add(router, get_service(ready.serve(health::ready)));
+    router.fallback_service(at("-").serve(handlers::not_found))
+}
+
+/// The invitation routes alone (authentik's
+/// `/api/v3/stages/invitation/invitations/…`), for a host's own router:
+/// no fallback, so `Router::merge` with a router that has one works; no
+/// OpenAPI or health routes; a `Router<S>` for the host's state `S`, so it
+/// merges or nests before the host's `with_state`. Any other method on
+/// these paths answers a JSON 405, and every request is logged once.
+///
+/// The caller is the [`Principal`](invitation_core::Principal) in the
+/// request's extensions when the host's middleware put one there;
+/// otherwise `Authorization: Bearer <token>` through the state's
+/// authenticator.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// # fn wire(api: invitation_http::AppState) {
+/// #[derive(Clone)]
+/// struct HostState;
+///
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "the host's own page" }))
+///     .merge(invitation_http::invitation_routes(api))
+///     .fallback(|| async { "the host's own 404" })
+///     .with_state(HostState);
+/// # let _ = app; }
+/// ```
+pub fn invitation_routes<S>(state: AppState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let at = |path| Route {
+        state: &state,
+        path,
+    };
+    let invitations = at(INVITATIONS_PATH);
+    let invitation = at("/api/v3/stages/invitation/invitations/{pk}/");
+    let used_by = at("/api/v3/stages/invitation/invitations/{pk}/used_by/");
     let router = Router::new();
     let router = invitations.add(
         router,
@@ -109,11 +149,7 @@ pub fn router(state: AppState) -> Router {
             .patch_service(invitation.serve(handlers::partial_update))
             .delete_service(invitation.serve(handlers::destroy)),
     );
-    let router = used_by.add(router, get_service(used_by.serve(handlers::used_by)));
-    let router = schema.add(router, get_service(schema.serve(openapi::schema)));
-    let router = live.add(router, get_service(live.serve(health::live)));
-    let router = ready.add(router, get_service(ready.serve(health::ready)));
-    router.fallback_service(at("-").serve(handlers::not_found))
+    used_by.add(router, get_service(used_by.serve(handlers::used_by)))
 }
 
 /// One route's template, which its access lines name (`-` for no route).
@@ -134,7 +170,10 @@ impl Route<'_> {
 
     /// `router` with this route's `methods`; any other method is a JSON
     /// 405 (axum adds `Allow`), logged too.
-    fn add(&self, router: Router, methods: MethodRouter) -> Router {
+    fn add<S>(&self, router: Router<S>, methods: MethodRouter<S>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
         router.route(
             self.path,
             methods.fallback_service(self.serve(handlers::method_not_allowed)),

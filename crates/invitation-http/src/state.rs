@@ -4,15 +4,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use invitation_core::{Authenticator, InvitationService};
+use invitation_core::{async_trait, AuthError, Authenticator, InvitationService, Principal};
 
 use crate::readiness::Readiness;
 
 /// How much memory list answers may hold at once, in KiB (128 MiB): the
 /// pages being read from storage and the answers being sent. A list
-/// reserves its page size times [`MAX_BODY_BYTES`] (the most one invitation
-/// can hold) before it reads storage, keeps what its page really holds until
-/// the answer is sent, and gives the rest back; lists that do not fit wait.
+/// reserves its page size times [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES)
+/// (the most one invitation can hold) before it reads storage, keeps what
+/// its page really holds until the answer is sent, and gives the rest back;
+/// lists that do not fit wait.
 /// Ten clients listing pages of a hundred 1 MiB invitations therefore hold
 /// about one such page at a time, not ten.
 pub const LIST_MEMORY_BUDGET_KIB: u32 = 128 * 1024;
@@ -54,6 +55,31 @@ impl AppState {
         }
     }
 
+    /// Serves `service` to callers the host has already authenticated: its
+    /// middleware puts each request's [`Principal`] in the request's
+    /// extensions, and no API token is known (a request without a
+    /// `Principal` is answered 403, whatever its `Authorization` says).
+    ///
+    /// ```
+    /// use axum::{extract::Request, middleware::{self, Next}, Router};
+    /// use invitation_core::{InvitationService, Principal, UserId};
+    ///
+    /// async fn gateway_auth(mut request: Request, next: Next) -> axum::response::Response {
+    ///     // However the host knows its caller: a gateway header, a session.
+    ///     request.extensions_mut().insert(Principal::user(UserId::new(7)));
+    ///     next.run(request).await
+    /// }
+    ///
+    /// # fn wire(service: InvitationService) {
+    /// let state = invitation_http::AppState::with_host_auth(service);
+    /// let app: Router = invitation_http::invitation_routes(state)
+    ///     .layer(middleware::from_fn(gateway_auth));
+    /// # let _ = app; }
+    /// ```
+    pub fn with_host_auth(service: InvitationService) -> Self {
+        Self::new(service, Arc::new(NoTokens))
+    }
+
     /// How long a request's handler may run (`None`: as long as it takes)
     /// before it is dropped and answered `503` with code `timeout`.
     #[must_use]
@@ -74,5 +100,16 @@ impl fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// Knows no API token: for a host that authenticates in its own middleware.
+#[derive(Debug)]
+struct NoTokens;
+
+#[async_trait]
+impl Authenticator for NoTokens {
+    async fn authenticate(&self, _: &str) -> Result<Option<Principal>, AuthError> {
+        Ok(None)
     }
 }
