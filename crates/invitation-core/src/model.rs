@@ -184,6 +184,26 @@ impl FixedData {
             .unwrap_or_default()
     }
 
+    /// The object as the host's own type, e.g. a struct of the account
+    /// fields it forces:
+    ///
+    /// ```
+    /// # use invitation_core::FixedData;
+    /// #[derive(serde::Deserialize)]
+    /// struct Forced {
+    ///     email: String,
+    /// }
+    /// let data = FixedData::from_json_str(r#"{"email": "bob@example.org"}"#).unwrap();
+    /// let forced: Forced = data.deserialize().unwrap();
+    /// assert_eq!(forced.email, "bob@example.org");
+    /// ```
+    ///
+    /// # Errors
+    /// When the object does not have `T`'s shape.
+    pub fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.as_json())
+    }
+
     /// Merges this data into what the enrolling person typed: nested objects
     /// merge, lists append (the person's items first), and on any other clash
     /// the invitation's value wins.

@@ -367,6 +367,32 @@ impl InvitationInput {
         self
     }
 
+    /// Sets the fixed data from any `Serialize` value, validated as a
+    /// body's `fixed_data` is: it must serialise to a JSON object.
+    ///
+    /// ```
+    /// use invitation_core::InvitationInput;
+    /// #[derive(serde::Serialize)]
+    /// struct Forced<'a> {
+    ///     email: &'a str,
+    /// }
+    /// let input = InvitationInput::new()
+    ///     .name("welcome-bob")
+    ///     .fixed_data_from(&Forced { email: "bob@example.org" })?;
+    /// # let _ = input;
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When `data` cannot be serialised (a map with non-string keys).
+    pub fn fixed_data_from<T: serde::Serialize + ?Sized>(
+        mut self,
+        data: &T,
+    ) -> Result<Self, serde_json::Error> {
+        self.fixed_data = Some(FixedDataInput::Json(serde_json::to_value(data)?));
+        Ok(self)
+    }
+
     /// Sets single use.
     #[must_use]
     pub fn single_use(mut self, single_use: bool) -> Self {

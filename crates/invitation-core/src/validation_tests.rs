@@ -175,6 +175,36 @@ fn fixed_data_must_be_an_object() {
 }
 
 #[test]
+fn typed_fixed_data_is_validated_as_a_bodys() {
+    #[derive(serde::Serialize)]
+    struct Forced {
+        email: &'static str,
+        groups: Vec<&'static str>,
+    }
+    let forced = Forced {
+        email: "bob@example.org",
+        groups: vec!["staff"],
+    };
+    let input = InvitationInput::new()
+        .name("n")
+        .fixed_data_from(&forced)
+        .unwrap();
+    let changes = validate(input, Mode::Full).unwrap();
+    let data = changes.fixed_data.unwrap();
+    assert_eq!(
+        data.as_json(),
+        r#"{"email":"bob@example.org","groups":["staff"]}"#
+    );
+
+    let not_an_object = InvitationInput::new()
+        .name("n")
+        .fixed_data_from(&["a list"])
+        .unwrap();
+    let errors = validate(not_an_object, Mode::Full).unwrap_err();
+    assert_eq!(errors.messages(Field::FixedData), [DICT]);
+}
+
+#[test]
 fn null_fixed_data_may_not_be_null() {
     assert_eq!(
         messages(json!({"name": "n", "fixed_data": null}), Field::FixedData),
