@@ -81,31 +81,56 @@ fn timed_out(error: BoxError) -> std::future::Ready<Response> {
 
 /// The whole API as an axum router, for a server of its own: the
 /// invitation routes ([`invitation_routes`]), the OpenAPI document at
-/// `/api/v3/schema/`, and the health checks at `/-/health/live/` and
-/// `/-/health/ready/`. Every other path answers a JSON 404, every other
+/// `/api/v3/schema/` ([`schema_route`]), and the health checks at
+/// `/-/health/live/` and `/-/health/ready/` ([`health_routes`]). Every other path answers a JSON 404, every other
 /// method a JSON 405, and every request is logged once (target
 /// `invitation_http::access`).
 pub fn router(state: AppState) -> Router {
-    let at = |path| Route {
-        state: &state,
-        path,
+    invitation_routes(state.clone())
+        .merge(schema_route(&state))
+        .merge(health_routes(&state))
+        .fallback_service(served(&state, "-", handlers::not_found))
+}
+
+/// The OpenAPI document at `/api/v3/schema/`, on its own, for a host that
+/// serves it (or not) behind its own checks; [`router`] includes it.
+pub fn schema_route<S>(state: &AppState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let schema = Route {
+        state,
+        path: "/api/v3/schema/",
     };
-    let schema = at("/api/v3/schema/");
-    let live = at("/-/health/live/");
-    let ready = at("/-/health/ready/");
-    let router = invitation_routes(state.clone());
-    let router = schema.add(router, get_service(schema.serve(openapi::schema)));
-    let router = live.add(router, get_service(live.serve(health::live)));
-    let router = ready.add(router, get_service(ready.serve(health::ready)));
-    router.fallback_service(at("-").serve(handlers::not_found))
+    schema.add(Router::new(), get_service(schema.serve(openapi::schema)))
+}
+
+/// The health checks at `/-/health/live/` and `/-/health/ready/`, on their
+/// own, for a host that mounts them where its probes look (readiness pings
+/// the state's store, at most once a second); [`router`] includes them.
+pub fn health_routes<S>(state: &AppState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let live = Route {
+        state,
+        path: "/-/health/live/",
+    };
+    let ready = Route {
+        state,
+        path: "/-/health/ready/",
+    };
+    let router = live.add(Router::new(), get_service(live.serve(health::live)));
+    ready.add(router, get_service(ready.serve(health::ready)))
 }
 
 /// The invitation routes alone (authentik's
 /// `/api/v3/stages/invitation/invitations/…`), for a host's own router:
 /// no fallback, so `Router::merge` with a router that has one works; no
 /// OpenAPI or health routes; a `Router<S>` for the host's state `S`, so it
-/// merges or nests before the host's `with_state`. Any other method on
-/// these paths answers a JSON 405, and every request is logged once.
+/// merges or nests before the host's `with_state` ([`schema_route`] and
+/// [`health_routes`] mount those separately). Any other method on these
+/// paths answers a JSON 405, and every request is logged once.
 ///
 /// The caller is the [`Principal`](invitation_core::Principal) in the
 /// request's extensions when the host's middleware put one there;

@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use invitation_core::{AllowAll, InvitationService, Principal, UserId};
-use invitation_http::{invitation_routes, AppState, INVITATIONS_PATH};
+use invitation_http::{health_routes, invitation_routes, schema_route, AppState, INVITATIONS_PATH};
 use invitation_memory::MemoryStore;
 use invitation_testkit::doubles::StaticDirectory;
 use serde_json::{json, Value};
@@ -127,4 +127,35 @@ async fn a_principal_the_hosts_middleware_puts_in_the_extensions_is_the_caller()
         let answer = request.send().await.unwrap();
         assert_eq!(answer.status(), 403, "token {token:?}");
     }
+}
+
+#[tokio::test]
+async fn the_schema_and_health_routes_mount_where_the_host_wants_them() {
+    let state = AppState::with_host_auth(service());
+    let app = Router::new()
+        .merge(invitation_routes(state.clone()))
+        .nest("/internal", health_routes(&state))
+        .merge(schema_route(&state))
+        .with_state(HostState { greeting: "unused" });
+    let base = serve(app).await;
+    let client = reqwest::Client::new();
+    for path in ["/internal/-/health/live/", "/internal/-/health/ready/"] {
+        let answer = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    let document: Value = client
+        .get(format!("{base}/api/v3/schema/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(document["paths"][INVITATIONS_PATH].is_object());
+    let unmounted = client
+        .get(format!("{base}/-/health/live/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unmounted.status(), 404, "only where the host mounted it");
 }
