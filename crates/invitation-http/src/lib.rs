@@ -98,11 +98,7 @@ pub fn schema_route<S>(state: &AppState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let schema = Route {
-        state,
-        path: "/api/v3/schema/",
-    };
-    schema.add(Router::new(), get_service(schema.serve(openapi::schema)))
+    get_at(Router::new(), state, "/api/v3/schema/", openapi::schema)
 }
 
 /// The health checks at `/-/health/live/` and `/-/health/ready/`, on their
@@ -112,16 +108,20 @@ pub fn health_routes<S>(state: &AppState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let live = Route {
-        state,
-        path: "/-/health/live/",
-    };
-    let ready = Route {
-        state,
-        path: "/-/health/ready/",
-    };
-    let router = live.add(Router::new(), get_service(live.serve(health::live)));
-    ready.add(router, get_service(ready.serve(health::ready)))
+    let router = get_at(Router::new(), state, "/-/health/live/", health::live);
+    get_at(router, state, "/-/health/ready/", health::ready)
+}
+
+/// `router` with `handler` answering `GET` at `path` (any other method a
+/// JSON 405).
+fn get_at<S, H, T>(router: Router<S>, state: &AppState, path: &'static str, handler: H) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let route = Route { state, path };
+    route.add(router, get_service(route.serve(handler)))
 }
 
 /// The invitation routes alone (authentik's
