@@ -20,7 +20,9 @@ fn corrupt(
     StoreError::corrupt(id.copied().map(InvitationId::from_uuid), reason, source)
 }
 
-fn column<'a, T: FromSql<'a>>(
+/// Column `index` of `row`, named `name` in the error when it cannot be
+/// read (of the row of `id`, when known).
+pub(crate) fn column<'a, T: FromSql<'a>>(
     row: &'a Row,
     index: usize,
     name: &str,

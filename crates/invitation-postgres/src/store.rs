@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::conn::{Answer, Call, Failure};
 use crate::error::{insert_error, pool_error, store_error};
 use crate::list::{plan, Plan};
-use crate::row::{id_at, invitation_at, version_at, version_param};
+use crate::row::{column, id_at, invitation_at, version_at, version_param};
 use crate::PgStore;
 
 impl PgStore {
@@ -183,13 +183,7 @@ impl InvitationStore for PgStore {
         let Some(row) = rows.first() else {
             return Ok(UpdateOutcome::NotFound);
         };
-        let written: bool = row.try_get(0).map_err(|e| {
-            StoreError::corrupt(
-                None,
-                format!("update result cannot be read: {e}"),
-                Some(Box::new(e)),
-            )
-        })?;
+        let written: bool = column(row, 0, "written", None)?;
         let invitation = invitation_at(row, 1)?;
         Ok(if written {
             UpdateOutcome::Updated(invitation)
@@ -215,13 +209,7 @@ impl InvitationStore for PgStore {
         let Some(row) = rows.first() else {
             return Ok(DeleteOutcome::NotFound);
         };
-        let deleted: bool = row.try_get(0).map_err(|e| {
-            StoreError::corrupt(
-                None,
-                format!("delete result cannot be read: {e}"),
-                Some(Box::new(e)),
-            )
-        })?;
+        let deleted: bool = column(row, 0, "deleted", None)?;
         let uuid = id.as_uuid();
         let current = version_at(row, 1, Some(uuid))?;
         Ok(if deleted {
@@ -257,13 +245,7 @@ impl InvitationStore for PgStore {
         // Each row is dropped once read: a page of large invitations is not
         // held twice over (as rows and as invitations) until the end.
         for row in rows {
-            let count: i64 = row.try_get(0).map_err(|e| {
-                StoreError::corrupt(
-                    None,
-                    format!("list total cannot be read: {e}"),
-                    Some(Box::new(e)),
-                )
-            })?;
+            let count: i64 = column(&row, 0, "total", None)?;
             total = u64::try_from(count).unwrap_or(0);
             if id_at(&row, 1)?.is_some() {
                 items.push(invitation_at(&row, 1)?);
@@ -288,13 +270,7 @@ impl InvitationStore for PgStore {
         let Some(row) = rows.first() else {
             return Ok(RedeemOutcome::NotFound);
         };
-        let consumed: bool = row.try_get(0).map_err(|e| {
-            StoreError::corrupt(
-                None,
-                format!("redeem result cannot be read: {e}"),
-                Some(Box::new(e)),
-            )
-        })?;
+        let consumed: bool = column(row, 0, "consumed", None)?;
         let invitation = invitation_at(row, 1)?;
         if consumed {
             return Ok(RedeemOutcome::Redeemed(invitation));
