@@ -28,6 +28,11 @@ fn service() -> InvitationService {
         .build()
 }
 
+/// The JSON body of the answer to `request`.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// Serves `app` on a free loopback port; its base URL.
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -81,15 +86,12 @@ async fn the_routes_merge_and_nest_into_a_host_router_with_its_own_state_and_fal
         let body: Value = created.json().await.unwrap();
         assert_eq!(body["created_by"]["username"], "alice");
     }
-    let listed: Value = client
-        .get(format!("{base}/admin{INVITATIONS_PATH}"))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = json_of(
+        client
+            .get(format!("{base}/admin{INVITATIONS_PATH}"))
+            .bearer_auth("t"),
+    )
+    .await;
     assert_eq!(listed["pagination"]["count"], 2, "one store behind both");
 }
 
@@ -143,14 +145,7 @@ async fn the_schema_and_health_routes_mount_where_the_host_wants_them() {
         let answer = client.get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(answer.status(), 200, "{path}");
     }
-    let document: Value = client
-        .get(format!("{base}/api/v3/schema/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = json_of(client.get(format!("{base}/api/v3/schema/"))).await;
     assert!(document["paths"][INVITATIONS_PATH].is_object());
     let unmounted = client
         .get(format!("{base}/-/health/live/"))
