@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::ports::{
     Authorizer, Clock, EventSink, FlowDirectory, IdGenerator, InvitationStore, NoFlows, NoUsers,
-    RandomIds, SystemClock, UserDirectory,
+    UserDirectory,
 };
 use crate::service::InvitationService;
 
@@ -24,7 +24,6 @@ use crate::service::InvitationService;
 ///
 /// ```compile_fail
 /// use std::sync::Arc;
-/// # #[derive(Debug)] struct Store;
 /// # fn store() -> Arc<dyn invitation_core::InvitationStore> { unimplemented!() }
 /// let service = invitation_core::InvitationService::builder(store()).build();
 /// ```
@@ -121,17 +120,22 @@ impl<A> ServiceBuilder<A> {
 impl ServiceBuilder<Arc<dyn Authorizer>> {
     /// The service.
     pub fn build(self) -> InvitationService {
-        let service = InvitationService::new(
+        // `new` has the system clock, random ids and no event sink.
+        let mut service = InvitationService::new(
             self.store,
             self.flows.unwrap_or_else(|| Arc::new(NoFlows)),
             self.users.unwrap_or_else(|| Arc::new(NoUsers)),
             self.authorizer,
-        )
-        .with_clock(self.clock.unwrap_or_else(|| Arc::new(SystemClock)))
-        .with_ids(self.ids.unwrap_or_else(|| Arc::new(RandomIds)));
-        match self.events {
-            Some(events) => service.with_events(events),
-            None => service,
+        );
+        if let Some(clock) = self.clock {
+            service = service.with_clock(clock);
         }
+        if let Some(ids) = self.ids {
+            service = service.with_ids(ids);
+        }
+        if let Some(events) = self.events {
+            service = service.with_events(events);
+        }
+        service
     }
 }
