@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-// Each module uses only the ones above it (a test below holds them to
-// it): the JSON shapes and their writer, errors, the answers made of
-// them, the shared state, the handlers, the document that describes them.
+// The modules form one order, each using only those before it: the JSON
+// shapes and their writer, errors, the answers made of them, the shared
+// state, the handlers, the document that describes them. `tests::MODULES`
+// lists that order and a test holds the sources to it (rustfmt keeps the
+// declarations here alphabetical).
 mod auth;
 mod body;
 mod dto;
@@ -323,7 +325,7 @@ mod tests {
         assert!(!debug.contains("a-secret-api-token"), "{debug}");
     }
 
-    /// The modules in the order `mod` declares them, with their text.
+    /// The modules in their dependency order, with their text.
     const MODULES: [(&str, &str); 14] = [
         ("precondition", include_str!("precondition.rs")),
         ("dto", include_str!("dto.rs")),
@@ -372,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn each_module_uses_only_the_modules_declared_before_it() {
+    fn each_module_uses_only_the_modules_before_it_in_the_order() {
         let declared: Vec<&str> = MODULES.iter().map(|(name, _)| *name).collect();
         let source_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut files: Vec<String> = std::fs::read_dir(source_dir)
@@ -389,7 +391,7 @@ mod tests {
                 let at = declared.iter().position(|m| *m == named).unwrap();
                 assert!(
                     at <= position,
-                    "`{module}` uses `{named}`, which is declared after it"
+                    "`{module}` uses `{named}`, which comes after it in MODULES"
                 );
             }
         }
