@@ -36,7 +36,8 @@ pub use query::{
     contains_ignore_ascii_case, Filters, ListQuery, Ordering, SearchTerm, SortField, StoredPage,
 };
 pub use service::{
-    CreateError, DeleteError, GetError, InvitationService, ListError, RedeemError, UpdateError,
+    CreateError, DeleteError, GetError, InvitationService, ListError, PendingEvents, RedeemError,
+    UnitOfWork, UpdateError,
 };
 /// The workspace README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]

@@ -187,7 +187,7 @@ impl DeleteOutcome {
 /// - `ping` answers `Ok(())` when the backend serves requests.
 /// - Every write is durable once the call returns `Ok`.
 #[async_trait]
-pub trait InvitationStore: Send + Sync + Debug + 'static {
+pub trait InvitationStore: Send + Sync + Debug {
     /// Stores a new invitation.
     async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError>;
     /// Reads one invitation.

@@ -250,6 +250,36 @@ impl InvitationService {
         self.authorizer.is_allowed(caller, permission).await
     }
 
+    /// The use cases through `store` instead of the service's own, with
+    /// their events held back: for a host that runs them inside a
+    /// transaction it owns (an adapter's transaction-scoped store, such as
+    /// `invitation_postgres::PgStore::in_transaction`). Permission checks,
+    /// validation and directory look-ups are the service's. After the host
+    /// commits, [`UnitOfWork::finish`]'s events go to the service's sink
+    /// with [`PendingEvents::publish`]; on rollback the host drops them.
+    ///
+    /// ```
+    /// # use invitation_core::*;
+    /// # async fn demo(service: InvitationService, store: &dyn InvitationStore,
+    /// #               caller: Principal) -> Result<(), CreateError> {
+    /// // `store` writes inside the host's open transaction.
+    /// let mut unit = service.unit_of_work(store);
+    /// let created = unit.create(&caller, InvitationInput::new().name("first-admin")).await?;
+    /// let events = unit.finish();
+    /// // ... the host commits its transaction here ...
+    /// events.publish().await;
+    /// # let _ = created; Ok(()) }
+    /// ```
+    pub fn unit_of_work<'a>(&'a self, store: &'a dyn InvitationStore) -> UnitOfWork<'a> {
+        UnitOfWork {
+            scope: Scope {
+                service: self,
+                store,
+                pending: Some(Vec::new()),
+            },
+        }
+    }
+
     /// Creates an invitation (`add_invitation`): validates every field,
     /// checks the flow exists, stores it with `created_by` = the caller, and
     /// records a `Created` event. A refused or invalid request writes and
@@ -262,36 +292,8 @@ impl InvitationService {
         caller: &Principal,
         input: InvitationInput,
     ) -> Result<InvitationView, CreateError> {
-        if !self.is_allowed(caller, Permission::Add).await? {
-            return Err(CreateError::Forbidden);
-        }
-        let (changes, mut errors) = validate_collect(input, Mode::Full);
-        let flow = self.resolve_flow(&changes, &mut errors).await?;
-        let Some(name) = changes.name.filter(|_| errors.is_empty()) else {
-            return Err(CreateError::Invalid(errors));
-        };
-        let creator = self.creator(caller.user_id()).await?;
-        let invitation = Invitation::from_parts(InvitationParts {
-            id: self.ids.new_id(),
-            name,
-            expires: changes.expires.flatten(),
-            fixed_data: changes.fixed_data.unwrap_or_default(),
-            single_use: changes.single_use.unwrap_or(false),
-            flow: flow.as_ref().and_then(|f| f.as_ref().map(|f| f.pk)),
-            created_by: caller.user_id(),
-            version: Version::FIRST,
-        });
-        self.storage().insert(&invitation).await?;
-        self.record(InvitationEvent::Created {
-            invitation: *invitation.id(),
-            by: caller.user_id(),
-        })
-        .await;
-        Ok(InvitationView {
-            invitation,
-            created_by: creator,
-            flow: flow.flatten(),
-        })
+        let mut scope = self.now();
+        scope.create(caller, input).await
     }
 
     /// Reads one invitation (`view_invitation`).
@@ -303,11 +305,7 @@ impl InvitationService {
         caller: &Principal,
         id: &InvitationId,
     ) -> Result<InvitationView, GetError> {
-        if !self.is_allowed(caller, Permission::View).await? {
-            return Err(GetError::Forbidden);
-        }
-        let invitation = self.storage().get(id).await?.ok_or(GetError::NotFound)?;
-        Ok(self.view(invitation).await?)
+        self.now().get(caller, id).await
     }
 
     /// The users who enrolled with an invitation (`view_invitation`). The
@@ -321,11 +319,7 @@ impl InvitationService {
         caller: &Principal,
         id: &InvitationId,
     ) -> Result<Vec<UserSummary>, GetError> {
-        if !self.is_allowed(caller, Permission::View).await? {
-            return Err(GetError::Forbidden);
-        }
-        self.storage().get(id).await?.ok_or(GetError::NotFound)?;
-        Ok(Vec::new())
+        self.now().used_by(caller, id).await
     }
 
     /// One page of invitations (`view_invitation`): filters, search,
@@ -339,68 +333,7 @@ impl InvitationService {
         caller: &Principal,
         request: &ListRequest,
     ) -> Result<ListPage, ListError> {
-        if !self.is_allowed(caller, Permission::View).await? {
-            return Err(ListError::Forbidden);
-        }
-        let page_size = request.effective_page_size();
-        let mut query = ListQuery {
-            filters: Filters {
-                name: request.name.clone(),
-                created_by: None,
-                expires: request.expires,
-                flow: None,
-            },
-            search: Vec::new(),
-            ordering: request.ordering.unwrap_or_default(),
-            offset: 0,
-            limit: page_size,
-        };
-        if let Some(username) = &request.created_by_username {
-            query.filters.created_by = Some(self.users.find_by_username(username).await?);
-        }
-        let words = request.search_words().map_err(|refused| {
-            let mut errors = ValidationErrors::new();
-            for e in refused {
-                errors.add(Field::Search, e.to_string());
-            }
-            ListError::Invalid(errors)
-        })?;
-        if let Some(slug) = &request.flow_slug {
-            query.filters.flow = Some(self.flows.find_by_slug(slug).await?);
-        }
-        for word in words {
-            query.search.push(SearchTerm {
-                text: word.to_owned(),
-                creators: self.users.search_usernames(word).await?,
-                flows: self.flows.search_slugs(word).await?,
-            });
-        }
-        let current = match request.page {
-            PageNumber::First => 1,
-            PageNumber::Number(0) | PageNumber::Invalid => return Err(ListError::InvalidPage),
-            PageNumber::Number(n) => n,
-            PageNumber::Last => {
-                // Counting first costs one more round trip, only for `last`.
-                let counted = self
-                    .store
-                    .list(&ListQuery {
-                        limit: 0,
-                        ..query.clone()
-                    })
-                    .await?;
-                Pagination::total_pages(counted.total, page_size)
-            }
-        };
-        query.offset = (current - 1).saturating_mul(page_size);
-        let page = self.storage().list(&query).await?;
-        if current > Pagination::total_pages(page.total, page_size) {
-            return Err(ListError::InvalidPage);
-        }
-        let results = self.views(page.items).await?;
-        Ok(ListPage {
-            pagination: Pagination::new(page.total, page_size, current),
-            results,
-        })
+        self.now().list(caller, request).await
     }
 
     /// Full update, PUT (`change_invitation`): the same rules as create
@@ -417,7 +350,8 @@ impl InvitationService {
         input: InvitationInput,
         expected: Option<Version>,
     ) -> Result<InvitationView, UpdateError> {
-        self.change(caller, id, input, Mode::Full, expected).await
+        let mut scope = self.now();
+        scope.update(caller, id, input, expected).await
     }
 
     /// Partial update, PATCH (`change_invitation`): only the fields given
@@ -434,71 +368,8 @@ impl InvitationService {
         input: InvitationInput,
         expected: Option<Version>,
     ) -> Result<InvitationView, UpdateError> {
-        self.change(caller, id, input, Mode::Partial, expected)
-            .await
-    }
-
-    async fn change(
-        &self,
-        caller: &Principal,
-        id: &InvitationId,
-        input: InvitationInput,
-        mode: Mode,
-        expected: Option<Version>,
-    ) -> Result<InvitationView, UpdateError> {
-        if !self.is_allowed(caller, Permission::Change).await? {
-            return Err(UpdateError::Forbidden);
-        }
-        // Read only to answer in authentik's order (an unknown id before
-        // invalid input) and a failed precondition before the input is
-        // looked at (RFC 9110 §13.2.2); nothing read here is written back.
-        let current = self.storage().get(id).await?.ok_or(UpdateError::NotFound)?;
-        if expected.is_some_and(|v| v != current.version()) {
-            return Err(UpdateError::VersionMismatch {
-                current: current.version(),
-            });
-        }
-        let (changes, mut errors) = validate_collect(input, mode);
-        let flow = self.resolve_flow(&changes, &mut errors).await?;
-        if !errors.is_empty() {
-            return Err(UpdateError::Invalid(errors));
-        }
-        let patch = InvitationPatch {
-            name: changes.name,
-            expires: changes
-                .expires
-                .map(|e| e.map(crate::time::truncate_to_micros)),
-            fixed_data: changes.fixed_data,
-            single_use: changes.single_use,
-            flow: flow.as_ref().map(|f| f.as_ref().map(|f| f.pk)),
-        };
-        // One atomic write against the row as it is then: no read before
-        // it whose values could be written back over another's change.
-        let invitation = match self.storage().update(id, &patch, expected).await? {
-            UpdateOutcome::Updated(invitation) => invitation,
-            UpdateOutcome::NotFound => return Err(UpdateError::NotFound),
-            UpdateOutcome::VersionMismatch { current } => {
-                return Err(UpdateError::VersionMismatch { current })
-            }
-        };
-        self.record(InvitationEvent::Updated {
-            invitation: *invitation.id(),
-            by: caller.user_id(),
-        })
-        .await;
-        let flow = match flow {
-            Some(resolved) => resolved,
-            None => match invitation.flow() {
-                Some(f) => self.flows.flow(f).await?,
-                None => None,
-            },
-        };
-        let created_by = self.creator(invitation.created_by()).await?;
-        Ok(InvitationView {
-            invitation,
-            created_by,
-            flow,
-        })
+        let mut scope = self.now();
+        scope.partial_update(caller, id, input, expected).await
     }
 
     /// Deletes an invitation (`delete_invitation`); with `expected`, only
@@ -512,22 +383,8 @@ impl InvitationService {
         id: &InvitationId,
         expected: Option<Version>,
     ) -> Result<(), DeleteError> {
-        if !self.is_allowed(caller, Permission::Delete).await? {
-            return Err(DeleteError::Forbidden);
-        }
-        match self.storage().delete(id, expected).await? {
-            DeleteOutcome::Deleted => {}
-            DeleteOutcome::NotFound => return Err(DeleteError::NotFound),
-            DeleteOutcome::VersionMismatch { current } => {
-                return Err(DeleteError::VersionMismatch { current })
-            }
-        }
-        self.record(InvitationEvent::Deleted {
-            invitation: *id,
-            by: caller.user_id(),
-        })
-        .await;
-        Ok(())
+        let mut scope = self.now();
+        scope.delete(caller, id, expected).await
     }
 
     /// Redeems a token in `flow`, or outside any flow with `None` (spec §3):
@@ -545,20 +402,8 @@ impl InvitationService {
         token: &str,
         flow: Option<&FlowId>,
     ) -> Result<Invitation, RedeemError> {
-        let id = InvitationId::parse(token).map_err(|_| RedeemError::Malformed)?;
-        let outcome = self.storage().redeem(&id, flow, self.clock.now()).await?;
-        let invitation = match outcome {
-            RedeemOutcome::Redeemed(invitation) => invitation,
-            RedeemOutcome::Expired => return Err(RedeemError::Expired),
-            RedeemOutcome::WrongFlow => return Err(RedeemError::WrongFlow),
-            RedeemOutcome::NotFound => return Err(RedeemError::NotFound),
-        };
-        self.record(InvitationEvent::Used {
-            invitation: id,
-            flow: flow.copied(),
-        })
-        .await;
-        Ok(invitation)
+        let mut scope = self.now();
+        scope.redeem(token, flow).await
     }
 
     /// Deletes every invitation that has expired by the clock now; never
@@ -588,6 +433,16 @@ impl InvitationService {
         self.storage().delete_created_by(user).await
     }
 
+    /// The use cases through the service's store, events recorded as they
+    /// happen.
+    fn now(&self) -> Scope<'_> {
+        Scope {
+            service: self,
+            store: &*self.store,
+            pending: None,
+        }
+    }
+
     /// Checks a flow reference exists, adding the field error if it does
     /// not. `None` = field absent; `Some(None)` = explicitly unbound.
     async fn resolve_flow(
@@ -612,12 +467,6 @@ impl InvitationService {
     /// blanket `impl InvitationStore for Arc<T>` and box every future twice.
     fn storage(&self) -> &dyn InvitationStore {
         &*self.store
-    }
-
-    async fn record(&self, event: InvitationEvent) {
-        if let Some(sink) = &self.events {
-            sink.record(event).await;
-        }
     }
 
     async fn creator(&self, id: UserId) -> Result<Arc<UserSummary>, DirectoryError> {
@@ -680,6 +529,430 @@ impl InvitationService {
                 invitation,
             })
             .collect())
+    }
+}
+
+/// The use cases against one store, recording events now (`pending` is
+/// `None`) or keeping them for later.
+#[derive(Debug)]
+struct Scope<'a> {
+    service: &'a InvitationService,
+    store: &'a dyn InvitationStore,
+    pending: Option<Vec<InvitationEvent>>,
+}
+
+impl Scope<'_> {
+    async fn create(
+        &mut self,
+        caller: &Principal,
+        input: InvitationInput,
+    ) -> Result<InvitationView, CreateError> {
+        if !self.service.is_allowed(caller, Permission::Add).await? {
+            return Err(CreateError::Forbidden);
+        }
+        let (changes, mut errors) = validate_collect(input, Mode::Full);
+        let flow = self.service.resolve_flow(&changes, &mut errors).await?;
+        let Some(name) = changes.name.filter(|_| errors.is_empty()) else {
+            return Err(CreateError::Invalid(errors));
+        };
+        let creator = self.service.creator(caller.user_id()).await?;
+        let invitation = Invitation::from_parts(InvitationParts {
+            id: self.service.ids.new_id(),
+            name,
+            expires: changes.expires.flatten(),
+            fixed_data: changes.fixed_data.unwrap_or_default(),
+            single_use: changes.single_use.unwrap_or(false),
+            flow: flow.as_ref().and_then(|f| f.as_ref().map(|f| f.pk)),
+            created_by: caller.user_id(),
+            version: Version::FIRST,
+        });
+        self.store.insert(&invitation).await?;
+        self.record(InvitationEvent::Created {
+            invitation: *invitation.id(),
+            by: caller.user_id(),
+        })
+        .await;
+        Ok(InvitationView {
+            invitation,
+            created_by: creator,
+            flow: flow.flatten(),
+        })
+    }
+
+    async fn get(&self, caller: &Principal, id: &InvitationId) -> Result<InvitationView, GetError> {
+        if !self.service.is_allowed(caller, Permission::View).await? {
+            return Err(GetError::Forbidden);
+        }
+        let invitation = self.store.get(id).await?.ok_or(GetError::NotFound)?;
+        Ok(self.service.view(invitation).await?)
+    }
+
+    async fn used_by(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+    ) -> Result<Vec<UserSummary>, GetError> {
+        if !self.service.is_allowed(caller, Permission::View).await? {
+            return Err(GetError::Forbidden);
+        }
+        self.store.get(id).await?.ok_or(GetError::NotFound)?;
+        Ok(Vec::new())
+    }
+
+    async fn list(&self, caller: &Principal, request: &ListRequest) -> Result<ListPage, ListError> {
+        if !self.service.is_allowed(caller, Permission::View).await? {
+            return Err(ListError::Forbidden);
+        }
+        let page_size = request.effective_page_size();
+        let mut query = ListQuery {
+            filters: Filters {
+                name: request.name.clone(),
+                created_by: None,
+                expires: request.expires,
+                flow: None,
+            },
+            search: Vec::new(),
+            ordering: request.ordering.unwrap_or_default(),
+            offset: 0,
+            limit: page_size,
+        };
+        if let Some(username) = &request.created_by_username {
+            query.filters.created_by = Some(self.service.users.find_by_username(username).await?);
+        }
+        let words = request.search_words().map_err(|refused| {
+            let mut errors = ValidationErrors::new();
+            for e in refused {
+                errors.add(Field::Search, e.to_string());
+            }
+            ListError::Invalid(errors)
+        })?;
+        if let Some(slug) = &request.flow_slug {
+            query.filters.flow = Some(self.service.flows.find_by_slug(slug).await?);
+        }
+        for word in words {
+            query.search.push(SearchTerm {
+                text: word.to_owned(),
+                creators: self.service.users.search_usernames(word).await?,
+                flows: self.service.flows.search_slugs(word).await?,
+            });
+        }
+        let current = match request.page {
+            PageNumber::First => 1,
+            PageNumber::Number(0) | PageNumber::Invalid => return Err(ListError::InvalidPage),
+            PageNumber::Number(n) => n,
+            PageNumber::Last => {
+                // Counting first costs one more round trip, only for `last`.
+                let counted = self
+                    .store
+                    .list(&ListQuery {
+                        limit: 0,
+                        ..query.clone()
+                    })
+                    .await?;
+                Pagination::total_pages(counted.total, page_size)
+            }
+        };
+        query.offset = (current - 1).saturating_mul(page_size);
+        let page = self.store.list(&query).await?;
+        if current > Pagination::total_pages(page.total, page_size) {
+            return Err(ListError::InvalidPage);
+        }
+        let results = self.service.views(page.items).await?;
+        Ok(ListPage {
+            pagination: Pagination::new(page.total, page_size, current),
+            results,
+        })
+    }
+
+    async fn update(
+        &mut self,
+        caller: &Principal,
+        id: &InvitationId,
+        input: InvitationInput,
+        expected: Option<Version>,
+    ) -> Result<InvitationView, UpdateError> {
+        self.change(caller, id, input, Mode::Full, expected).await
+    }
+
+    async fn partial_update(
+        &mut self,
+        caller: &Principal,
+        id: &InvitationId,
+        input: InvitationInput,
+        expected: Option<Version>,
+    ) -> Result<InvitationView, UpdateError> {
+        self.change(caller, id, input, Mode::Partial, expected)
+            .await
+    }
+
+    async fn change(
+        &mut self,
+        caller: &Principal,
+        id: &InvitationId,
+        input: InvitationInput,
+        mode: Mode,
+        expected: Option<Version>,
+    ) -> Result<InvitationView, UpdateError> {
+        if !self.service.is_allowed(caller, Permission::Change).await? {
+            return Err(UpdateError::Forbidden);
+        }
+        // Read only to answer in authentik's order (an unknown id before
+        // invalid input) and a failed precondition before the input is
+        // looked at (RFC 9110 §13.2.2); nothing read here is written back.
+        let current = self.store.get(id).await?.ok_or(UpdateError::NotFound)?;
+        if expected.is_some_and(|v| v != current.version()) {
+            return Err(UpdateError::VersionMismatch {
+                current: current.version(),
+            });
+        }
+        let (changes, mut errors) = validate_collect(input, mode);
+        let flow = self.service.resolve_flow(&changes, &mut errors).await?;
+        if !errors.is_empty() {
+            return Err(UpdateError::Invalid(errors));
+        }
+        let patch = InvitationPatch {
+            name: changes.name,
+            expires: changes
+                .expires
+                .map(|e| e.map(crate::time::truncate_to_micros)),
+            fixed_data: changes.fixed_data,
+            single_use: changes.single_use,
+            flow: flow.as_ref().map(|f| f.as_ref().map(|f| f.pk)),
+        };
+        // One atomic write against the row as it is then: no read before
+        // it whose values could be written back over another's change.
+        let invitation = match self.store.update(id, &patch, expected).await? {
+            UpdateOutcome::Updated(invitation) => invitation,
+            UpdateOutcome::NotFound => return Err(UpdateError::NotFound),
+            UpdateOutcome::VersionMismatch { current } => {
+                return Err(UpdateError::VersionMismatch { current })
+            }
+        };
+        self.record(InvitationEvent::Updated {
+            invitation: *invitation.id(),
+            by: caller.user_id(),
+        })
+        .await;
+        let flow = match flow {
+            Some(resolved) => resolved,
+            None => match invitation.flow() {
+                Some(f) => self.service.flows.flow(f).await?,
+                None => None,
+            },
+        };
+        let created_by = self.service.creator(invitation.created_by()).await?;
+        Ok(InvitationView {
+            invitation,
+            created_by,
+            flow,
+        })
+    }
+
+    async fn delete(
+        &mut self,
+        caller: &Principal,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<(), DeleteError> {
+        if !self.service.is_allowed(caller, Permission::Delete).await? {
+            return Err(DeleteError::Forbidden);
+        }
+        match self.store.delete(id, expected).await? {
+            DeleteOutcome::Deleted => {}
+            DeleteOutcome::NotFound => return Err(DeleteError::NotFound),
+            DeleteOutcome::VersionMismatch { current } => {
+                return Err(DeleteError::VersionMismatch { current })
+            }
+        }
+        self.record(InvitationEvent::Deleted {
+            invitation: *id,
+            by: caller.user_id(),
+        })
+        .await;
+        Ok(())
+    }
+
+    async fn redeem(
+        &mut self,
+        token: &str,
+        flow: Option<&FlowId>,
+    ) -> Result<Invitation, RedeemError> {
+        let id = InvitationId::parse(token).map_err(|_| RedeemError::Malformed)?;
+        let outcome = self
+            .store
+            .redeem(&id, flow, self.service.clock.now())
+            .await?;
+        let invitation = match outcome {
+            RedeemOutcome::Redeemed(invitation) => invitation,
+            RedeemOutcome::Expired => return Err(RedeemError::Expired),
+            RedeemOutcome::WrongFlow => return Err(RedeemError::WrongFlow),
+            RedeemOutcome::NotFound => return Err(RedeemError::NotFound),
+        };
+        self.record(InvitationEvent::Used {
+            invitation: id,
+            flow: flow.copied(),
+        })
+        .await;
+        Ok(invitation)
+    }
+
+    /// Records `event` now, or keeps it for the unit's [`PendingEvents`].
+    async fn record(&mut self, event: InvitationEvent) {
+        match &mut self.pending {
+            Some(pending) => pending.push(event),
+            None => {
+                if let Some(sink) = &self.service.events {
+                    sink.record(event).await;
+                }
+            }
+        }
+    }
+}
+
+/// The use cases inside a transaction the host owns: made by
+/// [`InvitationService::unit_of_work`]. Writes go through the unit's store;
+/// the events they cause wait until [`finish`](Self::finish) hands them
+/// over, to be published once the host has committed.
+#[derive(Debug)]
+pub struct UnitOfWork<'a> {
+    scope: Scope<'a>,
+}
+
+impl UnitOfWork<'_> {
+    /// [`InvitationService::create`], through the unit's store; its event waits in the unit.
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn create(
+        &mut self,
+        caller: &Principal,
+        input: InvitationInput,
+    ) -> Result<InvitationView, CreateError> {
+        self.scope.create(caller, input).await
+    }
+
+    /// [`InvitationService::get`], through the unit's store.
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn get(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+    ) -> Result<InvitationView, GetError> {
+        self.scope.get(caller, id).await
+    }
+
+    /// [`InvitationService::used_by`], through the unit's store.
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn used_by(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+    ) -> Result<Vec<UserSummary>, GetError> {
+        self.scope.used_by(caller, id).await
+    }
+
+    /// [`InvitationService::list`], through the unit's store.
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn list(
+        &self,
+        caller: &Principal,
+        request: &ListRequest,
+    ) -> Result<ListPage, ListError> {
+        self.scope.list(caller, request).await
+    }
+
+    /// [`InvitationService::update`], through the unit's store; its event waits in the unit.
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn update(
+        &mut self,
+        caller: &Principal,
+        id: &InvitationId,
+        input: InvitationInput,
+        expected: Option<Version>,
+    ) -> Result<InvitationView, UpdateError> {
+        self.scope.update(caller, id, input, expected).await
+    }
+
+    /// [`InvitationService::partial_update`], through the unit's store; its event waits in the unit.
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn partial_update(
+        &mut self,
+        caller: &Principal,
+        id: &InvitationId,
+        input: InvitationInput,
+        expected: Option<Version>,
+    ) -> Result<InvitationView, UpdateError> {
+        self.scope.partial_update(caller, id, input, expected).await
+    }
+
+    /// [`InvitationService::delete`], through the unit's store; its event waits in the unit.
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn delete(
+        &mut self,
+        caller: &Principal,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<(), DeleteError> {
+        self.scope.delete(caller, id, expected).await
+    }
+
+    /// [`InvitationService::redeem`], through the unit's store; its event waits in the unit.
+    ///
+    /// # Errors
+    /// As there.
+    pub async fn redeem(
+        &mut self,
+        token: &str,
+        flow: Option<&FlowId>,
+    ) -> Result<Invitation, RedeemError> {
+        self.scope.redeem(token, flow).await
+    }
+
+    /// Ends the unit: the events its successful writes caused, in order,
+    /// for the host to publish after its commit.
+    pub fn finish(self) -> PendingEvents {
+        PendingEvents {
+            sink: self.scope.service.events.clone(),
+            events: self.scope.pending.unwrap_or_default(),
+        }
+    }
+}
+
+/// Events held back until the host's transaction commits. Publish them
+/// with [`publish`](Self::publish) after the commit; dropping them (the
+/// transaction rolled back) records nothing.
+#[derive(Debug)]
+#[must_use = "events are recorded only when published"]
+pub struct PendingEvents {
+    sink: Option<Arc<dyn EventSink>>,
+    events: Vec<InvitationEvent>,
+}
+
+impl PendingEvents {
+    /// The events, in the order they happened.
+    pub fn events(&self) -> &[InvitationEvent] {
+        &self.events
+    }
+
+    /// Records every event with the service's sink, in order.
+    pub async fn publish(self) {
+        if let Some(sink) = &self.sink {
+            for event in self.events {
+                sink.record(event).await;
+            }
+        }
     }
 }
 

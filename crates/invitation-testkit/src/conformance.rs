@@ -329,7 +329,9 @@ pub const UPDATE_RACES: usize = 1000;
 /// Two admins at once, 1,000 times: one revokes an invitation (sets
 /// `expires` in the past), the other renames it. Both updates take effect
 /// every time: no revocation is lost, no rename either.
-pub async fn concurrent_updates_of_different_fields_both_take_effect<S: InvitationStore + Clone>(
+pub async fn concurrent_updates_of_different_fields_both_take_effect<
+    S: InvitationStore + Clone + 'static,
+>(
     store: &S,
 ) {
     let f = Fixture::new();
@@ -417,7 +419,7 @@ pub async fn a_delete_expecting_another_version_keeps_the_row<S: InvitationStore
     assert_eq!(get(store, row.id()).await, None);
 }
 
-async fn race<S: InvitationStore + Clone>(
+async fn race<S: InvitationStore + Clone + 'static>(
     store: &S,
     id: InvitationId,
     flow: FlowId,
@@ -445,7 +447,7 @@ async fn race<S: InvitationStore + Clone>(
 /// 64 concurrent redemptions of one single-use invitation: exactly one
 /// succeeds, the rest find nothing, and the row is gone.
 pub async fn a_single_use_invitation_is_redeemed_exactly_once_under_64_racers<
-    S: InvitationStore + Clone,
+    S: InvitationStore + Clone + 'static,
 >(
     store: &S,
 ) {
@@ -470,7 +472,9 @@ pub async fn a_single_use_invitation_is_redeemed_exactly_once_under_64_racers<
 
 /// 64 concurrent redemptions of a multi-use invitation all succeed and the
 /// row stays.
-pub async fn a_multi_use_invitation_is_redeemed_by_all_64_racers<S: InvitationStore + Clone>(
+pub async fn a_multi_use_invitation_is_redeemed_by_all_64_racers<
+    S: InvitationStore + Clone + 'static,
+>(
     store: &S,
 ) {
     let f = Fixture::new();
@@ -931,7 +935,7 @@ pub async fn a_live_store_answers_ping<S: InvitationStore>(store: &S) {
 }
 
 /// Many rows inserted concurrently are all stored, none twice.
-pub async fn concurrent_inserts_are_all_stored<S: InvitationStore + Clone>(store: &S) {
+pub async fn concurrent_inserts_are_all_stored<S: InvitationStore + Clone + 'static>(store: &S) {
     let f = Fixture::new();
     let tasks: Vec<_> = (0..RACERS)
         .map(|i| {
@@ -975,7 +979,7 @@ pub fn run<F: std::future::Future>(behaviour: F) -> F::Output {
 ///
 /// The argument is an expression evaluated inside each (async) test body to
 /// get the store, so it may `.await`, and may `return` to skip. The store
-/// must be `InvitationStore + Clone`.
+/// must be `InvitationStore + Clone + 'static`.
 ///
 /// ```text
 /// invitation_testkit::store_conformance_tests!(invitation_memory::MemoryStore::new());
