@@ -42,7 +42,9 @@ fn measure(runtime: &tokio::runtime::Runtime, label: &str, data: &Map<String, Va
     let service = service();
     runtime.block_on(async {
         for _ in 0..N {
-            let input = InvitationInput::new().name(name).fixed_data(data.clone());
+            let input = InvitationInput::new()
+                .name(name)
+                .fixed_data_value(serde_json::Value::Object(data.clone()));
             assert!(create(&service, input).await);
         }
     });

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use invitation_core::{
-    validate, IdGenerator, Invitation, InvitationId, InvitationInput, InvitationParts,
-    InvitationService, Mode, Principal, RandomIds, UserId,
+    FixedData, IdGenerator, Invitation, InvitationId, InvitationInput, InvitationName,
+    InvitationParts, InvitationService, Principal, RandomIds, UserId,
 };
 use invitation_memory::MemoryStore;
 use invitation_testkit::doubles::{AllowAll, StaticDirectory};
@@ -17,15 +17,23 @@ use serde_json::{Map, Value};
 /// The creating user.
 pub const CREATOR: UserId = UserId::new(7);
 
-/// A typical create request: a name, an expiry, a single-use flag and a
-/// small `fixed_data` object.
-pub fn sample_input() -> InvitationInput {
+/// The sample request's name.
+const SAMPLE_NAME: &str = "welcome-new-user";
+
+/// The sample request's `fixed_data`, as a caller builds it.
+fn sample_data() -> Value {
     let mut data = Map::new();
     data.insert("email".into(), Value::String("new.user@example.org".into()));
+    Value::Object(data)
+}
+
+/// A typical create request: a name, a single-use flag and a small
+/// `fixed_data` object.
+pub fn sample_input() -> InvitationInput {
     InvitationInput::new()
-        .name("welcome-new-user")
+        .name(SAMPLE_NAME)
         .single_use(true)
-        .fixed_data(data)
+        .fixed_data_value(sample_data())
 }
 
 /// The create use case on a fresh in-memory store.
@@ -39,7 +47,7 @@ pub fn service() -> InvitationService {
     )
 }
 
-/// The baseline: the same validation, the same id generator, then a plain
+/// The baseline: the same rules, the same id generator, then a plain
 /// `HashMap` insert (with the memory store's hasher, foldhash, so that the
 /// two differ by the ports and the async, not by the hash); no ports, no
 /// async.
@@ -49,20 +57,21 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    /// Validates and stores; returns whether it stored.
-    pub fn create(&mut self, input: InvitationInput) -> bool {
-        let Ok(changes) = validate(input, Mode::Full) else {
+    /// Builds and checks the sample request's values (the rules the use
+    /// case applies) and stores them; returns whether it stored.
+    pub fn create(&mut self) -> bool {
+        let Ok(name) = InvitationName::parse(SAMPLE_NAME) else {
             return false;
         };
-        let Some(name) = changes.name else {
+        let Ok(fixed_data) = FixedData::try_from(sample_data()) else {
             return false;
         };
         let invitation = Invitation::from_parts(InvitationParts {
             id: RandomIds.new_id(),
             name,
-            expires: changes.expires.flatten(),
-            fixed_data: changes.fixed_data.unwrap_or_default(),
-            single_use: changes.single_use.unwrap_or(false),
+            expires: None,
+            fixed_data,
+            single_use: true,
             flow: None,
             created_by: CREATOR,
             version: invitation_core::Version::FIRST,

@@ -7,7 +7,6 @@ mod directory;
 mod ids;
 mod list;
 mod model;
-mod plain_json;
 pub mod ports;
 mod query;
 mod service;
@@ -19,7 +18,7 @@ pub use builder::{NeedsAuthorizer, ServiceBuilder};
 pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary};
 pub use ids::{FlowId, InvitationId, MalformedId, UserId};
 pub use list::{
-    ListPage, ListRequest, PageNumber, Pagination, SearchError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    ListPage, ListRequest, PageNumber, SearchError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
     MAX_SEARCH_WORDS, MAX_SEARCH_WORD_CHARS,
 };
 pub use model::{
@@ -32,9 +31,7 @@ pub use ports::{
     NoUsers, Permission, Principal, RandomIds, RedeemOutcome, StoreError, SystemClock,
     UpdateOutcome, UserDirectory,
 };
-pub use query::{
-    contains_ignore_ascii_case, Filters, ListQuery, Ordering, SearchTerm, SortField, StoredPage,
-};
+pub use query::{Filters, ListQuery, Ordering, SearchTerm, SortField, StoredPage};
 pub use service::{
     CreateError, DeleteError, GetError, InvitationService, ListError, PendingEvents, RedeemError,
     UnitOfWork, UpdateError,
@@ -44,10 +41,7 @@ pub use service::{
 #[doc = include_str!("../../../README.md")]
 struct WorkspaceReadme;
 
-pub use validation::{
-    validate, validate_collect, Changes, Field, FlowRef, InvitationInput, JsonInputError, Mode,
-    ValidationErrors,
-};
+pub use validation::{Field, FieldError, InvitationInput, ValidationErrors};
 pub use view::InvitationView;
 
 // The crates whose types and macro appear in this crate's API, so that a

@@ -1,9 +1,10 @@
 //! The Invitation aggregate and its value types.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
+use regex::Regex;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -40,20 +41,15 @@ impl InvitationName {
     /// Every rule the name breaks, in the order authentik reports them
     /// (blank alone; otherwise too long, then not a slug).
     pub fn parse(input: &str) -> Result<Self, Vec<NameError>> {
-        // The usual name is a slug already: ASCII (so bytes are chars) and
-        // without white space (so nothing to trim).
-        if !input.is_empty() && input.len() <= NAME_MAX_CHARS && input.bytes().all(is_slug_byte) {
-            return Ok(Self(Arc::from(input)));
-        }
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(vec![NameError::Blank]);
         }
         let mut errors = Vec::new();
-        if trimmed.chars().count() > NAME_MAX_CHARS {
+        if trimmed.chars().nth(NAME_MAX_CHARS).is_some() {
             errors.push(NameError::TooLong);
         }
-        if !trimmed.bytes().all(is_slug_byte) {
+        if !slug_pattern().is_match(trimmed) {
             errors.push(NameError::NotASlug);
         }
         if errors.is_empty() {
@@ -69,23 +65,17 @@ impl InvitationName {
     }
 }
 
-/// A letter, digit, `-` or `_` (ASCII): what a slug is made of.
-fn is_slug_byte(b: u8) -> bool {
-    SLUG_BYTES[usize::from(b)]
+/// Django's slug rule, which authentik's name field uses.
+fn slug_pattern() -> &'static Regex {
+    static SLUG: LazyLock<Regex> = LazyLock::new(|| {
+        #[allow(
+            clippy::expect_used,
+            reason = "a constant pattern, checked by the tests"
+        )]
+        Regex::new("^[-a-zA-Z0-9_]+$").expect("the slug pattern compiles")
+    });
+    &SLUG
 }
-
-/// [`is_slug_byte`] as a table: one load per byte instead of five
-/// comparisons.
-static SLUG_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
-        b += 1;
-    }
-    table
-};
 
 impl fmt::Display for InvitationName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -143,30 +133,6 @@ impl FixedData {
     /// Whether it is the empty object.
     pub fn is_empty(&self) -> bool {
         self.0.is_none()
-    }
-
-    /// Fixed data from the text of a JSON value (a request body's
-    /// `fixed_data`), without parsing it into a `Value`: `Some` when the
-    /// text is an object whose compact text is the canonical one (see
-    /// [`plain_object`](crate::plain_json::plain_object)), `None` for
-    /// anything the general path must decide.
-    pub(crate) fn from_plain_json(text: &str) -> Option<Self> {
-        match crate::plain_json::plain_object(text.as_bytes())? {
-            (object, plain) if object.len() == text.len() => Some(Self::from_plain(object, plain)),
-            _ => None,
-        }
-    }
-
-    /// Fixed data from the text of an object that
-    /// [`plain_object`](crate::plain_json::plain_object) read, as it said.
-    pub(crate) fn from_plain(text: &str, plain: crate::plain_json::Plain) -> Self {
-        if plain.empty {
-            Self(None)
-        } else if plain.spaced {
-            Self(Some(Arc::from(crate::plain_json::without_spaces(text))))
-        } else {
-            Self(Some(Arc::from(text)))
-        }
     }
 
     /// The compact JSON text of the object (keys sorted).
@@ -274,8 +240,7 @@ impl Serialize for FixedData {
     /// Writes the object; into serde_json, its text verbatim.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0.as_deref() {
-            // The text is JSON serde_json wrote or `plain_object` checked, so
-            // this never fails.
+            // The text is JSON serde_json wrote, so this never fails.
             Some(text) => RawValue::from_string(text.to_owned())
                 .map_err(serde::ser::Error::custom)?
                 .serialize(serializer),

@@ -27,19 +27,15 @@ pub enum SortField {
 }
 
 impl SortField {
-    /// Reads a wire field name (`pk`, `name`, `expires`, `single_use`, `flow`,
-    /// `created_by`); `None` for anything else.
-    pub fn from_wire(name: &str) -> Option<Self> {
-        Some(match name {
-            "pk" => Self::Pk,
-            "name" => Self::Name,
-            "expires" => Self::Expires,
-            "single_use" => Self::SingleUse,
-            "flow" => Self::Flow,
-            "created_by" => Self::CreatedBy,
-            _ => return None,
-        })
-    }
+    /// Every field, in declaration order.
+    pub const ALL: [Self; 6] = [
+        Self::Pk,
+        Self::Name,
+        Self::Expires,
+        Self::SingleUse,
+        Self::Flow,
+        Self::CreatedBy,
+    ];
 }
 
 /// An ordering: a field and a direction. Ties are always broken by id
@@ -58,15 +54,6 @@ impl Ordering {
         field: SortField::Expires,
         descending: true,
     };
-
-    /// Reads `field` or `-field`; `None` when the field is unknown.
-    pub fn from_wire(term: &str) -> Option<Self> {
-        let (descending, name) = match term.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, term),
-        };
-        SortField::from_wire(name).map(|field| Self { field, descending })
-    }
 }
 
 impl Default for Ordering {
@@ -105,7 +92,7 @@ impl SearchTerm {
 }
 
 /// Whether `haystack` contains `needle`, ignoring ASCII letter case.
-pub fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+pub(crate) fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
     n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::directory::{FlowSummary, UserSummary};
 use crate::ids::{FlowId, InvitationId, UserId};
-use crate::list::{ListPage, ListRequest, PageNumber, Pagination};
+use crate::list::{total_pages, ListPage, ListRequest, PageNumber, SearchError};
 use crate::model::{Invitation, InvitationParts, InvitationPatch, Version};
 use crate::ports::{
     AuthError, Authorizer, Clock, DeleteOutcome, DirectoryError, EventSink, FlowDirectory,
@@ -14,7 +14,7 @@ use crate::ports::{
 };
 use crate::query::{Filters, ListQuery, SearchTerm};
 use crate::validation::{
-    validate_collect, Changes, Field, InvitationInput, Mode, ValidationErrors,
+    flow_not_found, validate, Changes, InvitationInput, Mode, ValidationErrors,
 };
 use crate::view::InvitationView;
 
@@ -70,10 +70,14 @@ use_case_error!(
     ListError {
         /// The caller lacks `view_invitation`.
         Forbidden => "you do not have permission to perform this action",
-        /// The page does not exist (0, unreadable, or past the end).
+        /// The page does not exist (0, or past the end).
         InvalidPage => "invalid page",
-        /// The request breaks a bound (the search's words).
-        Invalid(ValidationErrors) => "invalid list request",
+        /// The search breaks its bounds (every bound it breaks, in a fixed
+        /// order).
+        InvalidSearch {
+            /// The bounds broken.
+            errors: Vec<SearchError>
+        } => "invalid search",
         /// Storage failed.
         Store(StoreError) => "storage failed",
         /// A directory failed.
@@ -453,10 +457,10 @@ impl InvitationService {
         match &changes.flow {
             None => Ok(None),
             Some(None) => Ok(Some(None)),
-            Some(Some(flow_ref)) => match self.flows.flow(&flow_ref.id).await? {
+            Some(Some(id)) => match self.flows.flow(id).await? {
                 Some(summary) => Ok(Some(Some(summary))),
                 None => {
-                    errors.add(Field::Flow, flow_ref.not_found_message());
+                    flow_not_found(errors, *id);
                     Ok(None)
                 }
             },
@@ -550,7 +554,7 @@ impl Scope<'_> {
         if !self.service.is_allowed(caller, Permission::Add).await? {
             return Err(CreateError::Forbidden);
         }
-        let (changes, mut errors) = validate_collect(input, Mode::Full);
+        let (changes, mut errors) = validate(input, Mode::Full);
         let flow = self.service.resolve_flow(&changes, &mut errors).await?;
         let Some(name) = changes.name.filter(|_| errors.is_empty()) else {
             return Err(CreateError::Invalid(errors));
@@ -619,13 +623,9 @@ impl Scope<'_> {
         if let Some(username) = &request.created_by_username {
             query.filters.created_by = Some(self.service.users.find_by_username(username).await?);
         }
-        let words = request.search_words().map_err(|refused| {
-            let mut errors = ValidationErrors::new();
-            for e in refused {
-                errors.add(Field::Search, e.to_string());
-            }
-            ListError::Invalid(errors)
-        })?;
+        let words = request
+            .search_words()
+            .map_err(|errors| ListError::InvalidSearch { errors })?;
         if let Some(slug) = &request.flow_slug {
             query.filters.flow = Some(self.service.flows.find_by_slug(slug).await?);
         }
@@ -638,7 +638,7 @@ impl Scope<'_> {
         }
         let current = match request.page {
             PageNumber::First => 1,
-            PageNumber::Number(0) | PageNumber::Invalid => return Err(ListError::InvalidPage),
+            PageNumber::Number(0) => return Err(ListError::InvalidPage),
             PageNumber::Number(n) => n,
             PageNumber::Last => {
                 // Counting first costs one more round trip, only for `last`.
@@ -649,17 +649,19 @@ impl Scope<'_> {
                         ..query.clone()
                     })
                     .await?;
-                Pagination::total_pages(counted.total, page_size)
+                total_pages(counted.total, page_size)
             }
         };
         query.offset = (current - 1).saturating_mul(page_size);
         let page = self.store.list(&query).await?;
-        if current > Pagination::total_pages(page.total, page_size) {
+        if current > total_pages(page.total, page_size) {
             return Err(ListError::InvalidPage);
         }
         let results = self.service.views(page.items).await?;
         Ok(ListPage {
-            pagination: Pagination::new(page.total, page_size, current),
+            page: current,
+            page_size,
+            total: page.total,
             results,
         })
     }
@@ -705,16 +707,14 @@ impl Scope<'_> {
                 current: current.version(),
             });
         }
-        let (changes, mut errors) = validate_collect(input, mode);
+        let (changes, mut errors) = validate(input, mode);
         let flow = self.service.resolve_flow(&changes, &mut errors).await?;
         if !errors.is_empty() {
             return Err(UpdateError::Invalid(errors));
         }
         let patch = InvitationPatch {
             name: changes.name,
-            expires: changes
-                .expires
-                .map(|e| e.map(crate::time::truncate_to_micros)),
+            expires: changes.expires,
             fixed_data: changes.fixed_data,
             single_use: changes.single_use,
             flow: flow.as_ref().map(|f| f.as_ref().map(|f| f.pk)),

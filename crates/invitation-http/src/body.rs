@@ -4,13 +4,12 @@
 //! authentik's JSON body, and so that the caller is authenticated and
 //! authorized before a body is even looked at.
 
+use crate::error::ApiError;
+use crate::input::{read_body, Body as InputBody, BodyRefusal};
 use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::Request;
 use axum::http::{header, HeaderMap};
 use http_body_util::BodyExt;
-use invitation_core::{InvitationInput, JsonInputError};
-
-use crate::error::ApiError;
 
 /// The largest request body accepted, in bytes (1 MiB). A larger body is
 /// answered `413 {"detail": "Request body too large.", "code": "too_large"}`
@@ -26,7 +25,7 @@ const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
 /// framework's `JSONParser` does: an empty body is an empty object whatever
 /// its media type; otherwise the media type must be `application/json` (or
 /// `application/<x>+json`) and the text must parse.
-pub(crate) async fn input_body(request: Request) -> Result<InvitationInput, ApiError> {
+pub(crate) async fn input_body(request: Request) -> Result<InputBody, ApiError> {
     let (parts, body) = request.into_parts();
     // The declared `Content-Length` (hyper has read and checked it): a
     // body declared far too large is refused without reading any of it.
@@ -35,14 +34,12 @@ pub(crate) async fn input_body(request: Request) -> Result<InvitationInput, ApiE
     }
     let bytes = read_limited(body).await?;
     if bytes.is_empty() {
-        return Ok(InvitationInput::new());
+        return Ok(InputBody::default());
     }
     check_media_type(&parts.headers)?;
-    // serde_json stops at 128 levels of nesting with an error, so a deeply
-    // nested body is a parse error, never a stack overflow.
-    InvitationInput::from_json_slice(&bytes).map_err(|e| match e {
-        JsonInputError::Syntax(e) => ApiError::Parse(e),
-        JsonInputError::Invalid(errors) => ApiError::Invalid(errors),
+    read_body(&bytes).map_err(|e| match e {
+        BodyRefusal::Syntax(e) => ApiError::Parse(e),
+        BodyRefusal::NotAnObject(errors) => ApiError::Invalid(errors),
     })
 }
 

@@ -11,8 +11,7 @@
 use std::borrow::Cow;
 
 use invitation_core::{
-    FixedData, FlowDesignation, FlowId, FlowSummary, InvitationId, Pagination, PolicyEngineMode,
-    UserId,
+    FixedData, FlowDesignation, FlowId, FlowSummary, InvitationId, PolicyEngineMode, UserId,
 };
 #[cfg(test)]
 use invitation_core::{InvitationView, ListPage};
@@ -221,16 +220,29 @@ pub(crate) struct PaginationJson {
     end_index: u64,
 }
 
-impl From<Pagination> for PaginationJson {
-    fn from(p: Pagination) -> Self {
+impl PaginationJson {
+    /// The block for `page`, whose number the use case checked exists.
+    pub(crate) fn of(page: &invitation_core::ListPage) -> Self {
+        let (count, size, current) = (page.total, page.page_size.max(1), page.page.max(1));
+        let total_pages = page.total_pages();
+        let offset = (current - 1).saturating_mul(size);
+        let (start_index, end_index) = if count == 0 {
+            (0, 0)
+        } else {
+            (offset + 1, offset.saturating_add(size).min(count))
+        };
         Self {
-            next: p.next,
-            previous: p.previous,
-            count: p.count,
-            current: p.current,
-            total_pages: p.total_pages,
-            start_index: p.start_index,
-            end_index: p.end_index,
+            next: if current < total_pages {
+                current + 1
+            } else {
+                0
+            },
+            previous: current - 1,
+            count,
+            current,
+            total_pages,
+            start_index,
+            end_index,
         }
     }
 }
@@ -252,7 +264,7 @@ impl<'a> PageJson<'a> {
     #[cfg(test)]
     pub(crate) fn new(page: &'a ListPage) -> Self {
         Self {
-            pagination: page.pagination.into(),
+            pagination: PaginationJson::of(page),
             results: page.results.iter().map(InvitationJson::new).collect(),
             autocomplete: EmptyObject,
         }

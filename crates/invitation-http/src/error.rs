@@ -12,10 +12,12 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use invitation_core::{
     AuthError, CreateError, DeleteError, DirectoryError, GetError, ListError, StoreError,
-    UpdateError, ValidationErrors,
+    UpdateError,
 };
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+
+use crate::input::FieldErrors;
 
 /// `Retry-After` on every 503: storage, a directory or the authorizer could
 /// not be reached, and a pool or connection usually recovers within seconds.
@@ -33,7 +35,7 @@ pub(crate) enum ApiError {
     /// The caller lacks the route's permission.
     PermissionDenied,
     /// Field errors.
-    Invalid(ValidationErrors),
+    Invalid(FieldErrors),
     /// The body is not JSON.
     Parse(serde_json::Error),
     /// The body is not `application/json`.
@@ -177,7 +179,7 @@ impl From<CreateError> for ApiError {
     fn from(e: CreateError) -> Self {
         match e {
             CreateError::Forbidden => Self::PermissionDenied,
-            CreateError::Invalid(errors) => Self::Invalid(errors),
+            CreateError::Invalid(errors) => Self::Invalid(FieldErrors::from_core(&errors)),
             CreateError::Store(e) => e.into(),
             CreateError::Directory(e) => e.into(),
             CreateError::Auth(e) => e.into(),
@@ -204,7 +206,7 @@ impl From<ListError> for ApiError {
         match e {
             ListError::Forbidden => Self::PermissionDenied,
             ListError::InvalidPage => Self::InvalidPage,
-            ListError::Invalid(errors) => Self::Invalid(errors),
+            ListError::InvalidSearch { errors } => Self::Invalid(FieldErrors::search(&errors)),
             ListError::Store(e) => e.into(),
             ListError::Directory(e) => e.into(),
             ListError::Auth(e) => e.into(),
@@ -218,7 +220,7 @@ impl From<UpdateError> for ApiError {
         match e {
             UpdateError::Forbidden => Self::PermissionDenied,
             UpdateError::NotFound => Self::InvitationNotFound,
-            UpdateError::Invalid(errors) => Self::Invalid(errors),
+            UpdateError::Invalid(errors) => Self::Invalid(FieldErrors::from_core(&errors)),
             UpdateError::VersionMismatch { .. } => Self::PreconditionFailed,
             UpdateError::Store(e) => e.into(),
             UpdateError::Directory(e) => e.into(),
@@ -249,13 +251,13 @@ struct DetailBody<'a> {
 }
 
 /// `{"<field>": [...], ..., "code": "invalid"}` in field order.
-struct FieldErrorsBody<'a>(&'a ValidationErrors);
+struct FieldErrorsBody<'a>(&'a FieldErrors);
 
 impl Serialize for FieldErrorsBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        for (field, messages) in self.0.iter() {
-            map.serialize_entry(field.as_str(), messages)?;
+        for (key, messages) in self.0.iter() {
+            map.serialize_entry(key, messages)?;
         }
         map.serialize_entry("code", "invalid")?;
         map.end()

@@ -14,8 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use invitation_core::{
-    InvitationId, InvitationInput, ListRequest, Mode, Permission, Principal, ValidationErrors,
-    Version,
+    CreateError, InvitationId, ListRequest, Permission, Principal, UpdateError, Version,
 };
 use serde_json::Value;
 
@@ -25,6 +24,7 @@ use crate::dto::{
     ValidationError,
 };
 use crate::error::ApiError;
+use crate::input::{read_list_query, Body, FieldErrors, Key};
 use crate::precondition::{etag, if_none_match, IfMatch};
 use crate::respond;
 use crate::state::{AppState, LIST_MEMORY_BUDGET_KIB};
@@ -82,7 +82,7 @@ impl AppState {
         caller: &Principal,
         request: Request,
         permission: Permission,
-    ) -> Result<InvitationInput, ApiError> {
+    ) -> Result<Body, ApiError> {
         let refusal = match input_body(request).await {
             Ok(input) => return Ok(input),
             Err(refusal) => refusal,
@@ -118,13 +118,11 @@ impl AppState {
 pub(crate) async fn list(State(state): State<AppState>, uri: Uri, request: Request) -> ApiResult {
     let caller = state.authenticate(&request).await?;
     let list_request = match Query::<Vec<(String, String)>>::try_from_uri(&uri) {
-        Ok(Query(pairs)) => {
-            ListRequest::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .map_err(ApiError::Invalid)
-        }
+        Ok(Query(pairs)) => read_list_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(ApiError::Invalid),
         // Only a query string that is not `k=v&...` at all gets here.
-        Err(_) => Err(ApiError::Invalid(ValidationErrors::single(
-            invitation_core::Field::NonField,
+        Err(_) => Err(ApiError::Invalid(FieldErrors::single(
+            Key::NonField,
             "Invalid query string.",
         ))),
     };
@@ -177,8 +175,19 @@ impl AppState {
 )]
 pub(crate) async fn create(State(state): State<AppState>, request: Request) -> ApiResult {
     let caller = state.authenticate(&request).await?;
-    let input = state.input(&caller, request, Permission::Add).await?;
-    let view = state.shared.service.create(&caller, input).await?;
+    let body = state.input(&caller, request, Permission::Add).await?;
+    let view = match state
+        .shared
+        .service
+        .create(&caller, body.input.clone())
+        .await
+    {
+        Ok(view) => view,
+        Err(CreateError::Invalid(errors)) => {
+            return Err(ApiError::Invalid(body.field_errors(&errors)))
+        }
+        Err(other) => return Err(other.into()),
+    };
     respond::invitation(StatusCode::CREATED, &view)
 }
 
@@ -277,20 +286,33 @@ pub(crate) async fn partial_update(
     change(state, pk, request, Mode::Partial).await
 }
 
+/// PUT or PATCH.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// PUT: every field, `name` required.
+    Full,
+    /// PATCH: the fields given.
+    Partial,
+}
+
 /// PUT (`Mode::Full`) or PATCH (`Mode::Partial`).
 async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> ApiResult {
     let caller = state.authenticate(&request).await?;
     let id = state.pk(&caller, &pk, Permission::Change).await?;
     let expected = expected_version(&request);
-    let input = state.input(&caller, request, Permission::Change).await?;
+    let body = state.input(&caller, request, Permission::Change).await?;
     let service = &state.shared.service;
-    let view = match mode {
-        Mode::Full => service.update(&caller, &id, input, expected).await?,
-        Mode::Partial => {
-            service
-                .partial_update(&caller, &id, input, expected)
-                .await?
+    let input = body.input.clone();
+    let changed = match mode {
+        Mode::Full => service.update(&caller, &id, input, expected).await,
+        Mode::Partial => service.partial_update(&caller, &id, input, expected).await,
+    };
+    let view = match changed {
+        Ok(view) => view,
+        Err(UpdateError::Invalid(errors)) => {
+            return Err(ApiError::Invalid(body.field_errors(&errors)))
         }
+        Err(other) => return Err(other.into()),
     };
     respond::invitation(StatusCode::OK, &view)
 }

@@ -13,6 +13,7 @@ mod dto;
 mod error;
 mod handlers;
 mod health;
+mod input;
 mod json;
 mod log;
 mod openapi;
@@ -21,6 +22,7 @@ mod readiness;
 mod render;
 mod respond;
 mod state;
+mod time;
 
 use std::time::Duration;
 
@@ -40,6 +42,7 @@ pub use handlers::INVITATIONS_PATH;
 pub use log::{AccessLog, AccessLogLayer, Logged, ACCESS_LOG_TARGET};
 pub use openapi::openapi;
 pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, LIST_MEMORY_BUDGET_KIB};
+pub use time::parse_timestamp;
 
 /// `{"detail": ..., "code": ...}` as the API writes it: for answers a
 /// server makes outside the router (a request head it refuses), so that
@@ -326,8 +329,10 @@ mod tests {
     }
 
     /// The modules in their dependency order, with their text.
-    const MODULES: [(&str, &str); 14] = [
+    const MODULES: [(&str, &str); 16] = [
         ("precondition", include_str!("precondition.rs")),
+        ("time", include_str!("time.rs")),
+        ("input", include_str!("input.rs")),
         ("dto", include_str!("dto.rs")),
         ("render", include_str!("render.rs")),
         ("json", include_str!("json.rs")),
@@ -380,7 +385,8 @@ mod tests {
         let mut files: Vec<String> = std::fs::read_dir(source_dir)
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name != "lib.rs")
+            // A module's tests in their own file are part of that module.
+            .filter(|name| name != "lib.rs" && !name.ends_with("_tests.rs"))
             .collect();
         files.sort();
         let mut listed: Vec<String> = declared.iter().map(|m| format!("{m}.rs")).collect();

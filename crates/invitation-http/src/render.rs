@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use invitation_core::{InvitationView, ListPage, Pagination, UserSummary};
+use invitation_core::{InvitationView, ListPage, UserSummary};
 use uuid::Uuid;
 
 use crate::dto::{FlowJson, PaginationJson};
@@ -56,7 +56,7 @@ pub(crate) fn invitation(out: &mut Vec<u8>, view: &InvitationView) -> serde_json
 
 /// A page, as `serde_json::to_vec(&PageJson::new(page))` writes it.
 pub(crate) fn page(out: &mut Vec<u8>, page: &ListPage) -> serde_json::Result<()> {
-    out.extend_from_slice(&page_head(page.pagination)?);
+    out.extend_from_slice(&page_head(PaginationJson::of(page))?);
     for (i, view) in page.results.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -68,10 +68,10 @@ pub(crate) fn page(out: &mut Vec<u8>, page: &ListPage) -> serde_json::Result<()>
 }
 
 /// A page's text up to its first invitation.
-pub(crate) fn page_head(pagination: Pagination) -> serde_json::Result<Vec<u8>> {
+pub(crate) fn page_head(pagination: PaginationJson) -> serde_json::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(192);
     out.extend_from_slice(br#"{"pagination":"#);
-    serde_json::to_writer(&mut out, &PaginationJson::from(pagination))?;
+    serde_json::to_writer(&mut out, &pagination)?;
     out.extend_from_slice(br#","results":["#);
     Ok(out)
 }
@@ -171,7 +171,7 @@ fn string(out: &mut Vec<u8>, text: &str) {
 /// `"2026-11-28T08:14:25.000042Z"`: the wire form of a timestamp, quoted.
 fn timestamp(out: &mut Vec<u8>, at: &DateTime<Utc>) {
     out.push(b'"');
-    invitation_core::time::write_timestamp(out, at);
+    out.extend_from_slice(invitation_core::time::format_timestamp(at).as_bytes());
     out.push(b'"');
 }
 
@@ -182,7 +182,7 @@ mod tests {
     use chrono::TimeZone as _;
     use invitation_core::{
         FixedData, FlowDesignation, FlowId, FlowSummary, Invitation, InvitationId, InvitationName,
-        InvitationParts, Pagination, UserId,
+        InvitationParts, UserId,
     };
     use serde_json::{json, Map, Value};
 
@@ -309,7 +309,9 @@ mod tests {
     fn a_page_is_written_byte_for_byte_as_serde_json_writes_it() {
         for n in [0, 1, 7] {
             let listed = ListPage {
-                pagination: Pagination::new(n, 20, 1),
+                page: 1,
+                page_size: 20,
+                total: n,
                 results: (0..n).map(|i| view(usize::try_from(i).unwrap())).collect(),
             };
             let mut ours = Vec::new();

@@ -9,6 +9,7 @@ use invitation_core::{InvitationId, InvitationView, ListPage};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::dto::PaginationJson;
 use crate::error::ApiError;
 use crate::json::json_bytes;
 use crate::precondition::etag;
@@ -103,10 +104,8 @@ fn streamed_page(
     page: ListPage,
     reservation: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Response {
-    let ListPage {
-        pagination,
-        results,
-    } = page;
+    let pagination = PaginationJson::of(&page);
+    let results = page.results;
     let head = std::iter::once_with(move || render::page_head(pagination));
     let rows = results.into_iter().enumerate().map(move |(i, view)| {
         let mut chunk = Vec::with_capacity(view.invitation.fixed_data().as_json().len() + 1024);

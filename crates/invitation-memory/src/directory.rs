@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use invitation_core::{
-    contains_ignore_ascii_case, AuthError, Authenticator, Authorizer, DirectoryError,
-    FlowDesignation, FlowDirectory, FlowId, FlowSummary, Permission, Principal, UserDirectory,
-    UserId, UserSummary,
+    AuthError, Authenticator, Authorizer, DirectoryError, FlowDesignation, FlowDirectory, FlowId,
+    FlowSummary, Permission, Principal, UserDirectory, UserId, UserSummary,
 };
 
 /// The directory's maps. Their keys are set by whoever builds the directory
@@ -247,4 +246,11 @@ impl Authorizer for MemoryDirectory {
             .get(&who.user_id())
             .is_some_and(|p| p.contains(&permission)))
     }
+}
+
+/// Whether `haystack` contains `needle`, ignoring ASCII letter case (the
+/// directories' search contract).
+fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }

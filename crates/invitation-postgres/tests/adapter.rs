@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use invitation_core::time::format_timestamp;
 use invitation_core::{
     DeleteOutcome, Filters, FixedData, FlowId, Invitation, InvitationId, InvitationStore,
-    ListQuery, Ordering, RedeemOutcome, SearchTerm, StoreError, UserId,
+    ListQuery, Ordering, RedeemOutcome, SearchTerm, SortField, StoreError, UserId,
 };
 use invitation_memory::MemoryStore;
 use invitation_postgres::{PgError, PgStore};
@@ -653,7 +653,7 @@ mod reference {
             put(&reference, &invitation).await;
         }
 
-        let fields = ["pk", "name", "expires", "single_use", "flow", "created_by"];
+        let fields = SortField::ALL;
         let mut more_users = users.to_vec();
         more_users.push(UserId::new(4));
         let mut more_flows = flows.clone();
@@ -695,12 +695,10 @@ mod reference {
             let query = ListQuery {
                 filters,
                 search,
-                ordering: Ordering::from_wire(&format!(
-                    "{}{}",
-                    if rng.chance(50) { "-" } else { "" },
-                    rng.pick(&fields)
-                ))
-                .expect("a wire field"),
+                ordering: Ordering {
+                    field: *rng.pick(&fields),
+                    descending: rng.chance(50),
+                },
                 offset: rng.below(70) as u64,
                 limit: rng.below(70) as u64,
             };

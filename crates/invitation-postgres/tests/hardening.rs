@@ -10,8 +10,8 @@ use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use invitation_core::{
-    Filters, FlowId, Invitation, InvitationStore, ListQuery, Ordering, SearchTerm, StoreError,
-    UserId,
+    Filters, FlowId, Invitation, InvitationStore, ListQuery, Ordering, SearchTerm, SortField,
+    StoreError, UserId,
 };
 use invitation_memory::MemoryStore;
 use invitation_postgres::tokio_postgres::error::SqlState;
@@ -124,7 +124,7 @@ mod statement_shapes {
             "a", "e", "-", "2", "T", "Z", "alpha", "ta", "_", "%", "20", "invite", "zzz", "é",
             "03:", "",
         ];
-        let fields = ["pk", "name", "expires", "single_use", "flow", "created_by"];
+        let fields = SortField::ALL;
         for round in 0..200 {
             let count = match round % 4 {
                 0 => round * 10,
@@ -160,12 +160,10 @@ mod statement_shapes {
             let query = ListQuery {
                 filters,
                 search,
-                ordering: Ordering::from_wire(&format!(
-                    "{}{}",
-                    if rng.below(2) == 0 { "-" } else { "" },
-                    fields[rng.below(fields.len())]
-                ))
-                .expect("a field"),
+                ordering: Ordering {
+                    field: fields[rng.below(fields.len())],
+                    descending: rng.below(2) == 0,
+                },
                 offset: rng.below(5) as u64,
                 limit: 1 + rng.below(30) as u64,
             };

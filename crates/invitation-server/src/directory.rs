@@ -7,10 +7,10 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use invitation_core::time::parse_timestamp;
 use invitation_core::{
     FlowDesignation, FlowId, FlowSummary, Permission, PolicyEngineMode, UserId, UserSummary,
 };
+use invitation_http::parse_timestamp;
 use invitation_memory::MemoryDirectory;
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -691,14 +691,7 @@ pub async fn the_default_order_is_expires_descending_with_never_expiring_first<
 pub async fn every_field_orders_both_ways_with_ties_broken_by_id<S: InvitationStore>(store: &S) {
     let f = Fixture::new();
     let rows = ordering_fixture(store, &f).await;
-    for field in [
-        SortField::Pk,
-        SortField::Name,
-        SortField::Expires,
-        SortField::SingleUse,
-        SortField::Flow,
-        SortField::CreatedBy,
-    ] {
+    for field in SortField::ALL {
         for descending in [false, true] {
             let mut query = f.query();
             query.ordering = Ordering { field, descending };

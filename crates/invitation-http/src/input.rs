@@ -1,0 +1,326 @@
+//! authentik's request bodies and list query strings, read into the core's
+//! typed requests the way Django REST framework reads them (its lenient
+//! booleans and timestamps, its type messages), and the field errors they
+//! answer.
+
+use invitation_core::{
+    Field, FieldError, FlowId, InvitationInput, ListRequest, Ordering, PageNumber, SearchError,
+    SortField, ValidationErrors,
+};
+use serde_json::{Map, Value};
+
+use crate::time::{parse_timestamp, DATETIME_FORMAT_MESSAGE};
+
+/// A key of a field-errors body, in the order authentik lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Key {
+    /// The body or query string as a whole.
+    NonField,
+    /// An invitation field.
+    Field(Field),
+    /// The list's `search`.
+    Search,
+}
+
+impl Key {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::NonField => "non_field_errors",
+            Self::Field(field) => field_key(field),
+            Self::Search => "search",
+        }
+    }
+}
+
+/// The wire key of an invitation field.
+fn field_key(field: Field) -> &'static str {
+    match field {
+        Field::Name => "name",
+        Field::Expires => "expires",
+        Field::FixedData => "fixed_data",
+        Field::SingleUse => "single_use",
+        Field::Flow => "flow",
+    }
+}
+
+/// A field-errors body: messages by key, in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FieldErrors(Vec<(Key, Vec<String>)>);
+
+impl FieldErrors {
+    pub(crate) fn single(key: Key, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(key, message.into());
+        errors
+    }
+
+    fn add(&mut self, key: Key, message: String) {
+        match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => self.0[i].1.push(message),
+            Err(i) => self.0.insert(i, (key, vec![message])),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every key with its messages, in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &[String])> {
+        self.0.iter().map(|(k, m)| (k.as_str(), m.as_slice()))
+    }
+
+    /// A refused search's messages.
+    pub(crate) fn search(errors: &[SearchError]) -> Self {
+        let mut out = Self::default();
+        for e in errors {
+            out.add(Key::Search, e.to_string());
+        }
+        out
+    }
+
+    /// The core's errors, worded as the core words them (a field marked
+    /// unreadable without a body's own words gets the core's text).
+    pub(crate) fn from_core(errors: &ValidationErrors) -> Self {
+        Body::default().field_errors(errors)
+    }
+}
+
+const NOT_NULL: &str = "This field may not be null.";
+
+/// A body read: the input, and what the body said where the core's words
+/// are not authentik's (an unreadable field's message, a flow as given).
+#[derive(Debug, Default)]
+pub(crate) struct Body {
+    pub(crate) input: InvitationInput,
+    unreadable: Vec<(Field, String)>,
+    /// The flow as the body wrote it, for the "does not exist" message.
+    flow_given: Option<String>,
+}
+
+/// Why a body is not invitation input at all.
+#[derive(Debug)]
+pub(crate) enum BodyRefusal {
+    /// Not JSON.
+    Syntax(serde_json::Error),
+    /// JSON, but not an object.
+    NotAnObject(FieldErrors),
+}
+
+/// Reads a JSON body. Unknown and read-only keys (`pk`, `created_by`,
+/// `flow_obj`) are ignored; a key given twice counts with its last value.
+/// serde_json refuses nesting past 128 levels, so a deep body is a syntax
+/// error, never a stack overflow.
+pub(crate) fn read_body(bytes: &[u8]) -> Result<Body, BodyRefusal> {
+    match serde_json::from_slice(bytes).map_err(BodyRefusal::Syntax)? {
+        Value::Object(map) => Ok(read_object(map)),
+        other => Err(BodyRefusal::NotAnObject(FieldErrors::single(
+            Key::NonField,
+            format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                python_type_name(&other)
+            ),
+        ))),
+    }
+}
+
+fn read_object(mut map: Map<String, Value>) -> Body {
+    let mut body = Body::default();
+    for field in Field::ALL {
+        if let Some(value) = map.remove(field_key(field)) {
+            body = body.read(field, value);
+        }
+    }
+    body
+}
+
+impl Body {
+    /// Reads one field's value.
+    fn read(mut self, field: Field, value: Value) -> Self {
+        let input = std::mem::take(&mut self.input);
+        self.input = match (field, value) {
+            (_, Value::Null) if matches!(field, Field::Expires) => input.expires(None),
+            (_, Value::Null) if matches!(field, Field::Flow) => input.flow(None),
+            (_, Value::Null) => return self.refuse(input, field, NOT_NULL.to_owned()),
+            (Field::Name, Value::String(s)) => input.name(s),
+            (Field::Name, Value::Number(n)) => input.name(n.to_string()),
+            (Field::Name, _) => return self.refuse(input, field, "Not a valid string.".into()),
+            (Field::Expires, Value::String(s)) => match parse_timestamp(&s) {
+                Some(at) => input.expires(Some(at)),
+                None => return self.refuse(input, field, DATETIME_FORMAT_MESSAGE.into()),
+            },
+            (Field::Expires, _) => {
+                return self.refuse(input, field, DATETIME_FORMAT_MESSAGE.into())
+            }
+            (Field::FixedData, value) => input.fixed_data_value(value),
+            (Field::SingleUse, value) => match drf_boolean(&value) {
+                Some(b) => input.single_use(b),
+                None => return self.refuse(input, field, "Must be a valid boolean.".into()),
+            },
+            (Field::Flow, Value::String(s)) => match FlowId::parse(&s) {
+                Ok(id) => {
+                    self.flow_given = Some(s);
+                    input.flow(Some(id))
+                }
+                Err(e) => return self.refuse(input, field, e.to_string()),
+            },
+            (Field::Flow, Value::Number(n)) => {
+                return self.refuse(input, field, does_not_exist(&n.to_string()))
+            }
+            (Field::Flow, other) => {
+                let message = format!(
+                    "Incorrect type. Expected pk value, received {}.",
+                    python_type_name(&other)
+                );
+                return self.refuse(input, field, message);
+            }
+        };
+        self
+    }
+
+    fn refuse(mut self, input: InvitationInput, field: Field, message: String) -> Self {
+        self.input = input.unreadable(field);
+        self.unreadable.push((field, message));
+        self
+    }
+
+    /// The core's field errors in authentik's words: an unreadable field
+    /// with this body's message, a missing flow quoted as the body gave it.
+    pub(crate) fn field_errors(&self, errors: &ValidationErrors) -> FieldErrors {
+        let mut out = FieldErrors::default();
+        for (field, error) in errors.iter() {
+            let message = match error {
+                FieldError::Unreadable => self
+                    .unreadable
+                    .iter()
+                    .find(|(f, _)| *f == field)
+                    .map_or_else(|| error.to_string(), |(_, m)| m.clone()),
+                FieldError::FlowNotFound(id) => {
+                    does_not_exist(self.flow_given.as_deref().unwrap_or(&id.to_string()))
+                }
+                other => other.to_string(),
+            };
+            out.add(Key::Field(field), message);
+        }
+        out
+    }
+}
+
+fn does_not_exist(given: &str) -> String {
+    format!("Invalid pk \"{given}\" - object does not exist.")
+}
+
+/// Django REST framework's `BooleanField` reading.
+fn drf_boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        // Python compares 1.0 == 1 and 0.0 == 0, so DRF takes those too.
+        Value::Number(n) => n.as_f64().and_then(|f| {
+            if f == 1.0 {
+                Some(true)
+            } else if f == 0.0 {
+                Some(false)
+            } else {
+                None
+            }
+        }),
+        Value::String(s) => match s.as_str() {
+            "true" | "True" | "TRUE" | "1" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "t"
+            | "T" | "y" | "Y" => Some(true),
+            "false" | "False" | "FALSE" | "0" | "no" | "No" | "NO" | "off" | "Off" | "OFF"
+            | "f" | "F" | "n" | "N" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The Python type name Django REST framework puts in its messages.
+fn python_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// Reads query-string pairs the way authentik does: unknown keys, unknown
+/// ordering fields and unreadable page sizes are ignored; an empty value
+/// means "not given"; an unreadable page is page 0, which the use case
+/// answers as an invalid page (after its permission check).
+///
+/// # Errors
+/// An `expires` filter that is not a timestamp, and a search over its
+/// bounds.
+pub(crate) fn read_list_query<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<ListRequest, FieldErrors> {
+    let mut request = ListRequest::default();
+    let mut errors = FieldErrors::default();
+    for (key, value) in pairs {
+        if value.is_empty() {
+            continue;
+        }
+        match key {
+            "page" => {
+                request.page = match value {
+                    "last" => PageNumber::Last,
+                    v => PageNumber::Number(v.trim().parse().unwrap_or(0)),
+                }
+            }
+            "page_size" => request.page_size = value.trim().parse().ok().filter(|n| *n > 0),
+            "ordering" => {
+                request.ordering = value.split(',').map(str::trim).find_map(ordering);
+            }
+            "search" => request.search = Some(value.to_owned()),
+            "name" => request.name = Some(value.to_owned()),
+            "created_by__username" => request.created_by_username = Some(value.to_owned()),
+            "flow__slug" => request.flow_slug = Some(value.to_owned()),
+            "expires" => match parse_timestamp(value.trim()) {
+                Some(ts) => request.expires = Some(ts),
+                None => errors.add(
+                    Key::Field(Field::Expires),
+                    "Enter a valid date/time.".to_owned(),
+                ),
+            },
+            _ => {}
+        }
+    }
+    if let Err(refused) = request.search_words() {
+        for e in refused {
+            errors.add(Key::Search, e.to_string());
+        }
+    }
+    if errors.is_empty() {
+        Ok(request)
+    } else {
+        Err(errors)
+    }
+}
+
+/// An `ordering` term, `field` or `-field`; `None` when the field is
+/// unknown.
+pub(crate) fn ordering(term: &str) -> Option<Ordering> {
+    let (descending, name) = match term.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, term),
+    };
+    let field = match name {
+        "pk" => SortField::Pk,
+        "name" => SortField::Name,
+        "expires" => SortField::Expires,
+        "single_use" => SortField::SingleUse,
+        "flow" => SortField::Flow,
+        "created_by" => SortField::CreatedBy,
+        _ => return None,
+    };
+    Some(Ordering { field, descending })
+}
+
+#[cfg(test)]
+#[path = "input_tests.rs"]
+mod tests;
