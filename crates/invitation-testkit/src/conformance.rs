@@ -949,6 +949,58 @@ pub async fn concurrent_inserts_are_all_stored<S: InvitationStore + Clone + 'sta
     );
 }
 
+/// A row the adapter cannot read back is [`StoreError::Corrupt`] naming its
+/// id, and only that row fails: `get` and `redeem` of it, and a `list` whose
+/// page includes it, answer `Corrupt` with `id: Some(<its id>)`, while
+/// another row still reads by `get` and by `list`.
+///
+/// Only an adapter that can hold such a row runs this clause, and it says
+/// how to make one: `plant(store, invitation)` stores the row of
+/// `invitation` (multi-use, no expiry, no flow, a creator of its own) as
+/// the adapter would, except for one value the adapter cannot read back
+/// (in PostgreSQL, say, a name that breaks the name rule, written with raw
+/// SQL). It gets a clone of the store. The clause deletes the row
+/// afterwards when the adapter can; whether it can is not checked.
+///
+/// Run it with `store_conformance_tests!(<store>, plant_corrupt = <plant>)`.
+pub async fn an_unreadable_row_is_corrupt_naming_its_id<S, P, F>(store: &S, plant: P)
+where
+    S: InvitationStore + Clone,
+    P: FnOnce(S, Invitation) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let (f, other) = (Fixture::new(), Fixture::new());
+    let broken = Invitation::from_parts(f.invitation("corrupt"));
+    let id = *broken.id();
+    plant(store.clone(), broken).await;
+    let fine = put(store, other.invitation("fine")).await;
+
+    let names_the_row = |what: &str, error: StoreError| match error {
+        StoreError::Corrupt {
+            id: Some(named), ..
+        } => {
+            assert_eq!(named, id, "{what}: Corrupt names another row");
+        }
+        other => panic!("{what}: expected Corrupt naming {id}, got {other:?}"),
+    };
+    match store.get(&id).await {
+        Err(e) => names_the_row("get", e),
+        Ok(found) => panic!("get of the unreadable row answered Ok({found:?})"),
+    }
+    match store.list(&f.query()).await {
+        Err(e) => names_the_row("list", e),
+        Ok(page) => panic!("a list including the unreadable row answered Ok({page:?})"),
+    }
+    match store.redeem(&id, None, Utc::now()).await {
+        Err(e) => names_the_row("redeem", e),
+        Ok(outcome) => panic!("redeem of the unreadable row answered Ok({outcome:?})"),
+    }
+
+    assert_eq!(get(store, fine.id()).await, Some(fine.clone()));
+    assert_eq!(list(store, &other.query()).await.items, [fine]);
+    let _ = store.delete(&id, None).await;
+}
+
 /// Runs one behaviour's future to completion on a new multi-threaded tokio
 /// runtime of 4 workers (racing behaviours need real parallelism), as
 /// [`store_conformance_tests!`](crate::store_conformance_tests) does for
@@ -977,9 +1029,39 @@ pub fn run<F: std::future::Future>(behaviour: F) -> F::Output {
 /// ```text
 /// invitation_testkit::store_conformance_tests!(invitation_memory::MemoryStore::new());
 /// ```
+///
+/// An adapter that can hold a row it cannot read back (a database row
+/// edited by hand) also runs
+/// [`an_unreadable_row_is_corrupt_naming_its_id`](crate::conformance::an_unreadable_row_is_corrupt_naming_its_id),
+/// by naming a closure that plants such a row. It is called with a clone of
+/// the store and the invitation whose row to break, and returns a future:
+///
+/// ```text
+/// invitation_testkit::store_conformance_tests!(
+///     my_adapter::MyStore::for_tests().await,
+///     plant_corrupt = |store, invitation| async move {
+///         store.write_raw_row(invitation.id(), "name", "not a slug").await;
+///     },
+/// );
+/// ```
+///
+/// Stores that hold only valid `Invitation`s (the memory store) have no
+/// such row, and leave the clause out.
 #[macro_export]
 macro_rules! store_conformance_tests {
-    ($store:expr) => {
+    ($store:expr, plant_corrupt = $plant:expr $(,)?) => {
+        $crate::store_conformance_tests!($store);
+
+        #[test]
+        fn an_unreadable_row_is_corrupt_naming_its_id() {
+            $crate::conformance::run(async {
+                let store = $store;
+                $crate::conformance::an_unreadable_row_is_corrupt_naming_its_id(&store, $plant)
+                    .await;
+            });
+        }
+    };
+    ($store:expr $(,)?) => {
         $crate::store_conformance_tests!(@tests $store;
             insert_then_get_round_trips_every_field,
             fixed_data_numbers_round_trip_exactly,
