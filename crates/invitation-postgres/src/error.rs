@@ -3,7 +3,7 @@
 //! error arose, the type of its cause), never by message text.
 
 use deadpool_postgres::{HookError, PoolError};
-use invitation_core::{BoxError, InvitationId, StoreError};
+use invitation_core::{BoxError, StoreError};
 use tokio_postgres::error::SqlState;
 
 /// What setting up or migrating a [`crate::PgStore`] can fail with.
@@ -183,15 +183,6 @@ pub(crate) fn store_error(error: tokio_postgres::Error) -> StoreError {
         StoreError::Unavailable(Box::new(error))
     } else {
         StoreError::Backend(Box::new(error))
-    }
-}
-
-/// A driver error from an insert of `id`: a unique violation is a conflict.
-pub(crate) fn insert_error(error: tokio_postgres::Error, id: InvitationId) -> StoreError {
-    if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-        StoreError::Conflict(id)
-    } else {
-        store_error(error)
     }
 }
 

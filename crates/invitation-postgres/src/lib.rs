@@ -11,6 +11,7 @@ mod row;
 mod schema;
 mod store;
 mod tls;
+mod transaction;
 
 use std::fmt;
 use std::num::NonZeroUsize;
@@ -23,6 +24,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 pub use tokio_postgres_rustls;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::conn::Executor;
 pub use crate::error::PgError;
 pub use crate::list::{MAX_PREPARED_STATEMENTS, SEARCH_SLOTS};
 pub use crate::options::{
@@ -30,7 +32,9 @@ pub use crate::options::{
     DEFAULT_STATEMENT_TIMEOUT, DEFAULT_TIMEOUT,
 };
 use crate::schema::{Schema, Statements};
+use crate::store::Session;
 pub use crate::tls::{CertificateCheck, ConnectionSettings};
+pub use crate::transaction::PgTransactionStore;
 
 /// The schema [`PgStore::new`] uses.
 pub const DEFAULT_SCHEMA: &str = "invitation";
@@ -39,7 +43,8 @@ pub const DEFAULT_SCHEMA: &str = "invitation";
 ///
 /// Clones share the pool. Every operation takes one connection from the pool
 /// for one statement (one round trip once the statement is prepared on that
-/// connection).
+/// connection). To write inside a transaction of the host's own, see
+/// [`PgStore::in_transaction`].
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
@@ -185,6 +190,57 @@ impl PgStore {
             self.migration_budget,
         )
         .await
+    }
+
+    /// This store inside `transaction`, a transaction the host opened on a
+    /// connection to the same database (from this store's pool or any
+    /// other): the same operations, run as statements of that transaction,
+    /// so the invitations written become visible and durable when the host
+    /// commits, together with the host's own rows, or not at all. A
+    /// `deadpool_postgres::Transaction` dereferences to the
+    /// `tokio_postgres::Transaction` this takes.
+    ///
+    /// The store runs each statement once, with no retries and no cancel
+    /// when a call is dropped, under the connection's own statement timeout:
+    /// see [`PgTransactionStore`] for what differs from this store.
+    ///
+    /// ```no_run
+    /// # use invitation_core::{InvitationInput, InvitationService, Principal};
+    /// # use invitation_postgres::PgStore;
+    /// # async fn demo(store: PgStore, service: InvitationService, admin: Principal)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = store.pool().get().await?;
+    /// let transaction = client.transaction().await?;
+    /// transaction
+    ///     .execute("INSERT INTO organisations (name) VALUES ($1)", &[&"acme"])
+    ///     .await?;
+    /// let scoped = store.in_transaction(&transaction);
+    /// let mut unit = service.unit_of_work(&scoped);
+    /// unit.create(&admin, InvitationInput::new().name("acme-first-admin")).await?;
+    /// let events = unit.finish();
+    /// transaction.commit().await?;
+    /// events.publish().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn in_transaction<'t>(
+        &'t self,
+        transaction: &'t tokio_postgres::Transaction<'_>,
+    ) -> PgTransactionStore<'t> {
+        PgTransactionStore::new(self, transaction)
+    }
+
+    pub(crate) fn session(&self) -> Session<'_> {
+        Session {
+            sql: &self.sql,
+            executor: Executor::Pool {
+                pool: &self.pool,
+                cancel_tls: self.cancel_tls.as_ref(),
+            },
+        }
+    }
+
+    pub(crate) fn statements(&self) -> &Statements {
+        &self.sql
     }
 
     /// The pool this store uses.

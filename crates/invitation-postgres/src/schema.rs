@@ -83,7 +83,13 @@ impl Statements {
     pub(crate) fn new(schema: Schema) -> Self {
         let t = schema.table();
         Self {
-            insert: format!("INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+            // A taken id inserts nothing (0 rows: the caller's conflict)
+            // rather than raising a unique violation, which would abort a
+            // host's transaction.
+            insert: format!(
+                "INSERT INTO {t} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (id) DO NOTHING"
+            ),
             get: format!("SELECT {COLUMNS} FROM {t} WHERE id = $1"),
             // One statement: write the given fields ($2 name, $3/$4 whether
             // and what expires, $5 fixed_data, $6 single_use, $7/$8 whether

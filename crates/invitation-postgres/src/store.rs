@@ -1,6 +1,7 @@
-//! [`InvitationStore`] for [`PgStore`]: one statement per operation, run
-//! through `conn` (cancelled when the caller goes away, retried on the
-//! transient errors it names).
+//! The store's operations, written once in [`Session`]: one statement per
+//! operation, run through `conn` on a pooled connection ([`PgStore`]) or in
+//! the host's transaction ([`PgTransactionStore`]). Both implement
+//! [`InvitationStore`] by handing each call to their session.
 
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
@@ -14,26 +15,35 @@ use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::conn::{Answer, Call, Failure};
-use crate::error::{insert_error, pool_error, store_error};
+use crate::conn::{Answer, Call, Executor, Failure};
+use crate::error::{pool_error, store_error};
 use crate::list::{plan, Plan};
 use crate::row::{column, id_at, invitation_at, version_at, version_param};
-use crate::PgStore;
+use crate::schema::Statements;
+use crate::{PgStore, PgTransactionStore};
 
-impl PgStore {
+/// A store's statements and where they run.
+pub(crate) struct Session<'a> {
+    pub(crate) sql: &'a Statements,
+    pub(crate) executor: Executor<'a>,
+}
+
+impl Session<'_> {
     async fn rows(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
-        self.call(sql, params, Call::Query)
+        self.executor
+            .call(sql, params, Call::Query)
             .await
             .map(Answer::rows)
             .map_err(store_failure)
     }
 
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
-        self.call(sql, params, Call::Execute)
+        self.executor
+            .call(sql, params, Call::Execute)
             .await
             .map(Answer::count)
             .map_err(store_failure)
@@ -122,19 +132,18 @@ fn db_instant(now: DateTime<Utc>) -> DateTime<Utc> {
     truncate_to_micros(now)
 }
 
-#[async_trait]
-impl InvitationStore for PgStore {
+/// The operations of [`InvitationStore`], each one statement (see the
+/// trait for what they promise).
+impl Session<'_> {
     async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
-        self.call(
-            &self.sql.insert,
-            &Columns::of(invitation).params(),
-            Call::Execute,
-        )
-        .await
-        .map_err(|failure| match failure {
-            Failure::Statement(e) => insert_error(e, *invitation.id()),
-            other => store_failure(other),
-        })?;
+        // `ON CONFLICT (id) DO NOTHING`: a taken id writes no row and raises
+        // no error, so it does not abort a host's transaction either.
+        let inserted = self
+            .execute(&self.sql.insert, &Columns::of(invitation).params())
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(*invitation.id()));
+        }
         Ok(())
     }
 
@@ -222,7 +231,7 @@ impl InvitationStore for PgStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
-        let statement = match plan(&self.sql, query) {
+        let statement = match plan(self.sql, query) {
             Plan::Query(statement) => statement,
             Plan::Empty => {
                 return Ok(StoredPage {
@@ -236,6 +245,7 @@ impl InvitationStore for PgStore {
             None => Call::Query,
         };
         let rows = self
+            .executor
             .call(&statement.sql, &statement.params(), call)
             .await
             .map(Answer::rows)
@@ -307,3 +317,60 @@ impl InvitationStore for PgStore {
         self.execute(&self.sql.ping, &[]).await.map(|_| ())
     }
 }
+
+/// `impl InvitationStore for $store`, each method handed to `$store`'s
+/// `session()`.
+macro_rules! through_session {
+    ($store:ty) => {
+        #[async_trait]
+        impl InvitationStore for $store {
+            async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
+                self.session().insert(invitation).await
+            }
+            async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+                self.session().get(id).await
+            }
+            async fn update(
+                &self,
+                id: &InvitationId,
+                patch: &InvitationPatch,
+                expected: Option<Version>,
+            ) -> Result<UpdateOutcome, StoreError> {
+                self.session().update(id, patch, expected).await
+            }
+            async fn delete(
+                &self,
+                id: &InvitationId,
+                expected: Option<Version>,
+            ) -> Result<DeleteOutcome, StoreError> {
+                self.session().delete(id, expected).await
+            }
+            async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
+                self.session().list(query).await
+            }
+            async fn redeem(
+                &self,
+                id: &InvitationId,
+                flow: Option<&FlowId>,
+                now: DateTime<Utc>,
+            ) -> Result<RedeemOutcome, StoreError> {
+                self.session().redeem(id, flow, now).await
+            }
+            async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                self.session().purge_expired(now).await
+            }
+            async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
+                self.session().unbind_flow(flow).await
+            }
+            async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError> {
+                self.session().delete_created_by(user).await
+            }
+            async fn ping(&self) -> Result<(), StoreError> {
+                self.session().ping().await
+            }
+        }
+    };
+}
+
+through_session!(PgStore);
+through_session!(PgTransactionStore<'_>);
