@@ -1,38 +1,29 @@
-//! A create or update body: bytes to validated input, as the HTTP adapter
-//! reads it. Anything may be refused; nothing may panic, and what is
-//! accepted keeps the domain's rules.
+//! A create body, as the HTTP API receives it: any bytes, posted to the
+//! router with the JSON media type. Anything may be refused (400); nothing
+//! may panic or fail on our side, and what is created keeps the domain's
+//! rules.
 #![no_main]
 
-use invitation_core::{validate, InvitationInput, Mode, FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS};
+use invitation_fuzz::{send, Answer};
+use invitation_core::{FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(input) = InvitationInput::from_json_slice(data) else {
-        return;
-    };
-    for mode in [Mode::Full, Mode::Partial] {
-        let Ok(changes) = validate(input.clone(), mode) else {
-            continue;
-        };
-        if mode == Mode::Full {
-            assert!(changes.name.is_some(), "a full body without a name was accepted");
-        }
-        if let Some(name) = &changes.name {
-            let text = name.as_str();
-            assert!(!text.is_empty() && text.chars().count() <= NAME_MAX_CHARS);
-            assert!(text
+    let Answer { status, body } = send("POST", "", data.to_vec());
+    match status {
+        400 => assert!(body.is_object(), "a refusal is a JSON object"),
+        201 => {
+            let name = body["name"].as_str().expect("a created name");
+            assert!(!name.is_empty() && name.chars().count() <= NAME_MAX_CHARS);
+            assert!(name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            let fixed = &body["fixed_data"];
+            assert!(fixed.is_object());
+            assert!(!fixed.to_string().contains("\\u0000"));
+            assert!(depth(fixed) <= FIXED_DATA_MAX_DEPTH);
         }
-        if let Some(data) = &changes.fixed_data {
-            // The stored text is a JSON object that parses back, holds no
-            // NUL and is no deeper than the bound.
-            let value: serde_json::Value =
-                serde_json::from_str(data.as_json()).expect("fixed_data text parses back");
-            assert!(value.is_object());
-            assert!(!data.as_json().contains("\\u0000"));
-            assert!(depth(&value) <= FIXED_DATA_MAX_DEPTH);
-        }
+        other => panic!("a create body was answered {other}: {body}"),
     }
 });
 

@@ -1,26 +1,29 @@
-//! A list request's query string, as the HTTP adapter reads it: any bytes
-//! are decoded as `application/x-www-form-urlencoded` pairs. Nothing may
-//! panic, and an accepted request stays within the bounds.
+//! A list request's query string, as the HTTP API receives it: any bytes
+//! after `?` (percent-encoded where a URI needs it). The answer is a page,
+//! a 400 or an invalid page; nothing may panic or fail on our side, and a
+//! page stays within the bounds.
 #![no_main]
 
-use invitation_core::{ListRequest, MAX_PAGE_SIZE, MAX_SEARCH_WORDS, MAX_SEARCH_WORD_CHARS};
+use invitation_core::MAX_PAGE_SIZE;
+use invitation_fuzz::{send, Answer};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(data).into_owned().collect();
-    let Ok(request) =
-        ListRequest::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    else {
-        return;
-    };
-    let size = request.effective_page_size();
-    assert!((1..=MAX_PAGE_SIZE).contains(&size));
-    let words = request
-        .search_words()
-        .expect("a request from_query accepted has an accepted search");
-    assert!(words.len() <= MAX_SEARCH_WORDS);
-    for (i, word) in words.iter().enumerate() {
-        assert!(!word.is_empty() && word.chars().count() <= MAX_SEARCH_WORD_CHARS);
-        assert!(words[..i].iter().all(|w| !w.eq_ignore_ascii_case(word)));
+    let query: String = data
+        .iter()
+        .map(|&b| match b {
+            b'&' | b'=' | b'+' | b'%' | b',' | b'-' | b'_' | b'.' => char::from(b).to_string(),
+            b if b.is_ascii_alphanumeric() => char::from(b).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect();
+    let Answer { status, body } = send("GET", &query, Vec::new());
+    match status {
+        200 => {
+            let results = body["results"].as_array().expect("a page has results");
+            assert!(results.len() as u64 <= MAX_PAGE_SIZE);
+        }
+        400 | 404 => assert!(body.is_object(), "a refusal is a JSON object"),
+        other => panic!("a list query was answered {other}: {body}"),
     }
 });

@@ -4,9 +4,9 @@
 
 // The modules form one order, each using only those before it: the JSON
 // shapes and their writer, errors, the answers made of them, the shared
-// state, the handlers, the document that describes them. `tests::MODULES`
-// lists that order and a test holds the sources to it (rustfmt keeps the
-// declarations here alphabetical).
+// state, the handlers, the document that describes them, the routers made
+// of them. `tests::MODULES` lists that order and a test holds the sources
+// to it (rustfmt keeps the declarations here alphabetical).
 mod auth;
 mod body;
 mod dto;
@@ -16,6 +16,7 @@ mod health;
 mod input;
 mod json;
 mod log;
+mod mount;
 mod openapi;
 mod precondition;
 mod readiness;
@@ -24,22 +25,15 @@ mod respond;
 mod state;
 mod time;
 
-use std::time::Duration;
-
-use axum::error_handling::{HandleError, HandleErrorLayer};
-use axum::handler::{Handler, HandlerService};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get_service, MethodRouter};
-use axum::{BoxError, Router};
+use axum::Router;
 use serde::Serialize;
-use tower::timeout::{Timeout, TimeoutLayer};
-use tower::ServiceBuilder;
-use tower_http::catch_panic::{CatchPanic, CatchPanicLayer};
 
 pub use body::MAX_BODY_BYTES;
 pub use handlers::INVITATIONS_PATH;
 pub use log::{AccessLog, AccessLogLayer, Logged, ACCESS_LOG_TARGET};
+pub use mount::{Api, InvalidPrefix};
 pub use openapi::openapi;
 pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, LIST_MEMORY_BUDGET_KIB};
 pub use time::parse_timestamp;
@@ -62,188 +56,18 @@ pub fn detail_response(status: StatusCode, detail: &str, code: &str) -> Response
     json::json_bytes(status, detail_body(detail, code))
 }
 
-/// What a request whose handler ran past the request timeout is answered.
-fn timed_out(error: BoxError) -> std::future::Ready<Response> {
-    if !error.is::<tower::timeout::error::Elapsed>() {
-        // Nothing else inside the timeout fails (panics are answered).
-        tracing::error!(error = %error, "request failed");
-        return std::future::ready(detail_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "A server error occurred.",
-            "server_error",
-        ));
-    }
-    let mut response = detail_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The request took too long.",
-        "timeout",
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    std::future::ready(response)
-}
-
 /// The whole API as an axum router, for a server of its own: the
-/// invitation routes ([`invitation_routes`]), the OpenAPI document at
-/// `/api/v3/schema/` ([`schema_route`]), and the health checks at
-/// `/-/health/live/` and `/-/health/ready/` ([`health_routes`]). Every other path answers a JSON 404, every other
-/// method a JSON 405, and every request is logged once (target
+/// invitation routes, the OpenAPI document at `/api/v3/schema/`, the health
+/// checks at `/-/health/live/` and `/-/health/ready/`, and a JSON 404 for
+/// every other path: [`Api`] with every route and the fallback. Every other
+/// method answers a JSON 405, and every request is logged once (target
 /// `invitation_http::access`).
 pub fn router(state: AppState) -> Router {
-    invitation_routes(state.clone())
-        .merge(schema_route(&state))
-        .merge(health_routes(&state))
-        .fallback_service(served(&state, "-", handlers::not_found))
-}
-
-/// The OpenAPI document at `/api/v3/schema/`, on its own, for a host that
-/// serves it (or not) behind its own checks; [`router`] includes it.
-pub fn schema_route<S>(state: &AppState) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    get_at(Router::new(), state, "/api/v3/schema/", openapi::schema)
-}
-
-/// The health checks at `/-/health/live/` and `/-/health/ready/`, on their
-/// own, for a host that mounts them where its probes look (readiness pings
-/// the state's store, at most once a second); [`router`] includes them.
-pub fn health_routes<S>(state: &AppState) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    let router = get_at(Router::new(), state, "/-/health/live/", health::live);
-    get_at(router, state, "/-/health/ready/", health::ready)
-}
-
-/// `router` with `handler` answering `GET` at `path` (any other method a
-/// JSON 405).
-fn get_at<S, H, T>(router: Router<S>, state: &AppState, path: &'static str, handler: H) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    let route = Route { state, path };
-    route.add(router, get_service(route.serve(handler)))
-}
-
-/// The invitation routes alone (authentik's
-/// `/api/v3/stages/invitation/invitations/…`), for a host's own router:
-/// no fallback, so `Router::merge` with a router that has one works; no
-/// OpenAPI or health routes; a `Router<S>` for the host's state `S`, so it
-/// merges or nests before the host's `with_state` ([`schema_route`] and
-/// [`health_routes`] mount those separately). Any other method on these
-/// paths answers a JSON 405, and every request is logged once.
-///
-/// The caller is the [`Principal`](invitation_core::Principal) in the
-/// request's extensions when the host's middleware put one there;
-/// otherwise `Authorization: Bearer <token>` through the state's
-/// authenticator.
-///
-/// ```
-/// use axum::{routing::get, Router};
-/// # fn wire(api: invitation_http::AppState) {
-/// #[derive(Clone)]
-/// struct HostState;
-///
-/// let app: Router = Router::new()
-///     .route("/", get(|| async { "the host's own page" }))
-///     .merge(invitation_http::invitation_routes(api))
-///     .fallback(|| async { "the host's own 404" })
-///     .with_state(HostState);
-/// # let _ = app; }
-/// ```
-pub fn invitation_routes<S>(state: AppState) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    let at = |path| Route {
-        state: &state,
-        path,
-    };
-    let invitations = at(INVITATIONS_PATH);
-    let invitation = at("/api/v3/stages/invitation/invitations/{pk}/");
-    let used_by = at("/api/v3/stages/invitation/invitations/{pk}/used_by/");
-    let router = Router::new();
-    let router = invitations.add(
-        router,
-        get_service(invitations.serve(handlers::list))
-            .post_service(invitations.serve(handlers::create)),
-    );
-    let router = invitation.add(
-        router,
-        get_service(invitation.serve(handlers::retrieve))
-            .put_service(invitation.serve(handlers::update))
-            .patch_service(invitation.serve(handlers::partial_update))
-            .delete_service(invitation.serve(handlers::destroy)),
-    );
-    used_by.add(router, get_service(used_by.serve(handlers::used_by)))
-}
-
-/// One route's template, which its access lines name (`-` for no route).
-struct Route<'a> {
-    state: &'a AppState,
-    path: &'static str,
-}
-
-impl Route<'_> {
-    /// `handler`, served on this route.
-    fn serve<H, T>(&self, handler: H) -> Served<H, T>
-    where
-        H: Handler<T, AppState>,
-        T: 'static,
-    {
-        served(self.state, self.path, handler)
-    }
-
-    /// `router` with this route's `methods`; any other method is a JSON
-    /// 405 (axum adds `Allow`), logged too.
-    fn add<S>(&self, router: Router<S>, methods: MethodRouter<S>) -> Router<S>
-    where
-        S: Clone + Send + Sync + 'static,
-    {
-        router.route(
-            self.path,
-            methods.fallback_service(self.serve(handlers::method_not_allowed)),
-        )
-    }
-}
-
-/// What a panicking handler answers instead.
-type PanicResponse = fn(Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response;
-
-/// A handler with the state, inside the panic catcher.
-type Caught<H, T> = CatchPanic<HandlerService<H, T, AppState>, PanicResponse>;
-
-/// A caught handler inside the request timeout, inside the access log.
-type Served<H, T> = log::AccessLog<
-    HandleError<Timeout<Caught<H, T>>, fn(BoxError) -> std::future::Ready<Response>, ()>,
->;
-
-/// Wraps `handler` on its own rather than the whole router with
-/// `Router::layer`, so that each route's access line names `route`, its
-/// template (`-` for the fallback), and so that the access log is outside
-/// the request timeout: a request that runs too long is logged with the
-/// `503` it is answered. Without a request timeout the timer is set past
-/// any request's life.
-fn served<H, T>(state: &AppState, route: &'static str, handler: H) -> Served<H, T>
-where
-    H: Handler<T, AppState>,
-    T: 'static,
-{
-    let timeout = state.request_timeout.unwrap_or(Duration::MAX);
-    ServiceBuilder::new()
-        .layer(log::AccessLogLayer::new(route))
-        .layer(HandleErrorLayer::new(
-            timed_out as fn(BoxError) -> std::future::Ready<Response>,
-        ))
-        .layer(TimeoutLayer::new(timeout))
-        .layer(CatchPanicLayer::custom(
-            error::panic_response as PanicResponse,
-        ))
-        .service(handler.with_state(state.clone()))
+    Api::new(state)
+        .with_openapi()
+        .with_health()
+        .with_fallback()
+        .into_router()
 }
 
 #[cfg(test)]
@@ -251,10 +75,11 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::sync::Arc;
+    use std::time::Duration;
 
     use async_trait::async_trait;
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::http::{header, Request};
     use http_body_util::BodyExt as _;
     use invitation_core::{AuthError, Authenticator, InvitationService, Principal};
     use invitation_memory::MemoryStore;
@@ -329,7 +154,7 @@ mod tests {
     }
 
     /// The modules in their dependency order, with their text.
-    const MODULES: [(&str, &str); 16] = [
+    const MODULES: [(&str, &str); 17] = [
         ("precondition", include_str!("precondition.rs")),
         ("time", include_str!("time.rs")),
         ("input", include_str!("input.rs")),
@@ -346,6 +171,7 @@ mod tests {
         ("handlers", include_str!("handlers.rs")),
         ("health", include_str!("health.rs")),
         ("openapi", include_str!("openapi.rs")),
+        ("mount", include_str!("mount.rs")),
     ];
 
     /// The modules a source text names by a `crate::` path, outside

@@ -5,7 +5,7 @@
 //! from this document has the same shape as authentik's own clients. Unlike
 //! upstream's document, `flow_obj` is nullable here, as the server answers.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use utoipa::openapi::schema::{self, ObjectBuilder};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -138,7 +138,9 @@ impl Modify for AsUpstream {
     }
 }
 
-/// The OpenAPI document of every route [`crate::router`] serves.
+/// The OpenAPI document of every route [`crate::router`] serves, at the
+/// paths it serves them. [`Api::openapi`](crate::Api::openapi) is the
+/// document of a router a host mounts.
 ///
 /// ```
 /// let doc = invitation_http::openapi();
@@ -148,22 +150,31 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// The document as served, rendered once per process (a server may build
-/// one [`crate::AppState`] per worker thread).
-pub(crate) fn rendered() -> Arc<[u8]> {
-    static RENDERED: OnceLock<Arc<[u8]>> = OnceLock::new();
-    Arc::clone(
-        RENDERED.get_or_init(|| match serde_json::to_vec(&openapi()) {
-            Ok(bytes) => bytes.into(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot render the OpenAPI document");
-                Arc::from(&b"{}"[..])
-            }
-        }),
-    )
+/// The document of the routes at `templates` (as annotated), each under
+/// `prefix` (`""` for none).
+pub(crate) fn mounted(prefix: &str, templates: &[&str]) -> utoipa::openapi::OpenApi {
+    let mut document = openapi();
+    let paths = std::mem::take(&mut document.paths.paths);
+    document.paths.paths = paths
+        .into_iter()
+        .filter(|(path, _)| templates.contains(&path.as_str()))
+        .map(|(path, item)| (format!("{prefix}{path}"), item))
+        .collect();
+    document
 }
 
-/// `GET /api/v3/schema/`
+/// `document` as served: rendered once, when a router is built.
+pub(crate) fn render(document: &utoipa::openapi::OpenApi) -> Vec<u8> {
+    match serde_json::to_vec(document) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the OpenAPI document");
+            b"{}".to_vec()
+        }
+    }
+}
+
+/// `GET /api/v3/schema/`: `document`, rendered when the router was built.
 #[utoipa::path(
     get,
     path = "/api/v3/schema/",
@@ -171,6 +182,6 @@ pub(crate) fn rendered() -> Arc<[u8]> {
     tag = "schema",
     responses((status = 200, description = "This OpenAPI document.", content_type = "application/json"))
 )]
-pub(crate) async fn schema() -> Response {
-    json_bytes(StatusCode::OK, rendered().to_vec())
+pub(crate) async fn schema(document: Arc<[u8]>) -> Response {
+    json_bytes(StatusCode::OK, document.to_vec())
 }

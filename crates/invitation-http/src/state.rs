@@ -57,8 +57,17 @@ impl AppState {
 
     /// Serves `service` to callers the host has already authenticated: its
     /// middleware puts each request's [`Principal`] in the request's
-    /// extensions, and no API token is known (a request without a
-    /// `Principal` is answered 403, whatever its `Authorization` says).
+    /// extensions, and that `Principal` is the caller.
+    ///
+    /// Only that `Principal` counts. The state knows no API token, so no
+    /// header a client sends makes it a caller: a request without a
+    /// `Principal` is answered 403 whatever its `Authorization` (or any
+    /// other header) says, even when the host's user directory knows the
+    /// token. The router never trusts a client header it did not
+    /// authenticate itself; what the host's middleware reads (a session
+    /// cookie, a gateway's header) is the host's to authenticate, and a
+    /// request it does not authenticate must reach the router without a
+    /// `Principal`.
     ///
     /// ```
     /// use axum::{extract::Request, middleware::{self, Next}, Router};
@@ -72,7 +81,8 @@ impl AppState {
     ///
     /// # fn wire(service: InvitationService) {
     /// let state = invitation_http::AppState::with_host_auth(service);
-    /// let app: Router = invitation_http::invitation_routes(state)
+    /// let app: Router = invitation_http::Api::new(state)
+    ///     .into_router()
     ///     .layer(middleware::from_fn(gateway_auth));
     /// # let _ = app; }
     /// ```

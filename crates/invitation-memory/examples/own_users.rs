@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use invitation_core::chrono::{Duration, Utc};
 use invitation_core::{
-    async_trait, contains_ignore_ascii_case, AuthError, Authorizer, DirectoryError,
+    async_trait, AuthError, Authorizer, DirectoryError,
     InvitationInput, InvitationService, Permission, Principal, UserDirectory, UserId, UserSummary,
 };
 use invitation_memory::MemoryStore;
@@ -58,7 +58,9 @@ impl UserDirectory for Accounts {
     }
 
     async fn search_usernames(&self, text: &str) -> Result<Vec<UserId>, DirectoryError> {
-        Ok(self.ids_where(|name| contains_ignore_ascii_case(name, text)))
+        // The directory contract: contains `text`, ignoring ASCII case.
+        let text = text.to_ascii_lowercase();
+        Ok(self.ids_where(|name| name.to_ascii_lowercase().contains(&text)))
     }
 }
 

@@ -85,13 +85,11 @@ pub async fn sign_up(
 
     let scoped = store.in_transaction(transaction);
     let mut unit = service.unit_of_work(&scoped);
-    let mut fixed_data = serde_json::Map::new();
-    fixed_data.insert("organisation".to_owned(), organisation.into());
-    fixed_data.insert("role".to_owned(), "admin".into());
     let input = InvitationInput::new()
         .name(format!("{name}-first-admin"))
         .single_use(true)
-        .fixed_data(fixed_data);
+        // What the invitation forces onto the new account.
+        .fixed_data_value(serde_json::json!({"organisation": organisation, "role": "admin"}));
     let invitation = unit.create(caller, input).await?;
     let signed_up = SignedUp {
         organisation,

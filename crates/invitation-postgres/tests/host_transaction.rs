@@ -22,8 +22,8 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use example::{SignUpError, SignedUp};
 use invitation_core::{
-    Authorizer, CreateError, Field, InvitationEvent, InvitationName, InvitationPatch,
-    InvitationService, InvitationStore, Principal, StoreError, UpdateOutcome, UserId,
+    Authorizer, CreateError, Field, FieldError, InvitationEvent, InvitationName, InvitationPatch,
+    InvitationService, InvitationStore, NameError, Principal, StoreError, UpdateOutcome, UserId,
 };
 use invitation_postgres::PgStore;
 use invitation_testkit::doubles::{AllowAll, DenyAll, RecordingEvents};
@@ -224,7 +224,11 @@ async fn invalid_input_is_invalid_and_the_rollback_leaves_no_row_and_no_event() 
     let Err(SignUpError::Invitation(CreateError::Invalid(errors))) = result else {
         panic!("expected Invalid, got {result:?}");
     };
-    assert!(!errors.messages(Field::Name).is_empty(), "{errors:?}");
+    assert_eq!(
+        errors.iter().collect::<Vec<_>>(),
+        [(Field::Name, &FieldError::Name(NameError::NotASlug))],
+        "{errors:?}"
+    );
     host.assert_nothing_written("not a slug!", &events).await;
 }
 
