@@ -95,7 +95,13 @@ uuid_id!(
 );
 
 /// The primary key of a user in the host's user directory (authentik's users
-/// have integer keys).
+/// have integer keys, and its clients read `created_by.pk` as one).
+///
+/// A host whose users have UUID or text keys gives each user a stable
+/// integer that is never reused (an identity column, or a mapping table),
+/// maps it in its authentication middleware (the [`crate::Principal`]) and
+/// in its [`crate::UserDirectory`], and calls
+/// [`crate::InvitationService::user_deleted`] before the mapping goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserId(i64);

@@ -2,17 +2,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod builder;
-mod directory;
-mod ids;
-mod list;
-mod model;
+// Each module is public, for a reader who browses by topic; the items a host
+// or an adapter names are also re-exported here, at the root.
+pub mod builder;
+pub mod directory;
+pub mod ids;
+pub mod list;
+pub mod model;
 pub mod ports;
-mod query;
-mod service;
+pub mod query;
+pub mod service;
 pub mod time;
-mod validation;
-mod view;
+pub mod validation;
+pub mod view;
 
 pub use builder::{NeedsAuthorizer, ServiceBuilder};
 pub use directory::{FlowDesignation, FlowSummary, PolicyEngineMode, UserSummary};

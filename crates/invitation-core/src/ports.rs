@@ -185,7 +185,11 @@ impl DeleteOutcome {
 /// - `delete_created_by` deletes every invitation `user` created and returns
 ///   how many.
 /// - `ping` answers `Ok(())` when the backend serves requests.
-/// - Every write is durable once the call returns `Ok`.
+/// - Every write is durable once the call returns `Ok` (for a store scoped
+///   to a host's transaction: once the host commits).
+/// - A row the adapter cannot read back as an [`Invitation`] answers
+///   [`StoreError::Corrupt`] naming its id, from every call that reads it;
+///   other rows still read.
 #[async_trait]
 pub trait InvitationStore: Send + Sync + Debug {
     /// Stores a new invitation.

@@ -58,39 +58,44 @@ async fn session_user(State(host): State<Host>, mut request: Request, next: Next
     next.run(request).await
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // One signed-in admin, user 7; the host checked that its admins may
-    // administer invitations.
-    let session = Uuid::new_v4().to_string();
+/// The host's app: its page at `/`, the invitation API and its document
+/// under `/admin` behind the session middleware, its own 404.
+pub fn app(
+    service: InvitationService,
+    sessions: HashMap<String, Principal>,
+) -> Result<Router, invitation_http::InvalidPrefix> {
     let host = Host {
         name: "the host",
-        sessions: Arc::new(HashMap::from([(
-            session.clone(),
-            Principal::user(UserId::new(7)),
-        )])),
+        sessions: Arc::new(sessions),
     };
-    let service = InvitationService::builder(Arc::new(MemoryStore::new()))
-        .authorizer(Arc::new(AllowAll))
-        .build();
-
     let admin = Api::new(AppState::with_host_auth(service))
         .with_openapi()
         .nested_at("/admin")?
         .into_router()
         .layer(middleware::from_fn_with_state(host.clone(), session_user));
-    let app = Router::new()
+    Ok(Router::new()
         .route(
             "/",
             get(|State(host): State<Host>| async move { host.name }),
         )
         .merge(admin)
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such page") })
-        .with_state(host);
+        .with_state(host))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // One signed-in admin, user 7; the host checked that its admins may
+    // administer invitations.
+    let session = Uuid::new_v4().to_string();
+    let sessions = HashMap::from([(session.clone(), Principal::user(UserId::new(7)))]);
+    let service = InvitationService::builder(Arc::new(MemoryStore::new()))
+        .authorizer(Arc::new(AllowAll))
+        .build();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("listening on http://{}", listener.local_addr()?);
     println!("SESSION={session}");
-    axum::serve(listener, app).await?;
+    axum::serve(listener, app(service, sessions)?).await?;
     Ok(())
 }

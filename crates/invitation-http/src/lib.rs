@@ -37,6 +37,8 @@ pub use mount::{Api, InvalidPrefix};
 pub use openapi::openapi;
 pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, LIST_MEMORY_BUDGET_KIB};
 pub use time::parse_timestamp;
+/// The OpenAPI types [`Api::openapi`] returns.
+pub use utoipa;
 
 /// `{"detail": ..., "code": ...}` as the API writes it: for answers a
 /// server makes outside the router (a request head it refuses), so that

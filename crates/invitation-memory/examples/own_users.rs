@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use invitation_core::chrono::{Duration, Utc};
 use invitation_core::{
-    async_trait, AuthError, Authorizer, DirectoryError,
-    InvitationInput, InvitationService, Permission, Principal, UserDirectory, UserId, UserSummary,
+    async_trait, AuthError, Authorizer, DirectoryError, InvitationInput, InvitationService,
+    Permission, Principal, UserDirectory, UserId, UserSummary,
 };
 use invitation_memory::MemoryStore;
 
