@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::mail::{MailOutbox, MailTemplates};
 use crate::ports::{
     Authorizer, Clock, EventSink, FlowDirectory, IdGenerator, InvitationStore, NoFlows, NoUsers,
     UserDirectory,
@@ -37,6 +38,7 @@ pub struct ServiceBuilder<A = NeedsAuthorizer> {
     clock: Option<Arc<dyn Clock>>,
     ids: Option<Arc<dyn IdGenerator>>,
     events: Option<Arc<dyn EventSink>>,
+    mail: Option<(Arc<dyn MailOutbox>, Arc<dyn MailTemplates>)>,
 }
 
 /// The state of a [`ServiceBuilder`] that has no authorizer yet.
@@ -65,6 +67,7 @@ impl InvitationService {
             clock: None,
             ids: None,
             events: None,
+            mail: None,
         }
     }
 }
@@ -83,6 +86,7 @@ impl<A> ServiceBuilder<A> {
             clock: self.clock,
             ids: self.ids,
             events: self.events,
+            mail: self.mail,
         }
     }
 
@@ -115,6 +119,14 @@ impl<A> ServiceBuilder<A> {
         self.events = Some(events);
         self
     }
+
+    /// Sends invitation mail: `send_email` renders with `templates` and
+    /// queues in `outbox` (without, it answers
+    /// [`SendEmailError::NotConfigured`](crate::SendEmailError::NotConfigured)).
+    pub fn mail(mut self, outbox: Arc<dyn MailOutbox>, templates: Arc<dyn MailTemplates>) -> Self {
+        self.mail = Some((outbox, templates));
+        self
+    }
 }
 
 impl ServiceBuilder<Arc<dyn Authorizer>> {
@@ -135,6 +147,9 @@ impl ServiceBuilder<Arc<dyn Authorizer>> {
         }
         if let Some(events) = self.events {
             service = service.with_events(events);
+        }
+        if let Some((outbox, templates)) = self.mail {
+            service = service.with_mail(outbox, templates);
         }
         service
     }

@@ -8,6 +8,7 @@ pub mod builder;
 pub mod directory;
 pub mod ids;
 pub mod list;
+pub mod mail;
 pub mod model;
 pub mod ports;
 pub mod query;
@@ -23,6 +24,11 @@ pub use list::{
     ListPage, ListRequest, PageNumber, SearchError, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
     MAX_SEARCH_WORDS, MAX_SEARCH_WORD_CHARS,
 };
+pub use mail::{
+    dispatch_due, Attempt, DispatchReport, EmailAddress, GivenUp, InvalidEmailAddress, InvalidSite,
+    InvitationMail, MailError, MailId, MailOutbox, MailTemplates, Mailer, QueuedMail, RenderedMail,
+    RetryPolicy, SendEmail, Site, TemplateError, DEFAULT_TEMPLATE, MAX_RECIPIENTS,
+};
 pub use model::{
     CorruptRow, FixedData, FixedDataError, Invitation, InvitationName, InvitationParts,
     InvitationPatch, NameError, StoredInvitation, Version, FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,
@@ -36,7 +42,7 @@ pub use ports::{
 pub use query::{Filters, ListQuery, Ordering, SearchTerm, SortField, StoredPage};
 pub use service::{
     CreateError, DeleteError, GetError, InvitationService, ListError, PendingEvents, RedeemError,
-    UnitOfWork, UpdateError,
+    SendEmailError, UnitOfWork, UpdateError,
 };
 /// The workspace README's examples, compiled and run as doc-tests.
 #[cfg(doctest)]

@@ -446,6 +446,24 @@ pub enum InvitationEvent {
         /// Who deleted it.
         by: UserId,
     },
+    /// Invitation mails queued by `by` (`send_email`).
+    EmailQueued {
+        /// The invitation.
+        invitation: InvitationId,
+        /// Who sent them.
+        by: UserId,
+        /// How many mails.
+        mails: usize,
+    },
+    /// An invitation mail was given up undelivered (the dispatcher's).
+    EmailFailed {
+        /// The invitation.
+        invitation: InvitationId,
+        /// Its `To` address, redacted.
+        to: String,
+        /// Why.
+        error: String,
+    },
     /// Redeemed (authentik's `invitation_used` event).
     Used {
         /// The invitation.
@@ -456,14 +474,17 @@ pub enum InvitationEvent {
 }
 
 impl InvitationEvent {
-    /// authentik's event action name: `model_created`, `model_updated`,
-    /// `model_deleted` or `invitation_used`.
+    /// The event's action name: authentik's `model_created`,
+    /// `model_updated`, `model_deleted` or `invitation_used`, and the
+    /// library's own `invitation_email_queued` and `invitation_email_failed`.
     pub fn action(&self) -> &'static str {
         match self {
             Self::Created { .. } => "model_created",
             Self::Updated { .. } => "model_updated",
             Self::Deleted { .. } => "model_deleted",
             Self::Used { .. } => "invitation_used",
+            Self::EmailQueued { .. } => "invitation_email_queued",
+            Self::EmailFailed { .. } => "invitation_email_failed",
         }
     }
 }

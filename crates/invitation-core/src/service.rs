@@ -6,6 +6,10 @@ use std::sync::Arc;
 use crate::directory::{FlowSummary, UserSummary};
 use crate::ids::{FlowId, InvitationId, UserId};
 use crate::list::{total_pages, ListPage, ListRequest, PageNumber, SearchError};
+use crate::mail::{
+    EmailAddress, InvitationMail, MailId, MailOutbox, MailTemplates, QueuedMail, SendEmail, Site,
+    DEFAULT_TEMPLATE,
+};
 use crate::model::{Invitation, InvitationParts, InvitationPatch, Version};
 use crate::ports::{
     AuthError, Authorizer, Clock, DeleteOutcome, DirectoryError, EventSink, FlowDirectory,
@@ -148,6 +152,37 @@ use_case_error!(
     }
 );
 
+use_case_error!(
+    /// Why `send_email` failed. Nothing was queued.
+    SendEmailError {
+        /// The caller lacks `add_invitation`.
+        Forbidden => "you do not have permission to perform this action",
+        /// The service has no outbox and templates ([`crate::ServiceBuilder::mail`]).
+        NotConfigured => "email is not configured",
+        /// No invitation has this id.
+        NotFound => "no invitation matches the given query",
+        /// No `to` address.
+        NoAddresses => "No email addresses provided",
+        /// The invitation is bound to no flow (its link needs one).
+        NoFlow => "Invitation has no associated flow",
+        /// An address is not an e-mail address.
+        InvalidAddress(crate::mail::InvalidEmailAddress) => "invalid email address",
+        /// More than [`crate::MAX_RECIPIENTS`] addresses in all.
+        TooManyRecipients => "too many recipients",
+        /// The template is unknown, not allowed, or failed.
+        Template(crate::mail::TemplateError) => "the template could not be rendered",
+        /// The outbox failed: nothing was queued (the first `to` address
+        /// is the first mail not queued).
+        Queue(StoreError) => "failed to queue email",
+        /// A directory failed.
+        Directory(DirectoryError) => "directory failed",
+        /// Storage failed.
+        Store(StoreError) => "storage failed",
+        /// The authorizer failed.
+        Auth(AuthError) => "authorization failed",
+    }
+);
+
 macro_rules! from_errors {
     ($target:ident: $($source:ident => $variant:ident),*) => {
         $(impl From<$source> for $target {
@@ -163,6 +198,19 @@ from_errors!(ListError: StoreError => Store, DirectoryError => Directory, AuthEr
 from_errors!(UpdateError: StoreError => Store, DirectoryError => Directory, AuthError => Auth);
 from_errors!(DeleteError: StoreError => Store, AuthError => Auth);
 from_errors!(RedeemError: StoreError => Store);
+from_errors!(SendEmailError: StoreError => Store, DirectoryError => Directory, AuthError => Auth);
+
+impl From<crate::mail::InvalidEmailAddress> for SendEmailError {
+    fn from(e: crate::mail::InvalidEmailAddress) -> Self {
+        Self::InvalidAddress(e)
+    }
+}
+
+impl From<crate::mail::TemplateError> for SendEmailError {
+    fn from(e: crate::mail::TemplateError) -> Self {
+        Self::Template(e)
+    }
+}
 
 /// The invitation use cases. Cheap to clone; share one per process.
 /// Made with [`InvitationService::builder`], which leaves out the ports a
@@ -191,6 +239,8 @@ pub struct InvitationService {
     ids: Arc<dyn IdGenerator>,
     /// `None`: no sink, nothing to record (and nothing to pay per call).
     events: Option<Arc<dyn EventSink>>,
+    /// Where `send_email` queues, and what it renders with.
+    mail: Option<(Arc<dyn MailOutbox>, Arc<dyn MailTemplates>)>,
 }
 
 impl InvitationService {
@@ -210,7 +260,115 @@ impl InvitationService {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             events: None,
+            mail: None,
         }
+    }
+
+    /// Sends invitation mail through `outbox`, rendered by `templates`.
+    #[must_use]
+    pub fn with_mail(
+        mut self,
+        outbox: Arc<dyn MailOutbox>,
+        templates: Arc<dyn MailTemplates>,
+    ) -> Self {
+        self.mail = Some((outbox, templates));
+        self
+    }
+
+    /// Queues one invitation mail per `to` address (`add_invitation`),
+    /// each copied to `cc` and blind-copied to `bcc`, with the enrollment
+    /// link on `site` (spec §6). Checks, in order: the permission, that mail
+    /// is configured, that the invitation exists, that there is a `to`
+    /// address, that the invitation has a flow, every address, the number
+    /// of recipients ([`crate::MAX_RECIPIENTS`]), the template. Every mail
+    /// is rendered before any is queued, and all are queued in one write,
+    /// or none; delivery is [`crate::dispatch_due`]'s. Returns how many
+    /// mails were queued.
+    ///
+    /// # Errors
+    /// See [`SendEmailError`].
+    pub async fn send_email(
+        &self,
+        caller: &Principal,
+        id: &InvitationId,
+        request: SendEmail,
+        site: &Site,
+    ) -> Result<usize, SendEmailError> {
+        if !self.is_allowed(caller, Permission::Add).await? {
+            return Err(SendEmailError::Forbidden);
+        }
+        let Some((outbox, templates)) = &self.mail else {
+            return Err(SendEmailError::NotConfigured);
+        };
+        let invitation = self
+            .storage()
+            .get(id)
+            .await?
+            .ok_or(SendEmailError::NotFound)?;
+        if request.to.is_empty() {
+            return Err(SendEmailError::NoAddresses);
+        }
+        let flow = match invitation.flow() {
+            Some(flow) => self.flows.flow(flow).await?,
+            None => None,
+        };
+        let Some(flow) = flow else {
+            return Err(SendEmailError::NoFlow);
+        };
+        let parse = |list: &[String]| {
+            list.iter()
+                .map(|a| EmailAddress::parse(a))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let (to, cc, bcc) = (
+            parse(&request.to)?,
+            parse(&request.cc)?,
+            parse(&request.bcc)?,
+        );
+        if to.len() + cc.len() + bcc.len() > crate::mail::MAX_RECIPIENTS {
+            return Err(SendEmailError::TooManyRecipients);
+        }
+        let inviter = self.creator(caller.user_id()).await?;
+        let values = InvitationMail {
+            url: site.invitation_link(&flow.slug, invitation.id()),
+            host: site.host().to_owned(),
+            expires: invitation.expires(),
+            inviter: if inviter.name.is_empty() {
+                inviter.username.clone()
+            } else {
+                inviter.name.clone()
+            },
+            invitation_name: invitation.name().as_str().to_owned(),
+        };
+        let template = request.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+        let body = templates.render(template, &values)?;
+        let now = self.clock.now();
+        let mails: Vec<QueuedMail> = to
+            .into_iter()
+            .map(|to| QueuedMail {
+                id: MailId::from_uuid(*self.ids.new_id().as_uuid()),
+                invitation: *invitation.id(),
+                to,
+                cc: cc.clone(),
+                bcc: bcc.clone(),
+                subject: format!("You have been invited to {}", site.host()),
+                body: body.clone(),
+                queued_at: now,
+                attempts: 0,
+            })
+            .collect();
+        outbox
+            .enqueue(&mails)
+            .await
+            .map_err(SendEmailError::Queue)?;
+        self.now()
+            .record(InvitationEvent::EmailQueued {
+                invitation: *invitation.id(),
+                by: caller.user_id(),
+                mails: mails.len(),
+            })
+            .await;
+        Ok(mails.len())
     }
 
     /// Replaces the clock.
