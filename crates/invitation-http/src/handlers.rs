@@ -175,16 +175,11 @@ impl AppState {
 )]
 pub(crate) async fn create(State(state): State<AppState>, request: Request) -> ApiResult {
     let caller = state.authenticate(&request).await?;
-    let body = state.input(&caller, request, Permission::Add).await?;
-    let view = match state
-        .shared
-        .service
-        .create(&caller, body.input.clone())
-        .await
-    {
+    let Body { input, wording } = state.input(&caller, request, Permission::Add).await?;
+    let view = match state.shared.service.create(&caller, input).await {
         Ok(view) => view,
         Err(CreateError::Invalid(errors)) => {
-            return Err(ApiError::Invalid(body.field_errors(&errors)))
+            return Err(ApiError::Invalid(wording.field_errors(&errors)))
         }
         Err(other) => return Err(other.into()),
     };
@@ -300,9 +295,8 @@ async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> Ap
     let caller = state.authenticate(&request).await?;
     let id = state.pk(&caller, &pk, Permission::Change).await?;
     let expected = expected_version(&request);
-    let body = state.input(&caller, request, Permission::Change).await?;
+    let Body { input, wording } = state.input(&caller, request, Permission::Change).await?;
     let service = &state.shared.service;
-    let input = body.input.clone();
     let changed = match mode {
         Mode::Full => service.update(&caller, &id, input, expected).await,
         Mode::Partial => service.partial_update(&caller, &id, input, expected).await,
@@ -310,7 +304,7 @@ async fn change(state: AppState, pk: String, request: Request, mode: Mode) -> Ap
     let view = match changed {
         Ok(view) => view,
         Err(UpdateError::Invalid(errors)) => {
-            return Err(ApiError::Invalid(body.field_errors(&errors)))
+            return Err(ApiError::Invalid(wording.field_errors(&errors)))
         }
         Err(other) => return Err(other.into()),
     };

@@ -7,7 +7,9 @@ use invitation_core::{
     Field, FieldError, FlowId, InvitationInput, ListRequest, Ordering, PageNumber, SearchError,
     SortField, ValidationErrors,
 };
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::time::{parse_timestamp, DATETIME_FORMAT_MESSAGE};
 
@@ -82,17 +84,23 @@ impl FieldErrors {
     /// The core's errors, worded as the core words them (a field marked
     /// unreadable without a body's own words gets the core's text).
     pub(crate) fn from_core(errors: &ValidationErrors) -> Self {
-        Body::default().field_errors(errors)
+        Wording::default().field_errors(errors)
     }
 }
 
 const NOT_NULL: &str = "This field may not be null.";
 
-/// A body read: the input, and what the body said where the core's words
-/// are not authentik's (an unreadable field's message, a flow as given).
+/// A body read: the input, and how to word the core's errors for it.
 #[derive(Debug, Default)]
 pub(crate) struct Body {
     pub(crate) input: InvitationInput,
+    pub(crate) wording: Wording,
+}
+
+/// What a body said where the core's words are not authentik's: an
+/// unreadable field's message, a flow as the body wrote it.
+#[derive(Debug, Default)]
+pub(crate) struct Wording {
     unreadable: Vec<(Field, String)>,
     /// The flow as the body wrote it, for the "does not exist" message.
     flow_given: Option<String>,
@@ -108,30 +116,68 @@ pub(crate) enum BodyRefusal {
 }
 
 /// Reads a JSON body. Unknown and read-only keys (`pk`, `created_by`,
-/// `flow_obj`) are ignored; a key given twice counts with its last value.
-/// serde_json refuses nesting past 128 levels, so a deep body is a syntax
-/// error, never a stack overflow.
+/// `flow_obj`) are checked for syntax and skipped (whatever their depth,
+/// without recursion); a key given twice counts with its last value. A
+/// member the API reads that nests past serde_json's limit (128 levels) is a
+/// syntax error, never a stack overflow.
 pub(crate) fn read_body(bytes: &[u8]) -> Result<Body, BodyRefusal> {
-    match serde_json::from_slice(bytes).map_err(BodyRefusal::Syntax)? {
-        Value::Object(map) => Ok(read_object(map)),
-        other => Err(BodyRefusal::NotAnObject(FieldErrors::single(
-            Key::NonField,
-            format!(
-                "Invalid data. Expected a dictionary, but got {}.",
-                python_type_name(&other)
-            ),
-        ))),
-    }
-}
-
-fn read_object(mut map: Map<String, Value>) -> Body {
+    let members = match serde_json::from_slice::<Members<'_>>(bytes) {
+        Ok(members) => members,
+        // Not an object, or not JSON: read again as any value, which words
+        // the refusal.
+        Err(_) => {
+            let value: Value = serde_json::from_slice(bytes).map_err(BodyRefusal::Syntax)?;
+            return Err(BodyRefusal::NotAnObject(FieldErrors::single(
+                Key::NonField,
+                format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    python_type_name(&value)
+                ),
+            )));
+        }
+    };
     let mut body = Body::default();
-    for field in Field::ALL {
-        if let Some(value) = map.remove(field_key(field)) {
+    for (field, raw) in Field::ALL.into_iter().zip(members.0) {
+        if let Some(raw) = raw {
+            // Valid JSON, but it may nest past serde_json's limit.
+            let value = serde_json::from_str(raw.get()).map_err(BodyRefusal::Syntax)?;
             body = body.read(field, value);
         }
     }
-    body
+    Ok(body)
+}
+
+/// A JSON object's input members, by field (in [`Field::ALL`]'s order), as
+/// their text; every other member skipped. Refuses anything but an object.
+struct Members<'a>([Option<&'a RawValue>; 5]);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MembersVisitor(std::marker::PhantomData))
+    }
+}
+
+struct MembersVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for MembersVisitor<'a> {
+    type Value = Members<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
+        let mut members = [None; 5];
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match Field::ALL.iter().position(|f| field_key(*f) == key) {
+                Some(i) => members[i] = Some(map.next_value::<&'a RawValue>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Members(members))
+    }
 }
 
 impl Body {
@@ -159,7 +205,7 @@ impl Body {
             },
             (Field::Flow, Value::String(s)) => match FlowId::parse(&s) {
                 Ok(id) => {
-                    self.flow_given = Some(s);
+                    self.wording.flow_given = Some(s);
                     input.flow(Some(id))
                 }
                 Err(e) => return self.refuse(input, field, e.to_string()),
@@ -180,10 +226,12 @@ impl Body {
 
     fn refuse(mut self, input: InvitationInput, field: Field, message: String) -> Self {
         self.input = input.unreadable(field);
-        self.unreadable.push((field, message));
+        self.wording.unreadable.push((field, message));
         self
     }
+}
 
+impl Wording {
     /// The core's field errors in authentik's words: an unreadable field
     /// with this body's message, a missing flow quoted as the body gave it.
     pub(crate) fn field_errors(&self, errors: &ValidationErrors) -> FieldErrors {
