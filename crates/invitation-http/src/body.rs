@@ -26,6 +26,19 @@ const DRAIN_LIMIT: usize = 16 * MAX_BODY_BYTES;
 /// its media type; otherwise the media type must be `application/json` (or
 /// `application/<x>+json`) and the text must parse.
 pub(crate) async fn input_body(request: Request) -> Result<InputBody, ApiError> {
+    let bytes = json_body(request).await?;
+    if bytes.is_empty() {
+        return Ok(InputBody::default());
+    }
+    read_body(&bytes).map_err(|e| match e {
+        BodyRefusal::Syntax(e) => ApiError::Parse(e),
+        BodyRefusal::Invalid(errors) => ApiError::Invalid(errors),
+    })
+}
+
+/// The body of `request` within [`MAX_BODY_BYTES`]: empty, or of a JSON
+/// media type (not yet parsed).
+pub(crate) async fn json_body(request: Request) -> Result<Bytes, ApiError> {
     let (parts, body) = request.into_parts();
     // The declared `Content-Length` (hyper has read and checked it): a
     // body declared far too large is refused without reading any of it.
@@ -33,14 +46,10 @@ pub(crate) async fn input_body(request: Request) -> Result<InputBody, ApiError> 
         return Err(ApiError::TooLarge);
     }
     let bytes = read_limited(body).await?;
-    if bytes.is_empty() {
-        return Ok(InputBody::default());
+    if !bytes.is_empty() {
+        check_media_type(&parts.headers)?;
     }
-    check_media_type(&parts.headers)?;
-    read_body(&bytes).map_err(|e| match e {
-        BodyRefusal::Syntax(e) => ApiError::Parse(e),
-        BodyRefusal::NotAnObject(errors) => ApiError::Invalid(errors),
-    })
+    Ok(bytes)
 }
 
 async fn read_limited(mut body: Body) -> Result<Bytes, ApiError> {

@@ -325,6 +325,31 @@ pub(crate) struct PatchedInvitationRequest {
     flow: Option<Uuid>,
 }
 
+/// `send_email`'s body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct InvitationSendEmailRequest {
+    /// One mail goes to each (required, at least one).
+    #[schema(format = Email)]
+    email_addresses: Vec<String>,
+    /// Copied on every mail.
+    #[schema(required = false, format = Email)]
+    cc_addresses: Vec<String>,
+    /// Blind-copied on every mail.
+    #[schema(required = false, format = Email)]
+    bcc_addresses: Vec<String>,
+    /// The template's name.
+    #[schema(required = false, min_length = 1, default = "email/invitation.html")]
+    template: String,
+}
+
+/// `send_email`'s refusals: one message.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SendEmailError {
+    error: String,
+}
+
 /// Every refusal but field errors.
 #[derive(ToSchema)]
 #[allow(dead_code)]

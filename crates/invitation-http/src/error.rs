@@ -11,8 +11,8 @@ use std::error::Error as StdError;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use invitation_core::{
-    AuthError, CreateError, DeleteError, DirectoryError, GetError, ListError, StoreError,
-    UpdateError,
+    AuthError, CreateError, DeleteError, DirectoryError, GetError, ListError, SendEmailError,
+    StoreError, TemplateError, UpdateError,
 };
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -58,6 +58,9 @@ pub(crate) enum ApiError {
     Unavailable,
     /// Anything else that went wrong on our side.
     Internal,
+    /// A refusal `send_email` words as `{"error": ...}`, as authentik's
+    /// action does.
+    Message(StatusCode, String),
 }
 
 impl ApiError {
@@ -75,6 +78,7 @@ impl ApiError {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Message(status, _) => *status,
         }
     }
 
@@ -117,7 +121,7 @@ impl ApiError {
                 "Service temporarily unavailable, try again later.",
                 "service_unavailable",
             ),
-            Self::Internal => fixed("A server error occurred.", "server_error"),
+            Self::Internal | Self::Message(..) => fixed("A server error occurred.", "server_error"),
         }
     }
 
@@ -243,6 +247,67 @@ impl From<DeleteError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// `send_email`'s refusal; `first` is the request's first address,
+    /// which authentik's queueing failure names.
+    pub(crate) fn from_send_email(e: SendEmailError, first: &str) -> Self {
+        let message = |status, text: String| Self::Message(status, text);
+        match e {
+            SendEmailError::Forbidden => Self::PermissionDenied,
+            SendEmailError::NotFound => Self::InvitationNotFound,
+            SendEmailError::NotConfigured => message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Email is not configured on this server.".into(),
+            ),
+            SendEmailError::NoAddresses => message(
+                StatusCode::BAD_REQUEST,
+                "No email addresses provided".into(),
+            ),
+            SendEmailError::NoFlow => message(
+                StatusCode::BAD_REQUEST,
+                "Invitation has no associated flow".into(),
+            ),
+            SendEmailError::InvalidAddress(invalid) => {
+                // Quoted back, but never more than an address can be long.
+                let given: String = invalid.0.chars().take(254).collect();
+                message(
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid email address: {given}"),
+                )
+            }
+            SendEmailError::TooManyRecipients => message(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Too many recipients: at most {} per request.",
+                    invitation_core::MAX_RECIPIENTS
+                ),
+            ),
+            SendEmailError::Template(
+                e @ (TemplateError::NotFound(_) | TemplateError::NotAllowed(_)),
+            ) => message(StatusCode::BAD_REQUEST, e.to_string()),
+            SendEmailError::Template(e) => {
+                tracing::error!(error = %Chain(&e), "email template failed");
+                message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Failed to render the email template.".into(),
+                )
+            }
+            SendEmailError::Queue(e) => {
+                tracing::error!(error = %Chain(&e), "email queue failed");
+                let first: String = first.chars().take(254).collect();
+                message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Failed to queue email for {first}: the mail queue is unavailable"),
+                )
+            }
+            SendEmailError::Store(e) => e.into(),
+            SendEmailError::Directory(e) => e.into(),
+            SendEmailError::Auth(e) => e.into(),
+            other => unmapped(&other),
+        }
+    }
+}
+
 /// `{"detail": ..., "code": ...}`
 #[derive(Serialize)]
 struct DetailBody<'a> {
@@ -269,6 +334,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = match &self {
             Self::Invalid(errors) => serde_json::to_vec(&FieldErrorsBody(errors)),
+            Self::Message(_, error) => serde_json::to_vec(&serde_json::json!({ "error": error })),
             other => {
                 let (detail, code) = other.detail();
                 serde_json::to_vec(&DetailBody {

@@ -14,17 +14,18 @@ use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use invitation_core::{
-    CreateError, InvitationId, ListRequest, Permission, Principal, UpdateError, Version,
+    CreateError, InvitationId, ListRequest, Permission, Principal, SendEmail, Site, UpdateError,
+    Version,
 };
 use serde_json::Value;
 
-use crate::body::{input_body, MAX_BODY_BYTES};
+use crate::body::{input_body, json_body, MAX_BODY_BYTES};
 use crate::dto::{
-    GenericError, InvitationJson, InvitationRequest, PageJson, PatchedInvitationRequest, UsedBy,
-    ValidationError,
+    GenericError, InvitationJson, InvitationRequest, InvitationSendEmailRequest, PageJson,
+    PatchedInvitationRequest, SendEmailError, UsedBy, ValidationError,
 };
 use crate::error::ApiError;
-use crate::input::{read_list_query, Body, FieldErrors, Key};
+use crate::input::{read_list_query, read_send_email, Body, BodyRefusal, FieldErrors, Key};
 use crate::precondition::{etag, if_none_match, IfMatch};
 use crate::respond;
 use crate::state::{AppState, LIST_MEMORY_BUDGET_KIB};
@@ -366,6 +367,82 @@ pub(crate) async fn used_by(
     // answers an empty list for an existing one.
     let _users = state.shared.service.used_by(&caller, &id).await?;
     respond::json(StatusCode::OK, &Vec::<Value>::new())
+}
+
+/// `POST /api/v3/stages/invitation/invitations/{invite_uuid}/send_email/`
+#[utoipa::path(
+    post,
+    path = "/api/v3/stages/invitation/invitations/{invite_uuid}/send_email/",
+    operation_id = "stages_invitation_invitations_send_email_create",
+    tag = "stages",
+    description = "Send the invitation by e-mail: one mail per address, with the enrollment link. 204 once every mail is queued.",
+    params(("invite_uuid" = uuid::Uuid, Path, description = "A UUID string identifying this Invitation.")),
+    request_body = InvitationSendEmailRequest,
+    responses(
+        (status = 204, description = "Every mail is queued."),
+        (status = 400, body = SendEmailError),
+        (status = 403, body = GenericError),
+        (status = 404, body = GenericError),
+        (status = 500, body = SendEmailError),
+        (status = 503, description = "Email is not configured on this server.", body = SendEmailError),
+    ),
+    security(("authentik" = []))
+)]
+pub(crate) async fn send_email(
+    State(state): State<AppState>,
+    PkSegment(pk): PkSegment,
+    request: Request,
+) -> ApiResult {
+    let caller = state.authenticate(&request).await?;
+    let id = state.pk(&caller, &pk, Permission::Add).await?;
+    let site = match state.site(&request) {
+        Ok(site) => site,
+        Err(refusal) => return Err(state.refuse(&caller, Permission::Add, refusal).await),
+    };
+    let read = match json_body(request).await {
+        Ok(bytes) if bytes.is_empty() => Ok(SendEmail::default()),
+        Ok(bytes) => read_send_email(&bytes).map_err(|e| match e {
+            BodyRefusal::Syntax(e) => ApiError::Parse(e),
+            BodyRefusal::Invalid(errors) => ApiError::Invalid(errors),
+        }),
+        Err(refusal) => Err(refusal),
+    };
+    let mail = match read {
+        Ok(mail) => mail,
+        Err(refusal) => return Err(state.refuse(&caller, Permission::Add, refusal).await),
+    };
+    let first = mail.to.first().cloned().unwrap_or_default();
+    match state
+        .shared
+        .service
+        .send_email(&caller, &id, mail, &site)
+        .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) => Err(ApiError::from_send_email(e, &first)),
+    }
+}
+
+impl AppState {
+    /// The site links name: the public one, else the request's.
+    fn site(&self, request: &Request) -> Result<Site, ApiError> {
+        if let Some(site) = &self.public_site {
+            return Ok(Site::clone(site));
+        }
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()))
+            .unwrap_or_default();
+        let scheme = request.uri().scheme_str().unwrap_or("http");
+        Site::new(scheme, host).map_err(|_| {
+            ApiError::Message(
+                StatusCode::BAD_REQUEST,
+                "The request's Host is not a site address.".into(),
+            )
+        })
+    }
 }
 
 /// Any path that is no route.

@@ -5,7 +5,7 @@
 
 use invitation_core::{
     Field, FieldError, FlowId, InvitationInput, ListRequest, Ordering, PageNumber, SearchError,
-    SortField, ValidationErrors,
+    SendEmail, SortField, ValidationErrors,
 };
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -22,7 +22,17 @@ pub(crate) enum Key {
     Field(Field),
     /// The list's `search`.
     Search,
+    /// A `send_email` body's field, by its place in the body's schema.
+    Mail(u8),
 }
+
+/// `send_email`'s body fields, in its schema's order.
+const MAIL_KEYS: [&str; 4] = [
+    "email_addresses",
+    "cc_addresses",
+    "bcc_addresses",
+    "template",
+];
 
 impl Key {
     pub(crate) fn as_str(self) -> &'static str {
@@ -30,6 +40,10 @@ impl Key {
             Self::NonField => "non_field_errors",
             Self::Field(field) => field_key(field),
             Self::Search => "search",
+            Self::Mail(i) => MAIL_KEYS
+                .get(usize::from(i))
+                .copied()
+                .unwrap_or("non_field_errors"),
         }
     }
 }
@@ -111,8 +125,8 @@ pub(crate) struct Wording {
 pub(crate) enum BodyRefusal {
     /// Not JSON.
     Syntax(serde_json::Error),
-    /// JSON, but not an object.
-    NotAnObject(FieldErrors),
+    /// JSON, but not an object, or (`send_email`) of the wrong shape.
+    Invalid(FieldErrors),
 }
 
 /// Reads a JSON body. Unknown and read-only keys (`pk`, `created_by`,
@@ -127,7 +141,7 @@ pub(crate) fn read_body(bytes: &[u8]) -> Result<Body, BodyRefusal> {
         // the refusal.
         Err(_) => {
             let value: Value = serde_json::from_slice(bytes).map_err(BodyRefusal::Syntax)?;
-            return Err(BodyRefusal::NotAnObject(FieldErrors::single(
+            return Err(BodyRefusal::Invalid(FieldErrors::single(
                 Key::NonField,
                 format!(
                     "Invalid data. Expected a dictionary, but got {}.",
@@ -293,6 +307,77 @@ fn python_type_name(value: &Value) -> &'static str {
         Value::String(_) => "str",
         Value::Array(_) => "list",
         Value::Object(_) => "dict",
+    }
+}
+
+/// Reads a `send_email` body (`InvitationSendEmailRequest`): three lists
+/// of addresses (a missing or `null` one is empty) and a template name.
+/// Addresses are checked by the use case; this checks the shapes, as
+/// Django REST framework does.
+///
+/// # Errors
+/// A body that is not JSON ([`BodyRefusal::Syntax`]), not an object, or
+/// whose fields have the wrong types (field errors).
+pub(crate) fn read_send_email(bytes: &[u8]) -> Result<SendEmail, BodyRefusal> {
+    let mut map = match serde_json::from_slice::<Value>(bytes).map_err(BodyRefusal::Syntax)? {
+        Value::Object(map) => map,
+        other => {
+            return Err(BodyRefusal::Invalid(FieldErrors::single(
+                Key::NonField,
+                format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    python_type_name(&other)
+                ),
+            )))
+        }
+    };
+    let mut request = SendEmail::default();
+    let mut errors = FieldErrors::default();
+    for (i, key) in (0u8..).zip(MAIL_KEYS) {
+        let value = map.remove(key).unwrap_or(Value::Null);
+        let refused = match (key, value) {
+            (_, Value::Null) => None,
+            ("template", Value::String(name)) if name.trim().is_empty() => {
+                Some("This field may not be blank.".to_owned())
+            }
+            ("template", Value::String(name)) => {
+                request.template = Some(name);
+                None
+            }
+            ("template", _) => Some("Not a valid string.".to_owned()),
+            (_, Value::Array(items)) => {
+                let count = items.len();
+                let addresses: Vec<String> = items
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        Value::String(address) => Some(address),
+                        _ => None,
+                    })
+                    .collect();
+                if addresses.len() < count {
+                    Some("Not a valid string.".to_owned())
+                } else {
+                    match key {
+                        "email_addresses" => request.to = addresses,
+                        "cc_addresses" => request.cc = addresses,
+                        _ => request.bcc = addresses,
+                    }
+                    None
+                }
+            }
+            (_, other) => Some(format!(
+                "Expected a list of items but got type \"{}\".",
+                python_type_name(&other)
+            )),
+        };
+        if let Some(message) = refused {
+            errors.add(Key::Mail(i), message);
+        }
+    }
+    if errors.is_empty() {
+        Ok(request)
+    } else {
+        Err(BodyRefusal::Invalid(errors))
     }
 }
 

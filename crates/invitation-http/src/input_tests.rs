@@ -35,7 +35,7 @@ fn create(body: Value) -> Value {
     let bytes = serde_json::to_vec(&body).unwrap();
     let read = match read_body(&bytes) {
         Ok(read) => read,
-        Err(BodyRefusal::NotAnObject(errors)) => return rendered(&errors),
+        Err(BodyRefusal::Invalid(errors)) => return rendered(&errors),
         Err(BodyRefusal::Syntax(e)) => panic!("{e}"),
     };
     let service = service();

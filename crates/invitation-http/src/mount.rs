@@ -22,6 +22,11 @@ use crate::{error, health, log, openapi};
 const INVITATION_PATH: &str = "/api/v3/stages/invitation/invitations/{pk}/";
 /// Who used one invitation.
 const USED_BY_PATH: &str = "/api/v3/stages/invitation/invitations/{pk}/used_by/";
+/// Send one invitation by e-mail (authentik names the capture
+/// `invite_uuid`; one name per segment here, as the router requires).
+const SEND_EMAIL_PATH: &str = "/api/v3/stages/invitation/invitations/{pk}/send_email/";
+/// [`SEND_EMAIL_PATH`] as the document names it.
+const SEND_EMAIL_DOC_PATH: &str = "/api/v3/stages/invitation/invitations/{invite_uuid}/send_email/";
 /// The OpenAPI document.
 const SCHEMA_PATH: &str = "/api/v3/schema/";
 /// Liveness.
@@ -161,7 +166,12 @@ impl Api {
     /// served (under the prefix): for a host that serves it elsewhere, or
     /// merges it into its own. [`Api::with_openapi`] serves this document.
     pub fn openapi(&self) -> utoipa::openapi::OpenApi {
-        let mut templates = vec![INVITATIONS_PATH, INVITATION_PATH, USED_BY_PATH];
+        let mut templates = vec![
+            INVITATIONS_PATH,
+            INVITATION_PATH,
+            USED_BY_PATH,
+            SEND_EMAIL_DOC_PATH,
+        ];
         if self.serves_openapi {
             templates.push(SCHEMA_PATH);
         }
@@ -194,7 +204,12 @@ impl Api {
                 .patch_service(invitation.serve(handlers::partial_update))
                 .delete_service(invitation.serve(handlers::destroy)),
         );
-        let mut routes = used_by.add(routes, get_service(used_by.serve(handlers::used_by)));
+        let routes = used_by.add(routes, get_service(used_by.serve(handlers::used_by)));
+        let send_email = at(SEND_EMAIL_PATH);
+        let mut routes = send_email.add(
+            routes,
+            axum::routing::post_service(send_email.serve(handlers::send_email)),
+        );
         if self.serves_openapi {
             let document: Arc<[u8]> = openapi::render(&self.openapi()).into();
             routes = get_at(routes, state, SCHEMA_PATH, move || {

@@ -16,9 +16,9 @@ use axum::response::Response;
 
 use crate::dto::{
     AuthenticationEnum, DeniedActionEnum, FlowDesignationEnum, FlowJson, FlowLayoutEnum,
-    GenericError, InvitationJson, InvitationRequest, PageJson, PaginationJson, PartialUserJson,
-    PatchedInvitationRequest, PolicyEngineModeEnum, ThemedUrls, UsedBy, UsedByActionEnum,
-    ValidationError,
+    GenericError, InvitationJson, InvitationRequest, InvitationSendEmailRequest, PageJson,
+    PaginationJson, PartialUserJson, PatchedInvitationRequest, PolicyEngineModeEnum,
+    SendEmailError, ThemedUrls, UsedBy, UsedByActionEnum, ValidationError,
 };
 use crate::handlers::{self, INVITATIONS_PATH};
 use crate::health;
@@ -38,6 +38,7 @@ use crate::json::json_bytes;
         handlers::partial_update,
         handlers::destroy,
         handlers::used_by,
+        handlers::send_email,
         schema,
         health::live,
         health::ready,
@@ -52,6 +53,8 @@ use crate::json::json_bytes;
         PatchedInvitationRequest,
         GenericError,
         ValidationError,
+        InvitationSendEmailRequest,
+        SendEmailError,
         UsedBy,
         UsedByActionEnum,
         FlowDesignationEnum,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use invitation_core::{async_trait, AuthError, Authenticator, InvitationService, Principal};
+use invitation_core::{async_trait, AuthError, Authenticator, InvitationService, Principal, Site};
 
 use crate::readiness::Readiness;
 
@@ -30,6 +30,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub(crate) shared: Arc<Shared>,
     pub(crate) request_timeout: Option<Duration>,
+    /// The site invitation links name; `None`: the request's own.
+    pub(crate) public_site: Option<Arc<Site>>,
 }
 
 pub(crate) struct Shared {
@@ -52,6 +54,7 @@ impl AppState {
                 readiness: Readiness::default(),
             }),
             request_timeout: Some(DEFAULT_REQUEST_TIMEOUT),
+            public_site: None,
         }
     }
 
@@ -95,6 +98,17 @@ impl AppState {
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// The site `send_email`'s links open (the server's `--public-url`).
+    /// Without one, a link names the site the request was sent to: its
+    /// `Host` header, over `http` unless the request's URI says `https`.
+    /// A client chooses that header, so a host behind a proxy, or whose
+    /// callers it does not fully trust, sets the public site.
+    #[must_use]
+    pub fn with_public_site(mut self, site: Site) -> Self {
+        self.public_site = Some(Arc::new(site));
         self
     }
 
