@@ -3,10 +3,11 @@
 #![warn(missing_docs)]
 
 mod directory;
+mod outbox;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -29,21 +30,28 @@ const SHARDS: usize = 64;
 /// cheaper than the standard library's SipHash on a 16-byte key.
 type Rows = HashMap<InvitationId, Invitation, foldhash::fast::RandomState>;
 
-/// An in-memory invitation store. Clones share the same data.
+/// An in-memory invitation store and mail outbox. Clones share the same
+/// data; it lasts as long as the process, queued mail included.
 ///
 /// Rows are split by id over 64 locks. An operation on one
 /// invitation locks its part only; one that reads or changes many (list,
 /// purge, the flow and user clean-ups) locks every part, always in the same
 /// order, so it sees and leaves one consistent state.
+///
+/// As a [`MailOutbox`](invitation_core::MailOutbox), its mails are in one
+/// map behind one lock of their own: each outbox operation is one step
+/// under it, so every mail is claimed by one claim at a time.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
     shards: Arc<[RwLock<Rows>]>,
+    mails: Arc<Mutex<outbox::Mails>>,
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            mails: Arc::default(),
         }
     }
 }

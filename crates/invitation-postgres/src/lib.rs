@@ -7,6 +7,7 @@ mod error;
 mod list;
 mod migrate;
 mod options;
+mod outbox;
 mod row;
 mod schema;
 mod store;

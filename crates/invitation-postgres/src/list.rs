@@ -67,10 +67,11 @@ use crate::schema::{Statements, COLUMNS};
 pub const SEARCH_SLOTS: usize = 16;
 
 /// The statements a store prepares on one connection: the nine fixed ones
-/// (insert, get, replace, delete, redeem, purge, unbind, delete by creator,
-/// ping) and the unfiltered list in each of its 12 orderings. A filtered or
-/// searching list is an unnamed statement and adds none.
-pub const MAX_PREPARED_STATEMENTS: usize = 9 + 12;
+/// of the invitations (insert, get, replace, delete, redeem, purge, unbind,
+/// delete by creator, ping), the four of the mail outbox (enqueue, claim,
+/// record, purge) and the unfiltered list in each of its 12 orderings. A
+/// filtered or searching list is an unnamed statement and adds none.
+pub const MAX_PREPARED_STATEMENTS: usize = 9 + 4 + 12;
 
 /// A statement and its parameters.
 pub(crate) struct ListStatement {

@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "a version per invitation, for conditional writes",
         sql: include_str!("../migrations/0003_version.sql"),
     },
+    Migration {
+        version: 4,
+        description: "the mail outbox",
+        sql: include_str!("../migrations/0004_outbox.sql"),
+    },
 ];
 
 /// Creates `pg_trgm` when it is missing and the role may.
@@ -412,8 +417,22 @@ mod tests {
         for m in MIGRATIONS {
             let sql = render(m.sql, &schema);
             assert!(!sql.contains("__SCHEMA__"));
-            assert!(sql.contains("\"host_schema\".invitations"));
+            // Every table named after these words is qualified.
+            for word in ["CREATE TABLE ", "ALTER TABLE ", "INSERT INTO ", " ON "] {
+                for (at, _) in sql.match_indices(word) {
+                    let rest = &sql[at + word.len()..];
+                    let comment = sql[..at].rsplit('\n').next().unwrap().contains("--");
+                    assert!(
+                        comment || rest.starts_with("\"host_schema\"."),
+                        "migration {}: {word:?} then {:?}",
+                        m.version,
+                        &rest[..rest.len().min(30)]
+                    );
+                }
+            }
         }
+        let outbox = render(MIGRATIONS[3].sql, &schema);
+        assert!(outbox.contains("CREATE TABLE \"host_schema\".outbox"));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! [`StoreError::Corrupt`], never a panic.
 
 use chrono::{DateTime, Utc};
-use invitation_core::{Invitation, InvitationId, StoreError, StoredInvitation, Version};
+use invitation_core::{
+    EmailAddress, Invitation, InvitationId, MailId, QueuedMail, RenderedMail, StoreError,
+    StoredInvitation, Version,
+};
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -105,4 +108,45 @@ pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, Store
         version: column(row, first + 7, "version", at)?,
     };
     Invitation::from_stored(stored).map_err(|e| corrupt(at, &e, Some(Box::new(e.clone()))))
+}
+
+/// The mail in the columns of [`crate::schema::MAIL_COLUMNS`]. A column
+/// that cannot be read, an address that is not one, or a negative attempt
+/// count is [`StoreError::Corrupt`] naming the mail (its `id` is `None`:
+/// the field names invitations), without the address text.
+pub(crate) fn mail_at(row: &Row) -> Result<QueuedMail, StoreError> {
+    let id: Uuid = column(row, 0, "id", None)?;
+    let bad = |what: String, source: Option<invitation_core::BoxError>| {
+        StoreError::corrupt(None, format!("outbox mail {id}: {what}"), source)
+    };
+    let read = |e: StoreError| match e {
+        StoreError::Corrupt { reason, source, .. } => bad(reason, source),
+        other => other,
+    };
+    let address = |text: &str, name: &str| {
+        EmailAddress::parse(text).map_err(|_| bad(format!("{name} holds no e-mail address"), None))
+    };
+    let addresses = |index: usize, name: &str| -> Result<Vec<EmailAddress>, StoreError> {
+        let texts: Vec<&str> = column(row, index, name, None).map_err(read)?;
+        texts.into_iter().map(|t| address(t, name)).collect()
+    };
+    let attempts: i32 = column(row, 9, "attempts", None).map_err(read)?;
+    Ok(QueuedMail {
+        id: MailId::from_uuid(id),
+        invitation: InvitationId::from_uuid(column(row, 1, "invitation", None).map_err(read)?),
+        to: address(
+            column(row, 2, "to_address", None).map_err(read)?,
+            "to_address",
+        )?,
+        cc: addresses(3, "cc")?,
+        bcc: addresses(4, "bcc")?,
+        subject: column(row, 5, "subject", None).map_err(read)?,
+        body: RenderedMail {
+            html: column(row, 6, "html", None).map_err(read)?,
+            text: column(row, 7, "plain_text", None).map_err(read)?,
+        },
+        queued_at: column(row, 8, "queued_at", None).map_err(read)?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| bad(format!("attempts {attempts} is negative"), None))?,
+    })
 }

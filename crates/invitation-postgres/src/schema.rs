@@ -6,6 +6,11 @@ use crate::error::PgError;
 pub(crate) const COLUMNS: &str =
     "id, name, expires, fixed_data, single_use, flow, created_by, version";
 
+/// The columns of an outbox row, in the order [`crate::row::mail_at`] reads
+/// them.
+pub(crate) const MAIL_COLUMNS: &str =
+    "id, invitation, to_address, cc, bcc, subject, html, plain_text, queued_at, attempts";
+
 /// A validated schema name: `^[a-z_][a-z0-9_]{0,62}$`, not `pg_…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Schema {
@@ -54,6 +59,11 @@ impl Schema {
         format!("{}.invitations", self.quoted())
     }
 
+    /// The qualified outbox table (migration 0004).
+    pub(crate) fn outbox(&self) -> String {
+        format!("{}.outbox", self.quoted())
+    }
+
     /// The qualified expiry-text function (see migration 0001).
     pub(crate) fn expires_text(&self) -> String {
         format!("{}.expires_text", self.quoted())
@@ -77,12 +87,77 @@ pub(crate) struct Statements {
     pub(crate) unbind_flow: String,
     pub(crate) delete_created_by: String,
     pub(crate) ping: String,
+    pub(crate) enqueue: String,
+    pub(crate) claim: String,
+    pub(crate) record: String,
+    pub(crate) purge_finished: String,
 }
 
 impl Statements {
     pub(crate) fn new(schema: Schema) -> Self {
         let t = schema.table();
+        let o = schema.outbox();
         Self {
+            // One statement for the whole batch, one array per column ($1
+            // ids, $2 invitations, $3 to, $4/$5 cc and bcc as one JSON
+            // array of addresses per mail, $6 subjects, $7 HTML, $8 text, $9
+            // queue times), due at its queue time. A batch holding an id
+            // already stored inserts nothing and answers that id; an id
+            // inserted by a concurrent statement not yet visible here makes
+            // the insert fail whole with a unique violation.
+            enqueue: format!(
+                "WITH batch AS ( \
+                   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], \
+                                        $5::text[], $6::text[], $7::text[], $8::text[], \
+                                        $9::timestamptz[]) \
+                     AS b (id, invitation, to_address, cc, bcc, subject, html, plain_text, \
+                           queued_at)), \
+                 taken AS (SELECT id FROM {o} WHERE id = ANY($1) LIMIT 1), \
+                 inserted AS ( \
+                   INSERT INTO {o} (id, invitation, to_address, cc, bcc, subject, html, \
+                                    plain_text, queued_at, next_attempt_at) \
+                   SELECT id, invitation, to_address, \
+                          ARRAY(SELECT jsonb_array_elements_text(cc::jsonb)), \
+                          ARRAY(SELECT jsonb_array_elements_text(bcc::jsonb)), \
+                          subject, html, plain_text, queued_at, queued_at \
+                     FROM batch WHERE NOT EXISTS (SELECT 1 FROM taken) \
+                   RETURNING 1) \
+                 SELECT (SELECT count(*) FROM inserted) AS inserted, \
+                        (SELECT id FROM taken) AS taken"
+            ),
+            // One statement: lock up to $3 due mails ($1 now), oldest
+            // first, skipping those another claim holds locked, and lease
+            // them until $2. A mail a concurrent claim leased after this
+            // statement's snapshot is re-checked once locked, and is no
+            // longer due.
+            claim: format!(
+                "WITH due AS MATERIALIZED ( \
+                   SELECT id FROM {o} \
+                    WHERE state = 'queued' AND next_attempt_at <= $1 \
+                      AND (lease_until IS NULL OR lease_until <= $1) \
+                    ORDER BY queued_at, id \
+                    LIMIT $3 \
+                      FOR UPDATE SKIP LOCKED), \
+                 claimed AS ( \
+                   UPDATE {o} AS o SET lease_until = $2 FROM due WHERE o.id = due.id \
+                   RETURNING o.id, o.invitation, o.to_address, o.cc, o.bcc, o.subject, \
+                             o.html, o.plain_text, o.queued_at, o.attempts) \
+                 SELECT {MAIL_COLUMNS} FROM claimed ORDER BY queued_at, id"
+            ),
+            // An attempt ($1 id): the state becomes $2 ('queued' again for
+            // a retry, due at $3; 'sent' or 'given_up', finished at $4),
+            // with the error $5 if any. A finished mail stays as it is.
+            record: format!(
+                "UPDATE {o} SET \
+                   attempts = attempts + CASE WHEN attempts < 2147483647 THEN 1 ELSE 0 END, \
+                   lease_until = NULL, \
+                   state = $2::text, \
+                   next_attempt_at = COALESCE($3::timestamptz, next_attempt_at), \
+                   finished_at = CASE WHEN $2::text = 'queued' THEN NULL ELSE $4::timestamptz END, \
+                   last_error = COALESCE($5::text, last_error) \
+                 WHERE id = $1 AND state = 'queued'"
+            ),
+            purge_finished: format!("DELETE FROM {o} WHERE state <> 'queued' AND finished_at < $1"),
             // A taken id inserts nothing (0 rows: the caller's conflict)
             // rather than raising a unique violation, which would abort a
             // host's transaction.

@@ -29,7 +29,7 @@ pub(crate) struct Session<'a> {
 }
 
 impl Session<'_> {
-    async fn rows(
+    pub(crate) async fn rows(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -41,7 +41,11 @@ impl Session<'_> {
             .map_err(store_failure)
     }
 
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+    pub(crate) async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
         self.executor
             .call(sql, params, Call::Execute)
             .await
@@ -50,7 +54,7 @@ impl Session<'_> {
     }
 }
 
-fn store_failure(failure: Failure) -> StoreError {
+pub(crate) fn store_failure(failure: Failure) -> StoreError {
     match failure {
         Failure::Pool(e) => pool_error(e),
         Failure::Statement(e) => store_error(e),
@@ -128,7 +132,7 @@ impl ToSql for JsonText<'_> {
 /// The instant as the database compares it: whole microseconds, rounded
 /// down (the driver would round instants before 2000 towards 2000, i.e. up).
 /// Stored expiries are whole microseconds, so `expires <= now` is unchanged.
-fn db_instant(now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn db_instant(now: DateTime<Utc>) -> DateTime<Utc> {
     truncate_to_micros(now)
 }
 

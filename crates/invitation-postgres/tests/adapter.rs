@@ -67,7 +67,7 @@ mod migrations {
             ),
         )
         .await;
-        assert_eq!(versions, 3, "migrations 0001 to 0003, once each");
+        assert_eq!(versions, 4, "migrations 0001 to 0004, once each");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

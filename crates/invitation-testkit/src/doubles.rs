@@ -1,14 +1,14 @@
 //! Test doubles for the non-storage ports, for hosts' own unit tests.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use invitation_core::{
-    AuthError, Authorizer, Clock, EventSink, IdGenerator, InvitationEvent, InvitationId,
-    Permission, Principal, UserId,
+    AuthError, Authorizer, Clock, EmailAddress, EventSink, IdGenerator, InvitationEvent,
+    InvitationId, MailError, Mailer, Permission, Principal, QueuedMail, UserId,
 };
 use uuid::Uuid;
 
@@ -167,6 +167,97 @@ impl EventSink for RecordingEvents {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(event);
+    }
+}
+
+/// How [`RecordingMailer`] answers for an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Transient,
+    Permanent,
+}
+
+/// A [`Mailer`] that keeps what it is given instead of sending it, and
+/// refuses mail for the addresses it is told to, transiently (as a mail
+/// server answering 4xx) or permanently (5xx).
+///
+/// A mail is refused when any of its recipients (to, cc or bcc) is set to
+/// fail; the error's text quotes that address, as mail servers' answers
+/// do. Everything else is accepted and recorded. Shared behind an `Arc`,
+/// the test changes its answers between dispatches.
+#[derive(Debug, Default)]
+pub struct RecordingMailer {
+    state: Mutex<MailerState>,
+}
+
+#[derive(Debug, Default)]
+struct MailerState {
+    refusals: HashMap<EmailAddress, Refusal>,
+    sent: Vec<QueuedMail>,
+    tried: Vec<QueuedMail>,
+}
+
+impl RecordingMailer {
+    /// Accepts every mail.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MailerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// From now on, mail to `address` fails with [`MailError::Transient`].
+    pub fn fail_transiently(&self, address: &EmailAddress) {
+        self.state()
+            .refusals
+            .insert(address.clone(), Refusal::Transient);
+    }
+
+    /// From now on, mail to `address` fails with [`MailError::Permanent`].
+    pub fn fail_permanently(&self, address: &EmailAddress) {
+        self.state()
+            .refusals
+            .insert(address.clone(), Refusal::Permanent);
+    }
+
+    /// From now on, mail to `address` is accepted again.
+    pub fn accept(&self, address: &EmailAddress) {
+        self.state().refusals.remove(address);
+    }
+
+    /// The mails accepted so far, in order, as they were handed over.
+    pub fn sent(&self) -> Vec<QueuedMail> {
+        self.state().sent.clone()
+    }
+
+    /// Every mail handed over so far, accepted or not, in order.
+    pub fn tried(&self) -> Vec<QueuedMail> {
+        self.state().tried.clone()
+    }
+}
+
+#[async_trait]
+impl Mailer for RecordingMailer {
+    async fn send(&self, mail: &QueuedMail) -> Result<(), MailError> {
+        let mut state = self.state();
+        state.tried.push(mail.clone());
+        let refused = std::iter::once(&mail.to)
+            .chain(&mail.cc)
+            .chain(&mail.bcc)
+            .find_map(|a| state.refusals.get(a).map(|r| (a, *r)));
+        match refused {
+            None => {
+                state.sent.push(mail.clone());
+                Ok(())
+            }
+            Some((address, Refusal::Transient)) => Err(MailError::Transient(
+                format!("451 4.2.1 <{address}>: mailbox busy, try again later").into(),
+            )),
+            Some((address, Refusal::Permanent)) => Err(MailError::Permanent(
+                format!("550 5.1.1 <{address}>: no such user").into(),
+            )),
+        }
     }
 }
 

@@ -6,3 +6,4 @@
 
 pub mod conformance;
 pub mod doubles;
+pub mod outbox_conformance;

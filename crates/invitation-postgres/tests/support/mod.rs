@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use invitation_core::{
-    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore, ListQuery,
-    RedeemOutcome, StoreError, StoredPage, UpdateOutcome, UserId, Version,
+    Attempt, DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore,
+    ListQuery, MailId, MailOutbox, QueuedMail, RedeemOutcome, StoreError, StoredPage,
+    UpdateOutcome, UserId, Version,
 };
 use invitation_postgres::PgStore;
 use tokio_postgres::{Config, NoTls};
@@ -317,5 +318,31 @@ impl InvitationStore for TestStore {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
+    }
+}
+
+#[async_trait]
+impl MailOutbox for TestStore {
+    async fn enqueue(&self, mails: &[QueuedMail]) -> Result<(), StoreError> {
+        self.store.enqueue(mails).await
+    }
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        self.store.claim(now, lease_until, limit).await
+    }
+    async fn record(
+        &self,
+        id: &MailId,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store.record(id, attempt, now).await
+    }
+    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.store.purge_finished(before).await
     }
 }
