@@ -290,9 +290,9 @@ pub enum Attempt {
 /// The durable queue of outgoing invitation mail.
 ///
 /// # Contract
-/// - `enqueue` stores every mail given, or none (one write); they are due
-///   at once. An id already queued is [`StoreError::Conflict`] and stores
-///   none.
+/// - `enqueue` stores every mail given, or none (one write), with no
+///   attempts; each is due from its `queued_at`. An id already queued is
+///   [`StoreError::Conflict`] and stores none.
 /// - `claim` returns up to `limit` mails that are due at `now` (neither
 ///   sent nor given up, next attempt at or before `now`, no lease running
 ///   at `now`), oldest first, and leases each until `lease_until`: no claim
@@ -300,7 +300,9 @@ pub enum Attempt {
 ///   same storage included). `attempts` counts the attempts recorded so far.
 /// - `record(id, attempt, now)` ends the lease: `Sent` and `GaveUp` take
 ///   the mail out of every later claim; `Retry` makes it due again at its
-///   `next`; each adds one to `attempts`. An unknown id is no error.
+///   `next`; each adds one to `attempts`. A mail once sent or given up stays
+///   so whatever is recorded later (a dispatcher whose lease ran out may
+///   record late). An unknown id is no error.
 /// - `purge_finished(before)` deletes the mails sent or given up before
 ///   `before` and returns how many; it never deletes one still due.
 #[async_trait::async_trait]
