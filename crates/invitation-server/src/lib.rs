@@ -5,6 +5,7 @@
 pub mod directory;
 pub mod hyper_answers;
 pub mod logging;
+pub mod mail;
 pub mod serve;
 
 use std::fmt;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use invitation_core::{InvitationService, InvitationStore};
+use invitation_core::{InvitationService, InvitationStore, MailOutbox, RetryPolicy, Site};
 use invitation_http::{router, AppState, INVITATIONS_PATH};
 use invitation_memory::MemoryStore;
 use invitation_postgres::{PgError, PgOptions, PgStore};
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 
 pub use directory::{Directory, DirectoryFileError, DEFAULT_INSTALL_ID};
 pub use logging::LogFormat;
+pub use mail::MailSetupError;
 pub use serve::{serve, ServeOptions};
 
 /// The environment variable holding the bootstrap admin's token.
@@ -247,6 +249,42 @@ pub struct Args {
         value_parser = log_format
     )]
     pub log_format: LogFormat,
+    /// The SMTP server invitation mail goes through:
+    /// `smtp://[user:pass@]host[:port][?tls=none|starttls|tls]` (default
+    /// `starttls`). Without it mail is off and `send_email` answers 503.
+    #[arg(long, env = "INVITATION_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SmtpUrlText>,
+    /// The `From` of invitation mail.
+    #[arg(
+        long,
+        env = "INVITATION_MAIL_FROM",
+        default_value = "invitations@localhost"
+    )]
+    pub mail_from: String,
+    /// A folder of the host's own mail templates (`template` names a file
+    /// in it); the built-in `email/invitation.html` otherwise.
+    #[arg(long, env = "INVITATION_EMAIL_TEMPLATES")]
+    pub email_templates: Option<PathBuf>,
+    /// The site invitation links open (`https://id.example.org`); without
+    /// it, the site each `send_email` request was sent to.
+    #[arg(long, env = "INVITATION_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// `--smtp-url`'s text, which may hold a password: shown redacted.
+#[derive(Clone)]
+pub struct SmtpUrlText(String);
+
+impl From<String> for SmtpUrlText {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+impl fmt::Debug for SmtpUrlText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_password(&self.0))
+    }
 }
 
 /// Why the server could not start or stopped with an error.
@@ -262,6 +300,9 @@ pub enum ServerError {
     /// PostgreSQL could not be set up.
     #[error("cannot set up PostgreSQL storage")]
     Database(#[source] PgError),
+    /// The mail settings were refused.
+    #[error(transparent)]
+    Mail(#[from] MailSetupError),
     /// The listen address cannot be bound.
     #[error("cannot listen on {address}")]
     Bind {
@@ -279,6 +320,7 @@ pub struct Server {
     listen: String,
     options: ServeOptions,
     generated_token: Option<String>,
+    dispatcher: Option<mail::Dispatcher>,
 }
 
 /// Shows neither the router's ports nor the generated token.
@@ -324,11 +366,19 @@ impl Server {
         if directory.token_count() == 0 {
             tracing::warn!("no API token is configured: every invitation request will be refused");
         }
-        let store: Arc<dyn InvitationStore> = match &args.database_url {
-            Some(url) => Arc::new(pg_store(url, args).await?),
+        let (store, outbox): (Arc<dyn InvitationStore>, Arc<dyn MailOutbox>) = match &args
+            .database_url
+        {
+            Some(url) => {
+                let pg = Arc::new(pg_store(url, args).await?);
+                (pg.clone(), pg)
+            }
             None => {
-                tracing::info!("in-memory storage: invitations are lost when the process stops");
-                Arc::new(MemoryStore::new())
+                tracing::info!(
+                        "in-memory storage: invitations and queued mail are lost when the process stops"
+                    );
+                let memory = Arc::new(MemoryStore::new());
+                (memory.clone(), memory)
             }
         };
         tracing::info!(
@@ -337,14 +387,39 @@ impl Server {
             "directory loaded"
         );
         let directory = Arc::new(directory.into_memory());
-        let service = InvitationService::new(
+        let mut service = InvitationService::new(
             store,
             directory.clone(),
             directory.clone(),
             directory.clone(),
         );
-        let state =
+        let dispatcher = match &args.smtp_url {
+            Some(url) => {
+                let setup = mail::setup(&url.0, &args.mail_from, args.email_templates.as_deref())?;
+                tracing::info!(
+                    smtp = %setup.mailer.url(),
+                    from = %args.mail_from,
+                    "mail is on: send_email queues, the dispatcher delivers"
+                );
+                service = service.with_mail(outbox.clone(), Arc::new(setup.templates));
+                Some(mail::Dispatcher {
+                    outbox,
+                    mailer: Arc::new(setup.mailer),
+                    interval: mail::DISPATCH_INTERVAL,
+                    policy: RetryPolicy::default(),
+                })
+            }
+            None => {
+                tracing::info!("mail is off (no --smtp-url): send_email answers 503");
+                None
+            }
+        };
+        let mut state =
             AppState::new(service, directory).with_request_timeout(limit(args.request_timeout));
+        if let Some(url) = &args.public_url {
+            let site = Site::parse(url).map_err(MailSetupError::PublicUrl)?;
+            state = state.with_public_site(site);
+        }
         Ok(Self {
             router: router(state),
             listen: args.listen.clone(),
@@ -354,6 +429,7 @@ impl Server {
                 grace: SHUTDOWN_GRACE,
             },
             generated_token,
+            dispatcher,
         })
     }
 
@@ -434,6 +510,7 @@ impl Bound {
     where
         F: Future<Output = ()> + Send,
     {
+        let dispatcher = self.server.dispatcher.map(mail::Dispatcher::start);
         serve(
             self.listener,
             self.server.router,
@@ -441,6 +518,9 @@ impl Bound {
             shutdown,
         )
         .await;
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.stop().await;
+        }
     }
 }
 
