@@ -7,8 +7,8 @@ use crate::directory::{FlowSummary, UserSummary};
 use crate::ids::{FlowId, InvitationId, UserId};
 use crate::list::{total_pages, ListPage, ListRequest, PageNumber, SearchError};
 use crate::mail::{
-    EmailAddress, InvitationMail, MailId, MailOutbox, MailTemplates, QueuedMail, SendEmail, Site,
-    DEFAULT_TEMPLATE,
+    DispatchReport, EmailAddress, GivenUp, InvitationMail, MailId, MailOutbox, MailTemplates,
+    Mailer, QueuedMail, RetryPolicy, SendEmail, Site, DEFAULT_TEMPLATE,
 };
 use crate::model::{Invitation, InvitationParts, InvitationPatch, Version};
 use crate::ports::{
@@ -273,6 +273,52 @@ impl InvitationService {
     ) -> Self {
         self.mail = Some((outbox, templates));
         self
+    }
+
+    /// Delivers the invitation mail due now through `mailer`
+    /// ([`crate::dispatch_due`] on the service's outbox and clock), records
+    /// an [`InvitationEvent::EmailFailed`] for each mail given up, and
+    /// returns what happened (with the mails given up, addresses
+    /// redacted, for the host's log). A host runs it on a timer, in its own
+    /// runtime; several processes may run it against one outbox. Without
+    /// mail configured there is nothing to deliver.
+    ///
+    /// # Errors
+    /// The outbox's failures.
+    pub async fn deliver_mail(
+        &self,
+        mailer: &dyn Mailer,
+        policy: &RetryPolicy,
+    ) -> Result<(DispatchReport, Vec<GivenUp>), StoreError> {
+        let Some((outbox, _)) = &self.mail else {
+            return Ok((DispatchReport::default(), Vec::new()));
+        };
+        let (report, given_up) =
+            crate::mail::dispatch_due(&**outbox, mailer, self.clock.now(), policy).await?;
+        for mail in &given_up {
+            self.now()
+                .record(InvitationEvent::EmailFailed {
+                    invitation: mail.invitation,
+                    to: mail.to.clone(),
+                    error: mail.error.clone(),
+                })
+                .await;
+        }
+        Ok((report, given_up))
+    }
+
+    /// Deletes the mails delivered or given up more than
+    /// `policy.keep_finished` ago; returns how many (0 without mail).
+    ///
+    /// # Errors
+    /// The outbox's failures.
+    pub async fn purge_mail(&self, policy: &RetryPolicy) -> Result<u64, StoreError> {
+        let Some((outbox, _)) = &self.mail else {
+            return Ok(0);
+        };
+        let keep =
+            chrono::Duration::from_std(policy.keep_finished).unwrap_or(chrono::Duration::MAX);
+        outbox.purge_finished(self.clock.now() - keep).await
     }
 
     /// Queues one invitation mail per `to` address (`add_invitation`),

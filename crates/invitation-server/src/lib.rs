@@ -401,9 +401,9 @@ impl Server {
                     from = %args.mail_from,
                     "mail is on: send_email queues, the dispatcher delivers"
                 );
-                service = service.with_mail(outbox.clone(), Arc::new(setup.templates));
+                service = service.with_mail(outbox, Arc::new(setup.templates));
                 Some(mail::Dispatcher {
-                    outbox,
+                    service: service.clone(),
                     mailer: Arc::new(setup.mailer),
                     interval: mail::DISPATCH_INTERVAL,
                     policy: RetryPolicy::default(),

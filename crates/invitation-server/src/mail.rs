@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use invitation_core::{dispatch_due, MailOutbox, Mailer, RetryPolicy};
+use invitation_core::{InvitationService, Mailer, RetryPolicy};
 use invitation_mail::{Mailbox, SmtpMailer, SmtpUrl, Templates};
 use tokio::sync::watch;
 
@@ -69,7 +69,7 @@ pub(crate) fn setup(
 /// true, then finishes the pass in flight (for at most a few seconds; a
 /// mail cut off mid-send is sent again later with the same `Message-ID`).
 pub(crate) struct Dispatcher {
-    pub(crate) outbox: Arc<dyn MailOutbox>,
+    pub(crate) service: InvitationService,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) interval: Duration,
     pub(crate) policy: RetryPolicy,
@@ -96,8 +96,7 @@ impl Dispatcher {
     }
 
     async fn pass(&self) {
-        let now = chrono::Utc::now();
-        match dispatch_due(&*self.outbox, &*self.mailer, now, &self.policy).await {
+        match self.service.deliver_mail(&*self.mailer, &self.policy).await {
             Ok((report, given_up)) => {
                 if report.sent + report.retrying + report.given_up > 0 {
                     tracing::info!(
@@ -122,10 +121,7 @@ impl Dispatcher {
     }
 
     async fn purge(&self) {
-        let keep =
-            chrono::Duration::from_std(self.policy.keep_finished).unwrap_or(chrono::Duration::MAX);
-        let before = chrono::Utc::now() - keep;
-        match self.outbox.purge_finished(before).await {
+        match self.service.purge_mail(&self.policy).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "finished invitation mail deleted"),
             Err(e) => tracing::warn!(error = %e, "finished invitation mail not deleted"),
