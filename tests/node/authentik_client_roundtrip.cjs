@@ -17,13 +17,25 @@
 //   AUTHENTIK_URL      base URL without /api/v3, e.g. http://127.0.0.1:9000
 //   AUTHENTIK_TOKEN    API token, sent as "Authorization: Bearer <token>"
 //   AUTHENTIK_FLOW_PK  optional flow UUID that exists on the server; when set,
-//                      a last step creates an invitation bound to it.
+//                      a step creates an invitation bound to it, and another
+//                      mails one (send_email).
+//   SMTP_SINK_DIR      optional directory scripts/smtp-sink.py writes the
+//                      server's mail into; when set, send_email's mail must
+//                      arrive there within 15 s.
+//   MAIL_PUBLIC_URL    optional: the server's --public-url, which the mailed
+//                      link must start with.
+//
+// send_email (`stagesInvitationInvitationsSendEmailCreate`) is called for an
+// invitation bound to the flow (204) and for one without a flow (400
+// `{"error": "Invitation has no associated flow"}`).
 //
 // Output: one line per step, then "<n> passed, <m> failed". Exit code 0 only
 // when nothing failed; 2 when the environment is wrong.
 "use strict";
 
 const crypto = require("node:crypto");
+const fs = require("node:fs");
+const path = require("node:path");
 const { isDeepStrictEqual } = require("node:util");
 
 let ak;
@@ -116,23 +128,52 @@ function checkInvitation(invitation, { pk, name, singleUse, flowPk }) {
 
 // Runs `call`, which must be refused by the server with `status`; gives back
 // the error body as JSON.
-async function refused(call, status, what) {
+async function refusedWithBody(call, status, what) {
     try {
         await call;
     } catch (error) {
         check(error instanceof ak.ResponseError, `${what}: ${error.name}: ${error.message}`);
         same(error.response.status, status, `${what}: status`);
-        const body = await error.response.json();
-        check(typeof body.code === "string", `${what}: no "code" in ${JSON.stringify(body)}`);
-        return body;
+        return error.response.json();
     }
     throw new CheckFailed(`${what}: expected HTTP ${status}, the call succeeded`);
+}
+
+// The same for a refusal in authentik's `{"detail", "code"}` shape.
+async function refused(call, status, what) {
+    const body = await refusedWithBody(call, status, what);
+    check(typeof body.code === "string", `${what}: no "code" in ${JSON.stringify(body)}`);
+    return body;
+}
+
+// The first mail the SMTP sink wrote with `address` among its envelope
+// recipients, waiting up to `timeoutMs` for it.
+async function waitForMail(directory, address, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        for (const name of fs.readdirSync(directory).sort()) {
+            if (!name.endsWith(".json") || name.startsWith(".")) continue;
+            const record = JSON.parse(fs.readFileSync(path.join(directory, name), "utf8"));
+            if ((record.rcpt_tos || []).includes(address)) return record;
+        }
+        if (Date.now() > deadline) {
+            throw new CheckFailed(`no mail to ${address} in ${directory} after ${timeoutMs / 1000} s`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+}
+
+function header(record, name) {
+    const found = record.headers.find(([key]) => key.toLowerCase() === name.toLowerCase());
+    return found ? found[1] : undefined;
 }
 
 async function main() {
     let base = (process.env.AUTHENTIK_URL || "").trim().replace(/\/+$/, "");
     const token = (process.env.AUTHENTIK_TOKEN || "").trim();
     const flowPk = (process.env.AUTHENTIK_FLOW_PK || "").trim().toLowerCase() || null;
+    const mailDir = (process.env.SMTP_SINK_DIR || "").trim() || null;
+    const publicUrl = (process.env.MAIL_PUBLIC_URL || "").trim().replace(/\/+$/, "") || null;
     if (!base || !token) {
         console.log("AUTHENTIK_URL and AUTHENTIK_TOKEN must be set");
         return 2;
@@ -144,7 +185,9 @@ async function main() {
     const config = new ak.Configuration({ basePath: `${base}/api/v3`, accessToken: token });
     const api = new ak.StagesApi(config);
     const suffix = crypto.randomBytes(4).toString("hex");
-    const state = { pk: null, name: `rt-${suffix}`, deleted: false, flowInvitation: null };
+    const state = {
+        pk: null, name: `rt-${suffix}`, deleted: false, flowInvitation: null, mailInvitation: null,
+    };
     let passed = 0;
     let failed = 0;
 
@@ -290,6 +333,17 @@ async function main() {
         return "400 invalid, 403 unknown token (nothing deleted), 404 unknown pk";
     });
 
+    await step("send_email_without_flow", async () => {
+        check(typeof api.stagesInvitationInvitationsSendEmailCreate === "function",
+            `@goauthentik/api ${version} has no stagesInvitationInvitationsSendEmailCreate`);
+        const body = await refusedWithBody(api.stagesInvitationInvitationsSendEmailCreate({
+            inviteUuid: state.pk,
+            invitationSendEmailRequest: { emailAddresses: [`rt-noflow-${suffix}@example.org`] },
+        }), 400, "send_email without a flow");
+        same(body, { error: "Invitation has no associated flow" }, "body");
+        return '400 {"error": "Invitation has no associated flow"}';
+    });
+
     await step("destroy", async () => {
         const response = await api.stagesInvitationInvitationsDestroyRaw({ inviteUuid: state.pk });
         same(response.raw.status, 204, "status");
@@ -324,10 +378,42 @@ async function main() {
         }, false);
     }
 
+    if (flowPk !== null) {
+        await step("send_email", async () => {
+            check(typeof api.stagesInvitationInvitationsSendEmailCreate === "function",
+                `@goauthentik/api ${version} has no stagesInvitationInvitationsSendEmailCreate`);
+            const created = await api.stagesInvitationInvitationsCreate({
+                invitationRequest: { name: `rt-mail-${suffix}`, expires: EXPIRES, flow: flowPk },
+            });
+            state.mailInvitation = created.pk;
+            const to = `rt-to-${suffix}@example.org`;
+            const response = await api.stagesInvitationInvitationsSendEmailCreateRaw({
+                inviteUuid: created.pk,
+                invitationSendEmailRequest: { emailAddresses: [to] },
+            });
+            same(response.raw.status, 204, "status");
+            same(await response.raw.text(), "", "body");
+            let detail = "204";
+            if (mailDir !== null) {
+                const mail = await waitForMail(mailDir, to);
+                same(mail.rcpt_tos, [to], "envelope recipients");
+                same(header(mail, "To"), to, "To");
+                const link = `${publicUrl || ""}/if/flow/${created.flowObj.slug}/?itoken=${created.pk}`;
+                check(mail.parts.some((part) => (part.text || "").includes(link)),
+                    `no part holds the link ${link}`);
+                detail += `, mailed to ${to} with ${link}`;
+            }
+            await api.stagesInvitationInvitationsDestroy({ inviteUuid: created.pk });
+            state.mailInvitation = null;
+            return detail;
+        }, false);
+    }
+
     // Best-effort cleanup of what a failed step left behind.
     const leftovers = [];
     if (state.pk !== null && !state.deleted) leftovers.push(state.pk);
     if (state.flowInvitation !== null) leftovers.push(state.flowInvitation);
+    if (state.mailInvitation !== null) leftovers.push(state.mailInvitation);
     for (const pk of leftovers) {
         try {
             await api.stagesInvitationInvitationsDestroy({ inviteUuid: pk });

@@ -16,6 +16,16 @@ Environment:
                      checks flow/flow_obj.
   AUTHENTIK_CLIENT_STRICT
                      optional; "1" disables the flow_obj shim described below.
+  SMTP_SINK_DIR      optional directory scripts/smtp-sink.py writes the
+                     server's mail into; when set (with AUTHENTIK_FLOW_PK),
+                     send_email's mail must arrive there within 15 s.
+  MAIL_PUBLIC_URL    optional: the server's --public-url, which the mailed
+                     link must start with.
+
+send_email (``stages_invitation_invitations_send_email_create``, in
+authentik-client 2026.8.5 and later) is called for an invitation bound to
+the flow (204, and the mail when SMTP_SINK_DIR is set) and for one without
+a flow (400 ``{"error": "Invitation has no associated flow"}``).
 
 Known client quirk (upstream schema): ``Invitation.flow_obj`` is generated as
 a required, NON-nullable ``Flow``. authentik (DRF) serialises an invitation
@@ -34,6 +44,7 @@ import json
 import os
 import secrets
 import sys
+import time
 import traceback
 import uuid
 from datetime import datetime, timezone
@@ -96,6 +107,27 @@ def relax_flow_obj() -> None:
     PaginatedInvitationList.model_rebuild(force=True)
 
 
+def wait_for_mail(directory: str, address: str, timeout: float = 15.0) -> Dict[str, Any]:
+    """The first mail the SMTP sink wrote with ``address`` among its
+    envelope recipients, waiting up to ``timeout`` seconds for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for name in sorted(os.listdir(directory)):
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                record = json.load(f)
+            if address in record.get("rcpt_tos", []):
+                return record
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"no mail to {address} in {directory} after {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def header(record: Dict[str, Any], name: str) -> Optional[str]:
+    return next((v for k, v in record["headers"] if k.lower() == name.lower()), None)
+
+
 def raw_json(resp: Any) -> Any:
     return json.loads(resp.raw_data.decode("utf-8"))
 
@@ -142,6 +174,8 @@ def main() -> int:
     base = os.environ.get("AUTHENTIK_URL", "").strip().rstrip("/")
     token = os.environ.get("AUTHENTIK_TOKEN", "").strip()
     flow_pk = os.environ.get("AUTHENTIK_FLOW_PK", "").strip() or None
+    mail_dir = os.environ.get("SMTP_SINK_DIR", "").strip() or None
+    public_url = os.environ.get("MAIL_PUBLIC_URL", "").strip().rstrip("/") or None
     strict = os.environ.get("AUTHENTIK_CLIENT_STRICT", "") == "1"
     if not base or not token:
         print("AUTHENTIK_URL and AUTHENTIK_TOKEN must be set")
@@ -162,7 +196,9 @@ def main() -> int:
 
     suffix = secrets.token_hex(4)
     name = f"rt-{suffix}"
-    state: Dict[str, Any] = {"pk": None, "name": name, "deleted": False, "flow_inv": None}
+    state: Dict[str, Any] = {
+        "pk": None, "name": name, "deleted": False, "flow_inv": None, "mail_inv": None,
+    }
     passed = 0
     failed = 0
 
@@ -277,6 +313,54 @@ def main() -> int:
         eq(resp.data, [], "used_by")
         return "[]"
 
+    def send_email_api() -> Any:
+        """The client's send_email, checked to be there, and its body model."""
+        check(hasattr(api, "stages_invitation_invitations_send_email_create"),
+              f"authentik-client {getattr(authentik_client, '__version__', '?')} has no "
+              "stages_invitation_invitations_send_email_create (2026.8.5 and later have it)")
+        from authentik_client.models import InvitationSendEmailRequest
+
+        return InvitationSendEmailRequest
+
+    def do_send_email_without_flow() -> str:
+        request = send_email_api()
+        try:
+            api.stages_invitation_invitations_send_email_create(
+                state["pk"], request(email_addresses=[f"rt-noflow-{suffix}@example.org"]))
+        except ApiException as exc:
+            eq(exc.status, 400, "status")
+            eq(json.loads(exc.body), {"error": "Invitation has no associated flow"}, "body")
+        else:
+            raise CheckFailed("send_email without a flow succeeded, expected 400")
+        return '400 {"error": "Invitation has no associated flow"}'
+
+    def do_send_email() -> str:
+        request = send_email_api()
+        created = api.stages_invitation_invitations_create(
+            InvitationRequest(name=f"rt-mail-{suffix}", expires=EXPIRES, fixed_data=FIXED_DATA,
+                              single_use=True, flow=uuid.UUID(flow_pk)))
+        state["mail_inv"] = created.pk
+        to = f"rt-to-{suffix}@example.org"
+        cc = f"rt-cc-{suffix}@example.org"
+        resp = api.stages_invitation_invitations_send_email_create_with_http_info(
+            created.pk, request(email_addresses=[to], cc_addresses=[cc]))
+        eq(resp.status_code, 204, "status")
+        detail = "204"
+        if mail_dir is not None:
+            mail = wait_for_mail(mail_dir, to)
+            eq(sorted(mail["rcpt_tos"]), sorted([to, cc]), "envelope recipients")
+            eq(header(mail, "To"), to, "To")
+            eq(header(mail, "Cc"), cc, "Cc")
+            link = f"/if/flow/{created.flow_obj.slug}/?itoken={created.pk}"
+            if public_url is not None:
+                link = public_url + link
+            texts = [part["text"] or "" for part in mail["parts"]]
+            check(any(link in text for text in texts), f"no part holds the link {link}")
+            detail += f", mailed to {to} (cc {cc}) with {link}"
+        api.stages_invitation_invitations_destroy(created.pk)
+        state["mail_inv"] = None
+        return detail
+
     def do_destroy() -> str:
         resp = api.stages_invitation_invitations_destroy_with_http_info(state["pk"])
         eq(resp.status_code, 204, "status")
@@ -327,16 +411,19 @@ def main() -> int:
     step("list", do_list)
     step("list_exact_filters", do_list_exact_filters)
     step("used_by", do_used_by)
+    step("send_email_without_flow", do_send_email_without_flow)
     step("destroy", do_destroy)
     if flow_pk is not None:
         step("create_with_flow", do_flow_bound, needs_pk=False)
+        step("send_email", do_send_email, needs_pk=False)
 
     # best-effort cleanup of anything a failed step left behind
     leftovers: List[Any] = []
     if state["pk"] is not None and not state["deleted"]:
         leftovers.append(state["pk"])
-    if state["flow_inv"] is not None:
-        leftovers.append(state["flow_inv"])
+    for key in ("flow_inv", "mail_inv"):
+        if state[key] is not None:
+            leftovers.append(state[key])
     for pk in leftovers:
         try:
             api.stages_invitation_invitations_destroy(pk)

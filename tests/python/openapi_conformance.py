@@ -11,7 +11,9 @@ request schemas are known to accept what the server accepts.
 The Rust tests check the wire format against the spec key by key; this
 checks that the document a client generator reads describes the same wire,
 including the error answers (400, 403, 404, 413, 415) and the nullable
-``flow_obj`` that upstream's document gets wrong.
+``flow_obj`` that upstream's document gets wrong. send_email is called
+with mail on (the server is expected to have an SMTP server): 204, its two
+kinds of 400 (``{"error": ...}`` refusals and field errors), 404 and 415.
 
 Environment:
   AUTHENTIK_URL      base URL without /api/v3, e.g. http://127.0.0.1:9000
@@ -44,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - environment problem
 COLLECTION = "/api/v3/stages/invitation/invitations/"
 ITEM = COLLECTION + "{pk}/"
 USED_BY = ITEM + "used_by/"
+SEND_EMAIL = COLLECTION + "{invite_uuid}/send_email/"
 
 
 def reasons(error: Exception) -> str:
@@ -166,6 +169,27 @@ def main() -> int:
     exchange("partial update to no flow", "PATCH", item, ITEM, 200, view_args={"pk": pk},
              body={"flow": None, "expires": None})
     exchange("used by", "GET", USED_BY.replace("{pk}", pk), USED_BY, 200, view_args={"pk": pk})
+
+    def send_email(label: str, invitation: str, expected: int, **kwargs: Any) -> None:
+        exchange(label, "POST", SEND_EMAIL.replace("{invite_uuid}", invitation), SEND_EMAIL,
+                 expected, view_args={"invite_uuid": invitation}, **kwargs)
+
+    send_email("send_email", flow_inv, 204,
+               body={"email_addresses": [f"oa-{suffix}@example.org"],
+                     "cc_addresses": [f"oa-cc-{suffix}@example.org"]})
+    send_email("send_email 400 no addresses", flow_inv, 400, body={"email_addresses": []})
+    send_email("send_email 400 no flow", pk, 400,
+               body={"email_addresses": [f"oa-{suffix}@example.org"]})
+    send_email("send_email 400 unknown template", flow_inv, 400,
+               body={"email_addresses": [f"oa-{suffix}@example.org"], "template": "none.html"})
+    send_email("send_email 400 field errors", flow_inv, 400, valid_request=False,
+               body={"email_addresses": "oa@example.org", "template": ""})
+    send_email("send_email 400 malformed JSON", flow_inv, 400, valid_request=False,
+               raw=b'{"email_addresses": [')
+    send_email("send_email 404 unknown pk", str(uuid.uuid4()), 404,
+               body={"email_addresses": [f"oa-{suffix}@example.org"]})
+    send_email("send_email 415 wrong content type", flow_inv, 415, valid_request=False,
+               raw=b"email_addresses=x", content_type="application/x-www-form-urlencoded")
 
     exchange("400 field errors", "POST", COLLECTION, COLLECTION, 400, valid_request=False,
              body={"name": "not a slug", "fixed_data": [], "single_use": "maybe"})

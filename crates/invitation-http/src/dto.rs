@@ -344,10 +344,41 @@ pub(crate) struct InvitationSendEmailRequest {
 }
 
 /// `send_email`'s refusals: one message.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct SendEmailError {
     error: String,
+}
+
+/// `send_email`'s field errors (a body that is no `InvitationSendEmailRequest`:
+/// a field of the wrong type, a blank template, not a JSON object), or
+/// `parse_error` for a body that is no JSON, whose `detail` names the fault.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SendEmailValidationError {
+    #[schema(required = false)]
+    non_field_errors: Vec<String>,
+    #[schema(required = false)]
+    email_addresses: Vec<String>,
+    #[schema(required = false)]
+    cc_addresses: Vec<String>,
+    #[schema(required = false)]
+    bcc_addresses: Vec<String>,
+    #[schema(required = false)]
+    template: Vec<String>,
+    #[schema(required = false)]
+    detail: String,
+    code: String,
+}
+
+/// `send_email`'s 400: a refusal of the request (`{"error": ...}`), or an
+/// unreadable body (field errors with `code`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum SendEmailBadRequest {
+    Refusal(SendEmailError),
+    Fields(SendEmailValidationError),
 }
 
 /// Every refusal but field errors.

@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::body::{input_body, json_body, MAX_BODY_BYTES};
 use crate::dto::{
     GenericError, InvitationJson, InvitationRequest, InvitationSendEmailRequest, PageJson,
-    PatchedInvitationRequest, SendEmailError, UsedBy, ValidationError,
+    PatchedInvitationRequest, SendEmailBadRequest, SendEmailError, UsedBy, ValidationError,
 };
 use crate::error::ApiError;
 use crate::input::{read_list_query, read_send_email, Body, BodyRefusal, FieldErrors, Key};
@@ -380,9 +380,11 @@ pub(crate) async fn used_by(
     request_body = InvitationSendEmailRequest,
     responses(
         (status = 204, description = "Every mail is queued."),
-        (status = 400, body = SendEmailError),
+        (status = 400, body = SendEmailBadRequest),
         (status = 403, body = GenericError),
         (status = 404, body = GenericError),
+        (status = 413, body = GenericError),
+        (status = 415, body = GenericError),
         (status = 500, body = SendEmailError),
         (status = 503, description = "Email is not configured on this server.", body = SendEmailError),
     ),

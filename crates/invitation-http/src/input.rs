@@ -310,8 +310,14 @@ fn python_type_name(value: &Value) -> &'static str {
     }
 }
 
+/// `template`'s default in authentik's own OpenAPI document: its Python
+/// client puts it in every body that names no template, so it reads as no
+/// name (the default template).
+const UPSTREAM_DEFAULT_TEMPLATE: &str = "invitation";
+
 /// Reads a `send_email` body (`InvitationSendEmailRequest`): three lists
-/// of addresses (a missing or `null` one is empty) and a template name.
+/// of addresses (a missing or `null` one is empty) and a template name
+/// (`invitation` is none).
 /// Addresses are checked by the use case; this checks the shapes, as
 /// Django REST framework does.
 ///
@@ -340,6 +346,9 @@ pub(crate) fn read_send_email(bytes: &[u8]) -> Result<SendEmail, BodyRefusal> {
             ("template", Value::String(name)) if name.trim().is_empty() => {
                 Some("This field may not be blank.".to_owned())
             }
+            // The default upstream's document gives, which authentik's
+            // generated clients send when the caller names no template.
+            ("template", Value::String(name)) if name == UPSTREAM_DEFAULT_TEMPLATE => None,
             ("template", Value::String(name)) => {
                 request.template = Some(name);
                 None

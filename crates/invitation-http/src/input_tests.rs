@@ -318,6 +318,16 @@ fn a_search_over_its_bounds_is_refused_on_the_search_key() {
     );
 }
 
+#[test]
+fn a_send_email_body_naming_upstreams_default_template_names_none() {
+    let read = |body: Value| read_send_email(body.to_string().as_bytes()).ok().unwrap();
+    let upstream = read(json!({"email_addresses": ["a@example.org"], "template": "invitation"}));
+    assert_eq!(upstream.to, ["a@example.org"]);
+    assert_eq!(upstream.template, None);
+    let named = read(json!({"email_addresses": [], "template": "email/other.html"}));
+    assert_eq!(named.template.as_deref(), Some("email/other.html"));
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

@@ -411,7 +411,12 @@ mod tests {
         let document = api().openapi();
         assert_eq!(
             paths(&document),
-            BTreeSet::from([INVITATIONS_PATH, INVITATION_PATH, USED_BY_PATH])
+            BTreeSet::from([
+                INVITATIONS_PATH,
+                INVITATION_PATH,
+                USED_BY_PATH,
+                SEND_EMAIL_DOC_PATH
+            ])
         );
     }
 

@@ -18,7 +18,8 @@ use crate::dto::{
     AuthenticationEnum, DeniedActionEnum, FlowDesignationEnum, FlowJson, FlowLayoutEnum,
     GenericError, InvitationJson, InvitationRequest, InvitationSendEmailRequest, PageJson,
     PaginationJson, PartialUserJson, PatchedInvitationRequest, PolicyEngineModeEnum,
-    SendEmailError, ThemedUrls, UsedBy, UsedByActionEnum, ValidationError,
+    SendEmailBadRequest, SendEmailError, SendEmailValidationError, ThemedUrls, UsedBy,
+    UsedByActionEnum, ValidationError,
 };
 use crate::handlers::{self, INVITATIONS_PATH};
 use crate::health;
@@ -55,6 +56,8 @@ use crate::json::json_bytes;
         ValidationError,
         InvitationSendEmailRequest,
         SendEmailError,
+        SendEmailValidationError,
+        SendEmailBadRequest,
         UsedBy,
         UsedByActionEnum,
         FlowDesignationEnum,

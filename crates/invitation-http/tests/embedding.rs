@@ -187,13 +187,14 @@ async fn the_document_served_under_admin_names_every_route_under_admin_and_only_
         "/admin/api/v3/stages/invitation/invitations/",
         "/admin/api/v3/stages/invitation/invitations/{pk}/",
         "/admin/api/v3/stages/invitation/invitations/{pk}/used_by/",
+        "/admin/api/v3/stages/invitation/invitations/{invite_uuid}/send_email/",
         "/admin/api/v3/schema/",
         "/admin/-/health/live/",
         "/admin/-/health/ready/",
     ] {
         assert!(paths.contains(&listed), "{listed} in {paths:?}");
     }
-    assert_eq!(paths.len(), 6, "{paths:?}");
+    assert_eq!(paths.len(), 7, "{paths:?}");
     let unprefixed: Vec<&&str> = paths.iter().filter(|p| !p.starts_with("/admin/")).collect();
     assert!(unprefixed.is_empty(), "{unprefixed:?}");
 

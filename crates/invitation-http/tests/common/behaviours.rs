@@ -1151,6 +1151,29 @@ pub async fn the_schema_is_an_openapi_3_document_that_agrees_with_the_wire(h: &H
     assert!(schemas["PatchedInvitationRequest"]
         .get("required")
         .is_none());
+    // send_email's 400 is a refusal (`{"error": ...}`) or field errors
+    // (`{"<field>": [...], "code": "invalid"}`), and both are described.
+    let send_email =
+        &paths["/api/v3/stages/invitation/invitations/{invite_uuid}/send_email/"]["post"];
+    assert_eq!(
+        send_email["operationId"],
+        "stages_invitation_invitations_send_email_create"
+    );
+    assert_eq!(
+        send_email["responses"]["400"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/SendEmailBadRequest"
+    );
+    assert_eq!(
+        schemas["SendEmailBadRequest"]["oneOf"],
+        json!([
+            {"$ref": "#/components/schemas/SendEmailError"},
+            {"$ref": "#/components/schemas/SendEmailValidationError"},
+        ])
+    );
+    assert_eq!(
+        schemas["SendEmailValidationError"]["required"],
+        json!(["code"])
+    );
     assert_eq!(
         doc["components"]["securitySchemes"]["authentik"]["scheme"],
         "bearer"
