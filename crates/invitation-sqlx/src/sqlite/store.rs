@@ -1,6 +1,7 @@
 //! The [`InvitationStore`] operations, written once on [`Session`], each
-//! one statement (redemption and a refused conditional write read the row
-//! again, to say why).
+//! one statement, except where a write that did not apply reads the row to
+//! say why, and redemption, which reads the row and consumes a single-use
+//! one with one `DELETE … RETURNING`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -221,9 +222,25 @@ impl Session<'_, '_> {
         // exactly when it holds for `now` rounded down to one.
         let now_micros = now.timestamp_micros();
         for _ in 0..RACES {
-            // A single-use invitation, valid here and now, is deleted and
-            // returned by one statement: of any number of concurrent
-            // callers, one gets it.
+            // The row as it is now (one read, no write lock) says whether
+            // it is gone, expired, for another flow, or multi-use (then
+            // redeemed by this read).
+            let Some(invitation) = self.get(id).await? else {
+                return Ok(RedeemOutcome::NotFound);
+            };
+            if invitation.is_expired_at(now) {
+                return Ok(RedeemOutcome::Expired);
+            }
+            if !invitation.redeemable_in(flow) {
+                return Ok(RedeemOutcome::WrongFlow);
+            }
+            if !invitation.single_use() {
+                return Ok(RedeemOutcome::Redeemed(invitation));
+            }
+            // Single-use and valid: deleted and returned by one statement
+            // that checks it all again, so of any number of concurrent
+            // callers one gets it. The others find it changed or gone and
+            // read again.
             let consumed = self
                 .target
                 .fetch_optional(
@@ -237,22 +254,6 @@ impl Session<'_, '_> {
             if let Some(row) = consumed {
                 return invitation_at(&row, 0).map(RedeemOutcome::Redeemed);
             }
-            // Otherwise the row as it is now (one read) says why: gone,
-            // expired, another flow, or multi-use (redeemed by this read).
-            let Some(invitation) = self.get(id).await? else {
-                return Ok(RedeemOutcome::NotFound);
-            };
-            if invitation.is_expired_at(now) {
-                return Ok(RedeemOutcome::Expired);
-            }
-            if !invitation.redeemable_in(flow) {
-                return Ok(RedeemOutcome::WrongFlow);
-            }
-            if !invitation.single_use() {
-                return Ok(RedeemOutcome::Redeemed(invitation));
-            }
-            // A valid single-use row the delete did not see: it was
-            // written between the two statements. Consume it now.
         }
         Err(backend(format!(
             "redemption of {id}: the row kept changing under {RACES} tries"
