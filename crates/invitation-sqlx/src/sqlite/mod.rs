@@ -1,0 +1,198 @@
+//! The SQLite backend: [`SqliteStore`] and [`SqliteTransactionStore`].
+
+mod list;
+mod migrate;
+mod outbox;
+mod row;
+mod statements;
+mod store;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
+};
+use sqlx::Sqlite;
+use tokio::sync::Mutex;
+
+use crate::error::SqlxError;
+use crate::prefix::Prefix;
+use crate::{SqlxStore, SqlxTransactionStore, Statements};
+
+/// The store on SQLite.
+pub type SqliteStore = SqlxStore<Sqlite>;
+
+/// [`SqliteStore`] inside a transaction of the host's.
+pub type SqliteTransactionStore<'t> = SqlxTransactionStore<'t, Sqlite>;
+
+/// How long [`SqliteStore::connect_options`] lets a statement wait for
+/// another connection's write lock before it answers `SQLITE_BUSY`
+/// (`StoreError::Unavailable`).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections in the pool [`SqliteStore::open`] makes: readers run in
+/// parallel under WAL; writers take turns on the file whatever the size.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
+
+impl SqlxStore<Sqlite> {
+    /// A store over the host's pool, its tables named with
+    /// [`DEFAULT_PREFIX`](crate::DEFAULT_PREFIX). The host's connections
+    /// should be set up as [`connect_options`](Self::connect_options) says
+    /// (WAL, a busy timeout, `synchronous`); run
+    /// [`migrate`](Self::migrate) before use.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self::build(pool, Prefix::default_prefix())
+    }
+
+    /// A store over the host's pool whose tables are named `prefix` +
+    /// `invitations`, `outbox`, `migrations`.
+    ///
+    /// # Errors
+    /// [`SqlxError::InvalidPrefix`] unless `prefix` is empty or
+    /// `^[a-z_][a-z0-9_]{0,31}$` (and not `sqlite_…`).
+    pub fn with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, SqlxError> {
+        Ok(Self::build(pool, Prefix::parse(prefix)?))
+    }
+
+    fn build(pool: SqlitePool, prefix: Prefix) -> Self {
+        let sql = Arc::new(statements::statements(&prefix));
+        Self { pool, prefix, sql }
+    }
+
+    /// The connection settings a server's database file wants, for a pool
+    /// of the host's own (tune them further as sqlx allows):
+    ///
+    /// - `journal_mode = WAL`: readers do not block the writer nor it them;
+    /// - `synchronous = FULL`: a commit is on disk (the WAL fsynced) before
+    ///   it is acknowledged, so an acknowledged write survives a crash of
+    ///   the process *and* of the machine (power loss), as the store's
+    ///   contract says. `NORMAL` (fsync at checkpoints only) is faster and
+    ///   still survives a crash of the process, but may lose the last
+    ///   commits on power loss; a host that accepts that sets
+    ///   `.synchronous(SqliteSynchronous::Normal)`;
+    /// - `busy_timeout` of [`DEFAULT_BUSY_TIMEOUT`]: a writer waits that
+    ///   long for another connection's (or process's) write lock;
+    /// - `foreign_keys = ON` (the adapter's tables have none; for the
+    ///   host's, in the same file);
+    /// - the file is created when missing.
+    pub fn connect_options(path: impl AsRef<Path>) -> SqliteConnectOptions {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(DEFAULT_BUSY_TIMEOUT)
+            .foreign_keys(true)
+    }
+
+    /// Opens (creating it if need be) the database file at `path` with
+    /// [`connect_options`](Self::connect_options) and a pool of
+    /// [`DEFAULT_POOL_SIZE`] connections, and migrates it.
+    ///
+    /// # Errors
+    /// [`SqlxError::Connect`] when the file cannot be opened;
+    /// [`SqlxError::Migration`] when a migration fails.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, SqlxError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(DEFAULT_POOL_SIZE)
+            .connect_with(Self::connect_options(path))
+            .await
+            .map_err(SqlxError::Connect)?;
+        let store = Self::new(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A store in a private in-memory database, migrated: for tests and
+    /// demos. Each SQLite connection to `:memory:` has a database of its
+    /// own, so the pool holds exactly one connection, opened now and never
+    /// closed for idleness or age (which would lose the database); callers
+    /// take turns on it. The data lasts as long as the pool.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub async fn in_memory() -> Result<Self, SqlxError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(SqlxError::Connect)?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(SqlxError::Connect)?;
+        let store = Self::new(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub(crate) fn session(&self) -> Session<'_, 'static> {
+        Session {
+            sql: self.statements(),
+            target: Target::Pool(&self.pool),
+        }
+    }
+}
+
+impl<'t> SqlxTransactionStore<'t, Sqlite> {
+    pub(crate) fn session(&self) -> Session<'_, 't> {
+        Session {
+            sql: self.store.statements(),
+            target: Target::Connection(&self.connection),
+        }
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// Where a session's statements run: on a connection of the pool, or on
+/// the host's connection inside its transaction.
+pub(crate) enum Target<'a, 't> {
+    Pool(&'a SqlitePool),
+    Connection(&'a Mutex<&'t mut SqliteConnection>),
+}
+
+impl Target<'_, '_> {
+    async fn fetch_all(&self, query: Query<'_>) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        match self {
+            Self::Pool(pool) => query.fetch_all(*pool).await,
+            Self::Connection(connection) => {
+                let mut connection = connection.lock().await;
+                query.fetch_all(&mut **connection).await
+            }
+        }
+    }
+
+    async fn fetch_optional(&self, query: Query<'_>) -> Result<Option<SqliteRow>, sqlx::Error> {
+        match self {
+            Self::Pool(pool) => query.fetch_optional(*pool).await,
+            Self::Connection(connection) => {
+                let mut connection = connection.lock().await;
+                query.fetch_optional(&mut **connection).await
+            }
+        }
+    }
+
+    async fn execute(&self, query: Query<'_>) -> Result<SqliteQueryResult, sqlx::Error> {
+        match self {
+            Self::Pool(pool) => query.execute(*pool).await,
+            Self::Connection(connection) => {
+                let mut connection = connection.lock().await;
+                query.execute(&mut **connection).await
+            }
+        }
+    }
+}
+
+/// A store's statements and where they run: the operations are written
+/// once, on a session, for [`SqliteStore`] and [`SqliteTransactionStore`].
+pub(crate) struct Session<'a, 't> {
+    pub(crate) sql: &'a Statements,
+    pub(crate) target: Target<'a, 't>,
+}

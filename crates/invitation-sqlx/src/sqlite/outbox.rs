@@ -1,0 +1,158 @@
+//! The [`MailOutbox`] operations, written once on [`Session`] like the
+//! invitations' (one statement each, see [`super::statements`]).
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use invitation_core::{Attempt, InvitationId, MailId, MailOutbox, QueuedMail, StoreError};
+use serde_json::json;
+use sqlx::query;
+
+use super::row::mail_at;
+use super::{Session, SqliteStore, SqliteTransactionStore};
+use crate::error::{backend, is_unique_violation, store_error};
+
+/// A mail id in the id slot of [`StoreError::Conflict`].
+fn conflict(id: &MailId) -> StoreError {
+    StoreError::Conflict(InvitationId::from_uuid(*id.as_uuid()))
+}
+
+impl Session<'_, '_> {
+    async fn enqueue(&self, mails: &[QueuedMail]) -> Result<(), StoreError> {
+        let Some(first) = mails.first() else {
+            return Ok(());
+        };
+        let mut seen = HashSet::with_capacity(mails.len());
+        for mail in mails {
+            // Twice in the batch: the second is taken by the first.
+            if !seen.insert(mail.id) {
+                return Err(conflict(&mail.id));
+            }
+        }
+        let batch: Vec<serde_json::Value> = mails
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.id.as_uuid().hyphenated().to_string(),
+                    "invitation": m.invitation.as_uuid().hyphenated().to_string(),
+                    "to": m.to.as_str(),
+                    "cc": m.cc.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                    "bcc": m.bcc.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                    "subject": m.subject,
+                    "html": m.body.html,
+                    "text": m.body.text,
+                    "queued_at": m.queued_at.timestamp_micros(),
+                })
+            })
+            .collect();
+        let batch = serde_json::Value::Array(batch).to_string();
+        match self
+            .target
+            .execute(query(&self.sql.enqueue).bind(batch))
+            .await
+        {
+            Ok(done) if usize::try_from(done.rows_affected()).ok() == Some(mails.len()) => Ok(()),
+            Ok(done) => Err(backend(format!(
+                "enqueue stored {} of {} mails",
+                done.rows_affected(),
+                mails.len()
+            ))),
+            // An id already queued: the statement stored none of the batch.
+            // Which id it was, SQLite says only in text: name the batch's
+            // first mail.
+            Err(e) if is_unique_violation(&e) => Err(conflict(&first.id)),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .target
+            .fetch_all(
+                query(&self.sql.claim)
+                    .bind(now.timestamp_micros())
+                    .bind(lease_until.timestamp_micros())
+                    .bind(i64::from(limit)),
+            )
+            .await
+            .map_err(store_error)?;
+        let mut mails = rows.iter().map(mail_at).collect::<Result<Vec<_>, _>>()?;
+        mails.sort_by_key(|m| (m.queued_at, m.id));
+        Ok(mails)
+    }
+
+    async fn record(
+        &self,
+        id: &MailId,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (state, next, error) = match attempt {
+            Attempt::Sent => ("sent", None, None),
+            Attempt::Retry { next, error } => {
+                ("queued", Some(next.timestamp_micros()), Some(error))
+            }
+            Attempt::GaveUp { error } => ("given_up", None, Some(error)),
+        };
+        // No row changed: an unknown id, or a mail already finished.
+        self.count(
+            query(&self.sql.record)
+                .bind(id.as_uuid().hyphenated().to_string())
+                .bind(state)
+                .bind(next)
+                .bind(now.timestamp_micros())
+                .bind(error.map(String::as_str)),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.count(query(&self.sql.purge_finished).bind(before.timestamp_micros()))
+            .await
+    }
+}
+
+/// `impl MailOutbox for $store`, each method handed to `$store`'s
+/// `session()`.
+macro_rules! outbox_through_session {
+    ($store:ty) => {
+        #[async_trait]
+        impl MailOutbox for $store {
+            async fn enqueue(&self, mails: &[QueuedMail]) -> Result<(), StoreError> {
+                self.session().enqueue(mails).await
+            }
+            async fn claim(
+                &self,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<QueuedMail>, StoreError> {
+                self.session().claim(now, lease_until, limit).await
+            }
+            async fn record(
+                &self,
+                id: &MailId,
+                attempt: &Attempt,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                self.session().record(id, attempt, now).await
+            }
+            async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+                self.session().purge_finished(before).await
+            }
+        }
+    };
+}
+
+outbox_through_session!(SqliteStore);
+outbox_through_session!(SqliteTransactionStore<'_>);

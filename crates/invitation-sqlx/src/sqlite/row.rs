@@ -1,0 +1,170 @@
+//! SQLite rows back into invitations and mails, checking the domain's rules
+//! again ([`Invitation::from_stored`]): a row written by hand that breaks
+//! them, or holds a value of another type, is [`StoreError::Corrupt`]
+//! naming it, never a panic.
+
+use chrono::{DateTime, Utc};
+use invitation_core::{
+    EmailAddress, Invitation, InvitationId, MailId, QueuedMail, RenderedMail, StoreError,
+    StoredInvitation,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, Row, Sqlite, Type};
+use uuid::Uuid;
+
+fn corrupt(
+    id: Option<&Uuid>,
+    what: impl std::fmt::Display,
+    source: Option<invitation_core::BoxError>,
+) -> StoreError {
+    let reason = match id {
+        Some(id) => format!("invitation {id}: {what}"),
+        None => what.to_string(),
+    };
+    StoreError::corrupt(id.copied().map(InvitationId::from_uuid), reason, source)
+}
+
+/// Column `index` of `row`, named `name` in the error when it cannot be
+/// read (of the row of `id`, when known).
+pub(crate) fn column<'r, T>(
+    row: &'r SqliteRow,
+    index: usize,
+    name: &str,
+    id: Option<&Uuid>,
+) -> Result<T, StoreError>
+where
+    T: Decode<'r, Sqlite> + Type<Sqlite>,
+{
+    row.try_get(index).map_err(|e| {
+        let what = format!("column {name} cannot be read: {e}");
+        corrupt(id, what, Some(Box::new(e)))
+    })
+}
+
+/// An instant from its stored microseconds since the epoch (UTC).
+pub(crate) fn instant(micros: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+}
+
+/// A UUID from its stored text.
+fn uuid_at(
+    row: &SqliteRow,
+    index: usize,
+    name: &str,
+    id: Option<&Uuid>,
+) -> Result<Uuid, StoreError> {
+    let text: &str = column(row, index, name, id)?;
+    Uuid::parse_str(text).map_err(|e| {
+        corrupt(
+            id,
+            format_args!("{name} {text:?} is not a UUID"),
+            Some(Box::new(e)),
+        )
+    })
+}
+
+/// The id of the row in the columns of
+/// [`COLUMNS`](super::statements::COLUMNS) starting at `first`, or `None`
+/// when it is NULL (the empty side of an outer join).
+pub(crate) fn id_at(row: &SqliteRow, first: usize) -> Result<Option<Uuid>, StoreError> {
+    let text: Option<&str> = column(row, first, "id", None)?;
+    text.map(|text| {
+        Uuid::parse_str(text).map_err(|e| {
+            corrupt(
+                None,
+                format_args!("id {text:?} is not a UUID"),
+                Some(Box::new(e)),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// The invitation in the columns of [`COLUMNS`](super::statements::COLUMNS)
+/// starting at `first`.
+pub(crate) fn invitation_at(row: &SqliteRow, first: usize) -> Result<Invitation, StoreError> {
+    let id = uuid_at(row, first, "id", None)?;
+    let at = Some(&id);
+    let name: &str = column(row, first + 1, "name", at)?;
+    let expires: Option<i64> = column(row, first + 2, "expires", at)?;
+    let expires = expires
+        .map(|micros| {
+            instant(micros)
+                .ok_or_else(|| corrupt(at, format_args!("expires {micros} is out of range"), None))
+        })
+        .transpose()?;
+    let fixed_data: &str = column(row, first + 3, "fixed_data", at)?;
+    let flow: Option<&str> = column(row, first + 5, "flow", at)?;
+    let flow = flow
+        .map(|text| {
+            Uuid::parse_str(text).map_err(|e| {
+                corrupt(
+                    at,
+                    format_args!("flow {text:?} is not a UUID"),
+                    Some(Box::new(e)),
+                )
+            })
+        })
+        .transpose()?;
+    let stored = StoredInvitation {
+        id,
+        name,
+        expires,
+        fixed_data,
+        single_use: column(row, first + 4, "single_use", at)?,
+        flow,
+        created_by: column(row, first + 6, "created_by", at)?,
+        version: column(row, first + 7, "version", at)?,
+    };
+    Invitation::from_stored(stored).map_err(|e| corrupt(at, &e, Some(Box::new(e.clone()))))
+}
+
+/// The mail in the columns of [`MAIL_COLUMNS`](super::statements::MAIL_COLUMNS).
+/// A column that cannot be read, an address that is not one, or an
+/// attempt count out of range is [`StoreError::Corrupt`] naming the mail
+/// (its `id` is `None`: the field names invitations), without the address
+/// text.
+pub(crate) fn mail_at(row: &SqliteRow) -> Result<QueuedMail, StoreError> {
+    let id = uuid_at(row, 0, "id", None)?;
+    let bad = |what: String, source: Option<invitation_core::BoxError>| {
+        StoreError::corrupt(None, format!("outbox mail {id}: {what}"), source)
+    };
+    let read = |e: StoreError| match e {
+        StoreError::Corrupt { reason, source, .. } => bad(reason, source),
+        other => other,
+    };
+    let address = |text: &str, name: &str| {
+        EmailAddress::parse(text).map_err(|_| bad(format!("{name} holds no e-mail address"), None))
+    };
+    let addresses = |index: usize, name: &str| -> Result<Vec<EmailAddress>, StoreError> {
+        let json: &str = column(row, index, name, None).map_err(read)?;
+        let texts: Vec<&str> = serde_json::from_str(json).map_err(|e| {
+            bad(
+                format!("{name} is not a JSON array of texts"),
+                Some(Box::new(e)),
+            )
+        })?;
+        texts.into_iter().map(|t| address(t, name)).collect()
+    };
+    let attempts: i64 = column(row, 9, "attempts", None).map_err(read)?;
+    let queued_at: i64 = column(row, 8, "queued_at", None).map_err(read)?;
+    Ok(QueuedMail {
+        id: MailId::from_uuid(id),
+        invitation: InvitationId::from_uuid(uuid_at(row, 1, "invitation", None).map_err(read)?),
+        to: address(
+            column(row, 2, "to_address", None).map_err(read)?,
+            "to_address",
+        )?,
+        cc: addresses(3, "cc")?,
+        bcc: addresses(4, "bcc")?,
+        subject: column(row, 5, "subject", None).map_err(read)?,
+        body: RenderedMail {
+            html: column(row, 6, "html", None).map_err(read)?,
+            text: column(row, 7, "plain_text", None).map_err(read)?,
+        },
+        queued_at: instant(queued_at)
+            .ok_or_else(|| bad(format!("queued_at {queued_at} is out of range"), None))?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| bad(format!("attempts {attempts} is out of range"), None))?,
+    })
+}

@@ -1,0 +1,191 @@
+//! What the conformance suites do not cover: migrations run from several
+//! pools at once, the table prefix, a busy database, and what a new pool
+//! reads from the file.
+// Tests: failing loudly is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use invitation_core::{
+    FixedData, Invitation, InvitationId, InvitationName, InvitationParts, InvitationStore,
+    StoreError, UserId, Version,
+};
+use invitation_sqlx::sqlx::sqlite::SqlitePoolOptions;
+use invitation_sqlx::sqlx::{self, Connection, SqliteConnection};
+use invitation_sqlx::{SqliteStore, SqlxError};
+
+fn invitation(name: &str) -> Invitation {
+    Invitation::from_parts(InvitationParts {
+        id: InvitationId::from_uuid(uuid::Uuid::new_v4()),
+        name: InvitationName::parse(name).expect("a valid name"),
+        expires: None,
+        fixed_data: FixedData::new(),
+        single_use: false,
+        flow: None,
+        created_by: UserId::new(1),
+        version: Version::FIRST,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_migrating_one_file_at_once_apply_each_migration_once() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("invitations.db");
+    let stores: Vec<SqliteStore> = (0..8)
+        .map(|_| {
+            SqliteStore::new(
+                SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .connect_lazy_with(SqliteStore::connect_options(&path)),
+            )
+        })
+        .collect();
+
+    let results = futures::future::join_all(stores.iter().map(SqliteStore::migrate)).await;
+
+    for result in results {
+        result.expect("every migration run succeeds");
+    }
+    let recorded: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM invitation_migrations ORDER BY version")
+            .fetch_all(stores[0].pool())
+            .await
+            .expect("the migrations table answers");
+    assert_eq!(recorded, [1, 2]);
+    stores[3]
+        .migrate()
+        .await
+        .expect("migrating again changes nothing");
+    let stored = invitation("after-migrations");
+    stores[5].insert(&stored).await.expect("insert");
+    assert_eq!(stores[1].get(stored.id()).await.expect("get"), Some(stored));
+}
+
+#[tokio::test]
+async fn a_table_prefix_names_every_table_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pool = SqlitePoolOptions::new()
+        .connect_with(SqliteStore::connect_options(dir.path().join("host.db")))
+        .await
+        .expect("the file opens");
+    let store = SqliteStore::with_prefix(pool.clone(), "app_inv_").expect("a valid prefix");
+    store.migrate().await.expect("migrations apply");
+
+    let mut tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .expect("the schema answers");
+    tables.retain(|t| !t.starts_with("sqlite_"));
+    assert_eq!(
+        tables,
+        [
+            "app_inv_invitations",
+            "app_inv_migrations",
+            "app_inv_outbox"
+        ]
+    );
+    assert_eq!(store.table_prefix(), "app_inv_");
+    let stored = invitation("prefixed");
+    store.insert(&stored).await.expect("insert");
+    assert_eq!(store.get(stored.id()).await.expect("get"), Some(stored));
+
+    for bad in ["App_", "a-b", "x\"; DROP TABLE t; --", "sqlite_x"] {
+        let refused = SqliteStore::with_prefix(pool.clone(), bad);
+        assert!(
+            matches!(refused, Err(SqlxError::InvalidPrefix { .. })),
+            "{bad:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_kept_waiting_past_the_busy_timeout_is_unavailable() {
+    let db = support::TestStore::new().await;
+    let impatient = SqliteStore::new(
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                SqliteStore::connect_options(db.path()).busy_timeout(Duration::from_millis(50)),
+            )
+            .await
+            .expect("the file opens"),
+    );
+    // Another connection holds the file's write lock.
+    let mut holder = SqliteConnection::connect_with(&SqliteStore::connect_options(db.path()))
+        .await
+        .expect("a connection");
+    let transaction = holder
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .expect("the write lock");
+
+    let result = impatient.insert(&invitation("kept-waiting")).await;
+
+    assert!(
+        matches!(&result, Err(e @ StoreError::Unavailable(_)) if e.is_retryable()),
+        "{result:?}"
+    );
+    transaction.rollback().await.expect("rollback");
+    impatient
+        .insert(&invitation("now-free"))
+        .await
+        .expect("the lock is free again");
+}
+
+#[tokio::test]
+async fn an_acknowledged_insert_is_read_by_a_new_pool_after_the_first_is_closed() {
+    let db = support::TestStore::new().await;
+    let stored = invitation("durable");
+    db.store.insert(&stored).await.expect("insert");
+    db.store.pool().close().await;
+
+    let reopened = SqliteStore::open(db.path())
+        .await
+        .expect("the file opens again");
+    assert_eq!(reopened.get(stored.id()).await.expect("get"), Some(stored));
+    let closed = db.store.ping().await;
+    assert!(
+        matches!(closed, Err(StoreError::Unavailable(_))),
+        "{closed:?}"
+    );
+}
+
+#[tokio::test]
+async fn search_matches_the_expiry_text_with_its_fraction_and_before_1970() {
+    use chrono::TimeZone as _;
+    use invitation_core::{Filters, ListQuery, Ordering, SearchTerm};
+
+    let store = SqliteStore::in_memory().await.expect("a store");
+    let mut parts = invitation("expiring").into_parts();
+    let expires = chrono::Utc
+        .with_ymd_and_hms(1969, 12, 31, 23, 59, 59)
+        .unwrap()
+        + chrono::Duration::microseconds(7);
+    parts.expires = Some(expires);
+    let stored = Invitation::from_parts(parts);
+    store.insert(&stored).await.expect("insert");
+    let search = |text: &str| ListQuery {
+        filters: Filters::default(),
+        search: vec![SearchTerm {
+            text: text.to_owned(),
+            creators: Vec::new(),
+            flows: Vec::new(),
+        }],
+        ordering: Ordering::DEFAULT,
+        offset: 0,
+        limit: 10,
+    };
+    assert_eq!(
+        stored.expires_text().as_deref(),
+        Some("1969-12-31T23:59:59.000007Z")
+    );
+    for text in ["1969-12-31t23:59:59.000007z", "59.000007", "T23"] {
+        let page = store.list(&search(text)).await.expect("list");
+        assert_eq!(page.items, std::slice::from_ref(&stored), "{text:?}");
+    }
+    let page = store.list(&search("59.0000070")).await.expect("list");
+    assert_eq!(page.total, 0);
+}
