@@ -72,6 +72,16 @@ fn max_connections(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `--mail-retry-first`: 1 to 3,600 seconds.
+fn retry_seconds(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n @ 1..=3600) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a whole number of seconds from 1 to 3600"
+        )),
+    }
+}
+
 /// `--log-format`.
 fn log_format(text: &str) -> Result<LogFormat, String> {
     match text {
@@ -269,6 +279,15 @@ pub struct Args {
     /// it, the site each `send_email` request was sent to.
     #[arg(long, env = "INVITATION_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Seconds the dispatcher waits before trying a failed mail again the
+    /// first time; each later wait is twice the one before, up to an hour.
+    #[arg(
+        long,
+        env = "INVITATION_MAIL_RETRY_FIRST",
+        default_value_t = RetryPolicy::default().first_retry.as_secs(),
+        value_parser = retry_seconds
+    )]
+    pub mail_retry_first: u64,
 }
 
 /// `--smtp-url`'s text, which may hold a password: shown redacted.
@@ -406,7 +425,10 @@ impl Server {
                     service: service.clone(),
                     mailer: Arc::new(setup.mailer),
                     interval: mail::DISPATCH_INTERVAL,
-                    policy: RetryPolicy::default(),
+                    policy: RetryPolicy {
+                        first_retry: Duration::from_secs(args.mail_retry_first),
+                        ..RetryPolicy::default()
+                    },
                 })
             }
             None => {
@@ -616,6 +638,18 @@ mod tests {
         for bad in ["0", "65537", "-1", "many"] {
             let e = max_connections(bad).unwrap_err();
             assert!(e.contains("from 1 to 65536"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_mail_retry_first_flag_takes_1_to_3600_seconds_and_defaults_to_the_policys() {
+        let args = Args::try_parse_from(["invitation-server"]).unwrap();
+        assert_eq!(args.mail_retry_first, 30);
+        let args = Args::try_parse_from(["invitation-server", "--mail-retry-first", "2"]).unwrap();
+        assert_eq!(args.mail_retry_first, 2);
+        for bad in ["0", "3601", "-1", "30s"] {
+            let e = retry_seconds(bad).unwrap_err();
+            assert!(e.contains("from 1 to 3600"), "{bad}: {e}");
         }
     }
 

@@ -407,12 +407,7 @@ async fn with_a_database_url_the_binary_migrates_and_keeps_invitations_in_postgr
     let (_, text) = call(&server.url, reqwest::Method::GET, INVITATIONS, TOKEN, None).await;
     assert_eq!(json_of(&text)["pagination"]["count"], 0);
     assert_eq!(server.stop("TERM").code(), Some(0));
-
-    let client = admin.pool().get().await.unwrap();
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
+    drop_schema(&admin, &schema).await;
 }
 
 #[tokio::test]

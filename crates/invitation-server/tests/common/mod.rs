@@ -85,6 +85,11 @@ pub fn command(args: &[&str]) -> Command {
         .env_remove("INVITATION_REQUEST_TIMEOUT")
         .env_remove("INVITATION_MAX_CONNECTIONS")
         .env_remove("INVITATION_LOG_FORMAT")
+        .env_remove("INVITATION_SMTP_URL")
+        .env_remove("INVITATION_MAIL_FROM")
+        .env_remove("INVITATION_EMAIL_TEMPLATES")
+        .env_remove("INVITATION_PUBLIC_URL")
+        .env_remove("INVITATION_MAIL_RETRY_FIRST")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -228,6 +233,15 @@ pub async fn test_database() -> Option<(String, invitation_postgres::PgStore)> {
             None
         }
     }
+}
+
+/// Drops a test's schema and everything in it.
+pub async fn drop_schema(admin: &invitation_postgres::PgStore, schema: &str) {
+    let client = admin.pool().get().await.unwrap();
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
 }
 
 /// Flags for a server on a free port with this directory file and its
