@@ -367,7 +367,9 @@ pub trait Mailer: Send + Sync + fmt::Debug {
 
 /// How [`dispatch_due`] retries.
 ///
-/// The default: batches of 32, a lease of 5 minutes per claim, the first
+/// The default: batches of 8, a lease of 10 minutes per claim (longer than
+/// a batch can take with a mailer that gives up on a server after 30 s:
+/// a lease that ran out lets another dispatcher send the same mails), the first
 /// retry 30 s after a failure, each later one twice as long after the
 /// previous (30 s, 1 min, 2 min, … capped at 1 h), and giving up on a mail
 /// still undelivered 24 h after it was queued (or at once on a permanent
@@ -376,7 +378,8 @@ pub trait Mailer: Send + Sync + fmt::Debug {
 pub struct RetryPolicy {
     /// Mails per claim.
     pub batch: u32,
-    /// How long a claim holds its mails.
+    /// How long a claim holds its mails: more than `batch` times the
+    /// mailer's longest attempt.
     pub lease: Duration,
     /// The wait after the first failure.
     pub first_retry: Duration,
@@ -391,8 +394,8 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            batch: 32,
-            lease: Duration::from_secs(5 * 60),
+            batch: 8,
+            lease: Duration::from_secs(10 * 60),
             first_retry: Duration::from_secs(30),
             max_retry: Duration::from_secs(60 * 60),
             give_up_after: Duration::from_secs(24 * 60 * 60),

@@ -98,7 +98,15 @@ impl Dispatcher {
     async fn pass(&self) {
         match self.service.deliver_mail(&*self.mailer, &self.policy).await {
             Ok((report, given_up)) => {
-                if report.sent + report.retrying + report.given_up > 0 {
+                if report.retrying > 0 {
+                    // The reasons are in the queue's rows (`last_error`).
+                    tracing::warn!(
+                        sent = report.sent,
+                        retrying = report.retrying,
+                        given_up = report.given_up,
+                        "invitation mail not delivered; trying again later"
+                    );
+                } else if report.sent + report.given_up > 0 {
                     tracing::info!(
                         sent = report.sent,
                         retrying = report.retrying,

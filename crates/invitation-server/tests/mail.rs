@@ -104,7 +104,7 @@ impl Log {
     /// and set mail aside for a retry.
     async fn wait_for_retries(&self, passes: usize) {
         self.wait_for_lines("of mail waiting for a retry", passes, |line| {
-            line.contains("invitation mail dispatched") && !line.contains("retrying=0")
+            line.contains("invitation mail not delivered; trying again later")
         })
         .await;
     }
