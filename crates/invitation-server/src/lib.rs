@@ -8,19 +8,23 @@ pub mod logging;
 pub mod mail;
 pub mod serve;
 
+use std::ffi::OsString;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use invitation_core::{InvitationService, InvitationStore, MailOutbox, RetryPolicy, Site};
 use invitation_http::{router, AppState, INVITATIONS_PATH};
 use invitation_memory::MemoryStore;
 use invitation_postgres::{PgError, PgOptions, PgStore};
+use invitation_sqlx::{SqliteStore, SqlxError};
 use tokio::net::TcpListener;
 
 pub use directory::{Directory, DirectoryFileError, DEFAULT_INSTALL_ID};
@@ -175,6 +179,61 @@ fn redact_password(url: &str) -> String {
     text
 }
 
+/// The database file the server keeps invitations in when neither
+/// `--database-url` nor `--memory` says otherwise (relative to the working
+/// directory).
+pub const DEFAULT_SQLITE_FILE: &str = "invitations.db";
+
+/// Where the server keeps invitations and queued mail: `--memory` and
+/// `--database-url`, resolved by [`Args::storage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory, lost when the process stops (`--memory`,
+    /// `--database-url memory:`).
+    Memory,
+    /// An SQLite file, created if missing (`--database-url sqlite://PATH`
+    /// or `sqlite:PATH`; [`DEFAULT_SQLITE_FILE`] without a URL).
+    Sqlite(PathBuf),
+    /// PostgreSQL (any other `--database-url`).
+    Postgres(DatabaseUrl),
+}
+
+/// `text` without its first `prefix.len()` bytes when it starts with
+/// `prefix`, ASCII case ignored.
+fn strip_scheme<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+/// The storage a `--database-url` names: `memory:`, `sqlite://PATH` or
+/// `sqlite:PATH` (the path as written, relative to the working directory
+/// unless it starts with `/`), else a PostgreSQL connection string.
+fn storage_of(url: &DatabaseUrl) -> Result<Storage, String> {
+    let text = url.expose();
+    if text.eq_ignore_ascii_case("memory:") {
+        return Ok(Storage::Memory);
+    }
+    let Some(rest) = strip_scheme(text, "sqlite:") else {
+        return Ok(Storage::Postgres(url.clone()));
+    };
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    if path.is_empty() {
+        return Err(format!("--database-url {text:?} names no file"));
+    }
+    if path.starts_with(":memory:") {
+        return Err(format!(
+            "--database-url {text:?}: for a store in memory use --memory (or memory:)"
+        ));
+    }
+    if path.contains('?') {
+        return Err(format!(
+            "--database-url {text:?}: a sqlite: URL takes a file path and no ?parameters"
+        ));
+    }
+    Ok(Storage::Sqlite(PathBuf::from(path)))
+}
+
 /// Command-line flags; each also reads an environment variable.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -190,10 +249,16 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "INVITATION_LISTEN", default_value = "127.0.0.1:9000")]
     pub listen: String,
-    /// PostgreSQL URL (postgres://user:password@host/db); the migrations run
-    /// at start. Without it, invitations live in memory.
+    /// Where invitations and queued mail are kept: `sqlite://PATH` (or
+    /// `sqlite:PATH`) an SQLite file, created if missing; a PostgreSQL URL
+    /// (postgres://user:password@host/db) or key=value pairs; `memory:`
+    /// in memory. The migrations run at start. Default: sqlite://./invitations.db.
     #[arg(long, env = "INVITATION_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
+    /// Keep invitations and queued mail in memory, lost when the process
+    /// stops (for tests and demos); the same as `--database-url memory:`.
+    #[arg(long, conflicts_with = "database_url")]
+    pub memory: bool,
     /// PostgreSQL schema holding the tables (default: invitation).
     #[arg(long, env = "INVITATION_DATABASE_SCHEMA", requires = "database_url")]
     pub database_schema: Option<String>,
@@ -290,6 +355,80 @@ pub struct Args {
     pub mail_retry_first: u64,
 }
 
+impl Args {
+    /// Where invitations and queued mail are kept, from `--memory` and
+    /// `--database-url`: an SQLite file ([`DEFAULT_SQLITE_FILE`]) when
+    /// neither is given.
+    ///
+    /// # Errors
+    /// A usage message: a `sqlite:` URL without a usable path, or
+    /// `--database-schema` for a store other than PostgreSQL.
+    pub fn storage(&self) -> Result<Storage, String> {
+        let storage = match (&self.database_url, self.memory) {
+            (_, true) => Storage::Memory,
+            (Some(url), false) => storage_of(url)?,
+            (None, false) => Storage::Sqlite(PathBuf::from(DEFAULT_SQLITE_FILE)),
+        };
+        if self.database_schema.is_some() {
+            match storage {
+                Storage::Postgres(_) => {}
+                Storage::Sqlite(_) => {
+                    return Err("--database-schema applies to PostgreSQL only (an SQLite \
+                                file's tables are named invitation_*)"
+                        .to_owned())
+                }
+                Storage::Memory => {
+                    return Err("--database-schema applies to PostgreSQL only".to_owned())
+                }
+            }
+        }
+        Ok(storage)
+    }
+
+    /// The process's arguments, as [`Args::try_parse_checked_from`]; on a
+    /// usage error prints it and exits with code 2, as clap does.
+    pub fn parse_checked() -> Self {
+        Self::try_parse_checked_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` as clap does, then refuses what clap alone cannot
+    /// see: [`Args::storage`]'s errors, and `--database-pool-size` or
+    /// `--database-statement-timeout` given for a store other than
+    /// PostgreSQL.
+    ///
+    /// # Errors
+    /// A clap usage error.
+    pub fn try_parse_checked_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut command = Self::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        let parsed = Self::from_arg_matches(&matches)?;
+        let storage = parsed
+            .storage()
+            .map_err(|message| command.error(ErrorKind::ArgumentConflict, message))?;
+        if !matches!(storage, Storage::Postgres(_)) {
+            for (id, flag) in [
+                ("database_pool_size", "--database-pool-size"),
+                ("database_statement_timeout", "--database-statement-timeout"),
+            ] {
+                if matches!(
+                    matches.value_source(id),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                ) {
+                    return Err(command.error(
+                        ErrorKind::ArgumentConflict,
+                        format!("{flag} applies to PostgreSQL only"),
+                    ));
+                }
+            }
+        }
+        Ok(parsed)
+    }
+}
+
 /// `--smtp-url`'s text, which may hold a password: shown redacted.
 #[derive(Clone)]
 pub struct SmtpUrlText(String);
@@ -316,9 +455,21 @@ pub enum ServerError {
     /// `INVITATION_BOOTSTRAP_TOKEN` cannot be used.
     #[error("{0}")]
     Bootstrap(String),
+    /// The flags name no usable store (see [`Args::storage`]).
+    #[error("{0}")]
+    Usage(String),
     /// PostgreSQL could not be set up.
     #[error("cannot set up PostgreSQL storage")]
     Database(#[source] PgError),
+    /// The SQLite file could not be opened or migrated.
+    #[error("cannot set up SQLite storage at {}", path.display())]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: SqlxError,
+    },
     /// The mail settings were refused.
     #[error(transparent)]
     Mail(#[from] MailSetupError),
@@ -358,8 +509,8 @@ impl fmt::Debug for Server {
 
 impl Server {
     /// Reads the directory, applies the bootstrap token (generating one
-    /// when there is neither a directory nor a bootstrap token), connects
-    /// and migrates PostgreSQL when a URL is given, and builds the router.
+    /// when there is neither a directory nor a bootstrap token), opens and
+    /// migrates the store [`Args::storage`] names, and builds the router.
     ///
     /// # Errors
     /// See [`ServerError`].
@@ -385,17 +536,20 @@ impl Server {
         if directory.token_count() == 0 {
             tracing::warn!("no API token is configured: every invitation request will be refused");
         }
-        let (store, outbox): (Arc<dyn InvitationStore>, Arc<dyn MailOutbox>) = match &args
-            .database_url
-        {
-            Some(url) => {
+        let storage = args.storage().map_err(ServerError::Usage)?;
+        let (store, outbox): (Arc<dyn InvitationStore>, Arc<dyn MailOutbox>) = match &storage {
+            Storage::Postgres(url) => {
                 let pg = Arc::new(pg_store(url, args).await?);
                 (pg.clone(), pg)
             }
-            None => {
+            Storage::Sqlite(path) => {
+                let sqlite = Arc::new(sqlite_store(path).await?);
+                (sqlite.clone(), sqlite)
+            }
+            Storage::Memory => {
                 tracing::info!(
-                        "in-memory storage: invitations and queued mail are lost when the process stops"
-                    );
+                    "in-memory storage: invitations and queued mail are lost when the process stops"
+                );
                 let memory = Arc::new(MemoryStore::new());
                 (memory.clone(), memory)
             }
@@ -558,7 +712,25 @@ async fn pg_store(url: &DatabaseUrl, args: &Args) -> Result<PgStore, ServerError
         store = store.in_schema(schema).map_err(ServerError::Database)?;
     }
     store.migrate().await.map_err(ServerError::Database)?;
-    tracing::info!(schema = store.schema(), "PostgreSQL storage ready");
+    tracing::info!(
+        url = %redact_password(url.expose()),
+        schema = store.schema(),
+        "PostgreSQL storage ready"
+    );
+    Ok(store)
+}
+
+/// Opens the SQLite file at `path` (creating it when missing) and migrates
+/// it; the log line and any error name it as an absolute path.
+async fn sqlite_store(path: &Path) -> Result<SqliteStore, ServerError> {
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let store = SqliteStore::open(path)
+        .await
+        .map_err(|source| ServerError::Sqlite {
+            path: shown.clone(),
+            source,
+        })?;
+    tracing::info!(path = %shown.display(), "SQLite storage ready");
     Ok(store)
 }
 
@@ -653,6 +825,87 @@ mod tests {
         }
     }
 
+    fn storage_of_flags(flags: &[&str]) -> Result<Storage, String> {
+        let mut all = vec!["invitation-server"];
+        all.extend_from_slice(flags);
+        Args::try_parse_checked_from(all)
+            .map_err(|e| e.to_string())
+            .and_then(|args| args.storage())
+    }
+
+    #[test]
+    fn the_store_is_the_sqlite_file_invitations_db_unless_a_flag_names_another() {
+        let sqlite = |path: &str| Ok(Storage::Sqlite(PathBuf::from(path)));
+        assert_eq!(storage_of_flags(&[]), sqlite("invitations.db"));
+        for (url, path) in [
+            ("sqlite://data/x.db", "data/x.db"),
+            ("sqlite:///var/lib/x.db", "/var/lib/x.db"),
+            ("sqlite:x.db", "x.db"),
+            ("SQLite:/abs/x.db", "/abs/x.db"),
+        ] {
+            assert_eq!(storage_of_flags(&["--database-url", url]), sqlite(path));
+        }
+        assert_eq!(storage_of_flags(&["--memory"]), Ok(Storage::Memory));
+        assert_eq!(
+            storage_of_flags(&["--database-url", "memory:"]),
+            Ok(Storage::Memory)
+        );
+        let pg = "postgres://app:pw@db/x";
+        assert_eq!(
+            storage_of_flags(&["--database-url", pg, "--database-schema", "s"]),
+            Ok(Storage::Postgres(DatabaseUrl::from(pg.to_owned())))
+        );
+        let pairs = "host=db user=app";
+        assert_eq!(
+            storage_of_flags(&["--database-url", pairs, "--database-pool-size", "2"]),
+            Ok(Storage::Postgres(DatabaseUrl::from(pairs.to_owned())))
+        );
+    }
+
+    #[test]
+    fn memory_with_a_database_url_and_postgresql_flags_for_another_store_are_usage_errors() {
+        let usage = |flags: &[&str]| {
+            let mut all = vec!["invitation-server"];
+            all.extend_from_slice(flags);
+            let e = Args::try_parse_checked_from(all).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{flags:?}: {e}");
+            e.to_string()
+        };
+        let e = usage(&["--memory", "--database-url", "sqlite:x.db"]);
+        assert!(
+            e.contains("--memory") && e.contains("--database-url"),
+            "{e}"
+        );
+        for url in ["sqlite:x.db", "memory:"] {
+            let e = usage(&["--database-url", url, "--database-schema", "s"]);
+            assert!(
+                e.contains("--database-schema applies to PostgreSQL only"),
+                "{e}"
+            );
+            let e = usage(&["--database-url", url, "--database-pool-size", "2"]);
+            assert!(
+                e.contains("--database-pool-size applies to PostgreSQL only"),
+                "{e}"
+            );
+            let e = usage(&["--database-url", url, "--database-statement-timeout", "2"]);
+            assert!(e.contains("--database-statement-timeout applies"), "{e}");
+        }
+        let e = usage(&["--memory", "--database-schema", "s"]);
+        assert!(
+            e.contains("--database-schema applies to PostgreSQL only"),
+            "{e}"
+        );
+        for bad in [
+            "sqlite:",
+            "sqlite://",
+            "sqlite::memory:",
+            "sqlite://x.db?mode=rwc",
+        ] {
+            let e = usage(&["--database-url", bad]);
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+
     #[test]
     fn the_workers_flag_is_gone() {
         assert!(Args::try_parse_from(["invitation-server", "--workers", "2"]).is_err());
@@ -712,7 +965,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_and_a_bound_server_show_no_token_in_debug() {
-        let args = Args::try_parse_from(["invitation-server", "--listen", "127.0.0.1:0"]).unwrap();
+        let args =
+            Args::try_parse_from(["invitation-server", "--listen", "127.0.0.1:0", "--memory"])
+                .unwrap();
         let server = Server::build(&args, Some("bootstrap-secret-1"))
             .await
             .unwrap();

@@ -5,13 +5,12 @@ use std::error::Error as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
 use invitation_server::logging::{self, report_dropped_lines};
 use invitation_server::{shutdown_signal, Args, Server, BOOTSTRAP_TOKEN_ENV};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Args::parse_checked();
     // Lines are written by a background thread; the guard writes what is
     // left when it is dropped.
     let logging = match logging::init(args.log_format) {

@@ -70,14 +70,42 @@ pub struct Running {
 }
 
 /// The binary with these flags and none of its environment variables
-/// but `RUST_LOG=warn`, standard output and error piped.
+/// but `RUST_LOG=warn`, standard output and error piped; on the memory
+/// store unless the flags name one (see [`command_with`]).
 pub fn command(args: &[&str]) -> Command {
+    command_with(args, &[])
+}
+
+/// As [`command`], with these environment variables. `--memory` is added
+/// unless the flags or the environment name a store (`--memory`,
+/// `--database-url`, `INVITATION_DATABASE_URL`), so that no test writes
+/// the default `./invitations.db`.
+pub fn command_with(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let names_a_store = args
+        .iter()
+        .any(|a| *a == "--memory" || a.starts_with("--database-url"))
+        || env.iter().any(|(k, _)| *k == "INVITATION_DATABASE_URL");
+    if names_a_store {
+        bare_command(args, env)
+    } else {
+        let mut all = vec!["--memory"];
+        all.extend_from_slice(args);
+        bare_command(&all, env)
+    }
+}
+
+/// The binary with exactly these flags (on the default store, the file
+/// `invitations.db` of its working directory, unless they name another)
+/// and none of its environment variables but these and `RUST_LOG=warn`.
+pub fn bare_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_invitation-server"));
     command
         .args(args)
         .env_remove("INVITATION_LISTEN")
         .env_remove("INVITATION_DATABASE_URL")
         .env_remove("INVITATION_DATABASE_SCHEMA")
+        .env_remove("INVITATION_DATABASE_POOL_SIZE")
+        .env_remove("INVITATION_DATABASE_STATEMENT_TIMEOUT")
         .env_remove("INVITATION_DIRECTORY")
         .env_remove("INVITATION_BOOTSTRAP_TOKEN")
         .env_remove("INVITATION_INSTALL_ID")
@@ -91,6 +119,7 @@ pub fn command(args: &[&str]) -> Command {
         .env_remove("INVITATION_PUBLIC_URL")
         .env_remove("INVITATION_MAIL_RETRY_FIRST")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -98,11 +127,13 @@ pub fn command(args: &[&str]) -> Command {
 }
 
 impl Running {
+    /// Started with these flags and environment (see [`command_with`]).
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = command(args);
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        Self::spawn(command_with(args, env))
+    }
+
+    /// Started as `command` says, once it prints where it listens.
+    pub fn spawn(mut command: Command) -> Self {
         let mut child = command.spawn().expect("the binary starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
