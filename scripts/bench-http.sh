@@ -217,7 +217,13 @@ start_kind() {
     local bin=$server_bin
     [[ "$1" == old-* ]] && bin=$old_bin
     case "$1" in
-    memory | old-memory) start "$1" "${server_env[@]}" "$bin" --listen 127.0.0.1:0 ;;
+    memory) start "$1" "${server_env[@]}" "$bin" --listen 127.0.0.1:0 --memory ;;
+    old-memory)
+        # A revision from before --memory kept invitations in memory by default.
+        local memory=()
+        [[ "$("$bin" --help)" == *--memory* ]] && memory=(--memory)
+        start "$1" "${server_env[@]}" "$bin" --listen 127.0.0.1:0 "${memory[@]}"
+        ;;
     postgres | old-postgres)
         pg_loads=$((pg_loads + 1))
         start "$1" "${server_env[@]}" "$bin" --listen 127.0.0.1:0 --database-url "$server_db_url" \

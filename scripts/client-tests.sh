@@ -18,9 +18,10 @@
 #
 # Builds the server and starts an SMTP sink (scripts/smtp-sink.py, in the
 # same virtualenv) on a free loopback port, writing each mail it receives
-# into a scratch directory. Then for each store (the memory store, and
-# PostgreSQL when INVITATION_TEST_DATABASE_URL is set, as scripts/test.sh
-# sets it: in a fresh schema, dropped afterwards) starts the server on a
+# into a scratch directory. Then for each store (the memory store, an
+# SQLite file in the scratch directory, and PostgreSQL when
+# INVITATION_TEST_DATABASE_URL is set, as scripts/test.sh sets it: in a
+# fresh schema, dropped afterwards) starts the server on a
 # free port with a directory file (one user holding all four invitation
 # permissions and an API token, and an enrollment flow) and mail on
 # (--smtp-url to the sink, --mail-from, --public-url), waits until it is
@@ -284,11 +285,13 @@ print(json.load(urllib.request.urlopen(request, timeout=10))["pk"])
     fi
 }
 
-# 5. The round trips: on the memory store, and on PostgreSQL when the tests
-# have one (INVITATION_TEST_DATABASE_URL, as scripts/test.sh sets it), in a
-# schema of its own that is dropped afterwards.
+# 5. The round trips: on the memory store, on an SQLite file of its own,
+# and on PostgreSQL when the tests have one (INVITATION_TEST_DATABASE_URL,
+# as scripts/test.sh sets it), in a schema of its own that is dropped
+# afterwards.
 status=0
-run_against memory
+run_against memory --memory
+run_against SQLite --database-url "sqlite://$work/invitations.db"
 if [[ -n "${INVITATION_TEST_DATABASE_URL:-}" ]]; then
     pg_schema="client_tests_$("$python" -c 'import secrets; print(secrets.token_hex(6))')"
     run_against PostgreSQL --database-url "$INVITATION_TEST_DATABASE_URL" --database-schema "$pg_schema"

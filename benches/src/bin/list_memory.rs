@@ -119,9 +119,10 @@ fn start_server(port: u16, database_url: Option<&str>) -> Child {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if let Some(url) = database_url {
-        command.args(["--database-url", url, "--database-schema", &schema_name()]);
-    }
+    match database_url {
+        Some(url) => command.args(["--database-url", url, "--database-schema", &schema_name()]),
+        None => command.arg("--memory"),
+    };
     command
         .spawn()
         .expect("start invitation-server (build it with --release first)")
