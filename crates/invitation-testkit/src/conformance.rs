@@ -1018,6 +1018,53 @@ pub fn run<F: std::future::Future>(behaviour: F) -> F::Output {
         .block_on(behaviour)
 }
 
+/// Calls the macro `$callback` with the names of every clause one caller
+/// can run (all but the racing ones), comma-separated: for an adapter
+/// that runs them in a setting of its own, such as inside a host's
+/// transaction, so that a clause added to the suite runs there too.
+///
+/// ```text
+/// macro_rules! in_transaction {
+///     ($($clause:ident),* $(,)?) => { $( /* a test calling
+///         invitation_testkit::conformance::$clause(&store_in_tx) */ )* };
+/// }
+/// invitation_testkit::single_caller_clauses!(in_transaction);
+/// ```
+///
+/// [`store_conformance_tests!`](crate::store_conformance_tests) runs these
+/// and the racing clauses.
+#[macro_export]
+macro_rules! single_caller_clauses {
+    ($callback:ident) => {
+        $callback! {
+            insert_then_get_round_trips_every_field,
+            fixed_data_numbers_round_trip_exactly,
+            inserting_a_taken_id_is_a_conflict_and_changes_nothing,
+            getting_an_unknown_id_is_none,
+            updating_every_field_writes_them_all_and_bumps_the_version,
+            updating_some_fields_keeps_the_others,
+            updating_an_unknown_id_is_not_found_and_stores_nothing,
+            an_update_expecting_another_version_changes_nothing,
+            deleting_removes_the_row_once,
+            a_delete_expecting_another_version_keeps_the_row,
+            redeeming_an_unknown_id_is_not_found,
+            an_expired_invitation_is_refused_and_kept,
+            a_flow_bound_invitation_refuses_other_flows_and_an_unbound_one_fits_any,
+            outside_any_flow_only_an_unbound_invitation_is_redeemed,
+            purging_deletes_expired_rows_and_keeps_never_expiring_ones,
+            the_default_order_is_expires_descending_with_never_expiring_first,
+            every_field_orders_both_ways_with_ties_broken_by_id,
+            each_filter_keeps_exactly_the_matching_rows,
+            search_words_must_all_match_ignoring_case,
+            search_wildcards_are_literal,
+            pages_cut_the_ordered_rows_and_total_ignores_the_cut,
+            unbinding_a_flow_clears_only_its_invitations,
+            deleting_a_user_deletes_only_their_invitations,
+            a_live_store_answers_ping,
+        }
+    };
+}
+
 /// Expands to one `#[test]` per behaviour of the conformance suite, each
 /// run by [`run`] on a tokio runtime of its own: the adapter's crate needs
 /// no `tokio` dev-dependency for it.
