@@ -327,6 +327,46 @@ pub trait MailOutbox: Send + Sync + fmt::Debug {
     async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
+/// `impl MailOutbox for $outbox`, every method handed to the value
+/// `$outbox`'s method `$to()` returns: the outbox's counterpart of
+/// [`forward_store!`](crate::forward_store).
+#[macro_export]
+macro_rules! forward_outbox {
+    ($outbox:ty => $to:ident) => {
+        #[$crate::async_trait]
+        impl $crate::MailOutbox for $outbox {
+            async fn enqueue(
+                &self,
+                mails: &[$crate::QueuedMail],
+            ) -> Result<(), $crate::StoreError> {
+                self.$to().enqueue(mails).await
+            }
+            async fn claim(
+                &self,
+                now: $crate::chrono::DateTime<$crate::chrono::Utc>,
+                lease_until: $crate::chrono::DateTime<$crate::chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<$crate::QueuedMail>, $crate::StoreError> {
+                self.$to().claim(now, lease_until, limit).await
+            }
+            async fn record(
+                &self,
+                id: &$crate::MailId,
+                attempt: &$crate::Attempt,
+                now: $crate::chrono::DateTime<$crate::chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                self.$to().record(id, attempt, now).await
+            }
+            async fn purge_finished(
+                &self,
+                before: $crate::chrono::DateTime<$crate::chrono::Utc>,
+            ) -> Result<u64, $crate::StoreError> {
+                self.$to().purge_finished(before).await
+            }
+        }
+    };
+}
+
 /// Renders invitation mails.
 ///
 /// # Contract

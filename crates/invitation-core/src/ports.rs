@@ -230,6 +230,93 @@ pub trait InvitationStore: Send + Sync + Debug {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
+/// `impl InvitationStore for $store`, every method handed to the value
+/// `$store`'s method `$to()` returns (which has the same methods, inherent or
+/// from the trait): for an adapter with several public types (a pooled
+/// store, a store inside a host's transaction) over one implementation.
+///
+/// ```
+/// # use invitation_core::*;
+/// # use invitation_core::chrono::{DateTime, Utc};
+/// #[derive(Debug)]
+/// struct Scoped<'a>(&'a dyn InvitationStore);
+///
+/// impl Scoped<'_> {
+///     fn inner(&self) -> &dyn InvitationStore {
+///         self.0
+///     }
+/// }
+///
+/// invitation_core::forward_store!(Scoped<'_> => inner);
+/// ```
+#[macro_export]
+macro_rules! forward_store {
+    ($store:ty => $to:ident) => {
+        #[$crate::async_trait]
+        impl $crate::InvitationStore for $store {
+            async fn insert(
+                &self,
+                invitation: &$crate::Invitation,
+            ) -> Result<(), $crate::StoreError> {
+                self.$to().insert(invitation).await
+            }
+            async fn get(
+                &self,
+                id: &$crate::InvitationId,
+            ) -> Result<Option<$crate::Invitation>, $crate::StoreError> {
+                self.$to().get(id).await
+            }
+            async fn update(
+                &self,
+                id: &$crate::InvitationId,
+                patch: &$crate::InvitationPatch,
+                expected: Option<$crate::Version>,
+            ) -> Result<$crate::UpdateOutcome, $crate::StoreError> {
+                self.$to().update(id, patch, expected).await
+            }
+            async fn delete(
+                &self,
+                id: &$crate::InvitationId,
+                expected: Option<$crate::Version>,
+            ) -> Result<$crate::DeleteOutcome, $crate::StoreError> {
+                self.$to().delete(id, expected).await
+            }
+            async fn list(
+                &self,
+                query: &$crate::ListQuery,
+            ) -> Result<$crate::StoredPage, $crate::StoreError> {
+                self.$to().list(query).await
+            }
+            async fn redeem(
+                &self,
+                id: &$crate::InvitationId,
+                flow: Option<&$crate::FlowId>,
+                now: $crate::chrono::DateTime<$crate::chrono::Utc>,
+            ) -> Result<$crate::RedeemOutcome, $crate::StoreError> {
+                self.$to().redeem(id, flow, now).await
+            }
+            async fn purge_expired(
+                &self,
+                now: $crate::chrono::DateTime<$crate::chrono::Utc>,
+            ) -> Result<u64, $crate::StoreError> {
+                self.$to().purge_expired(now).await
+            }
+            async fn unbind_flow(&self, flow: &$crate::FlowId) -> Result<u64, $crate::StoreError> {
+                self.$to().unbind_flow(flow).await
+            }
+            async fn delete_created_by(
+                &self,
+                user: &$crate::UserId,
+            ) -> Result<u64, $crate::StoreError> {
+                self.$to().delete_created_by(user).await
+            }
+            async fn ping(&self) -> Result<(), $crate::StoreError> {
+                self.$to().ping().await
+            }
+        }
+    };
+}
+
 /// What a directory (users or flows) can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

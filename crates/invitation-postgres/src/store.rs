@@ -3,13 +3,12 @@
 //! the host's transaction ([`PgTransactionStore`]). Both implement
 //! [`InvitationStore`] by handing each call to their session.
 
-use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Utc};
 use invitation_core::time::truncate_to_micros;
 use invitation_core::{
-    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore, ListQuery,
-    RedeemOutcome, StoreError, StoredPage, UpdateOutcome, UserId, Version,
+    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, ListQuery, RedeemOutcome,
+    StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Row;
@@ -322,59 +321,5 @@ impl Session<'_> {
     }
 }
 
-/// `impl InvitationStore for $store`, each method handed to `$store`'s
-/// `session()`.
-macro_rules! through_session {
-    ($store:ty) => {
-        #[async_trait]
-        impl InvitationStore for $store {
-            async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
-                self.session().insert(invitation).await
-            }
-            async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-                self.session().get(id).await
-            }
-            async fn update(
-                &self,
-                id: &InvitationId,
-                patch: &InvitationPatch,
-                expected: Option<Version>,
-            ) -> Result<UpdateOutcome, StoreError> {
-                self.session().update(id, patch, expected).await
-            }
-            async fn delete(
-                &self,
-                id: &InvitationId,
-                expected: Option<Version>,
-            ) -> Result<DeleteOutcome, StoreError> {
-                self.session().delete(id, expected).await
-            }
-            async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
-                self.session().list(query).await
-            }
-            async fn redeem(
-                &self,
-                id: &InvitationId,
-                flow: Option<&FlowId>,
-                now: DateTime<Utc>,
-            ) -> Result<RedeemOutcome, StoreError> {
-                self.session().redeem(id, flow, now).await
-            }
-            async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-                self.session().purge_expired(now).await
-            }
-            async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
-                self.session().unbind_flow(flow).await
-            }
-            async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError> {
-                self.session().delete_created_by(user).await
-            }
-            async fn ping(&self) -> Result<(), StoreError> {
-                self.session().ping().await
-            }
-        }
-    };
-}
-
-through_session!(PgStore);
-through_session!(PgTransactionStore<'_>);
+invitation_core::forward_store!(PgStore => session);
+invitation_core::forward_store!(PgTransactionStore<'_> => session);

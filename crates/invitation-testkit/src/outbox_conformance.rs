@@ -47,31 +47,13 @@ use crate::doubles::RecordingMailer;
 #[derive(Debug, Clone)]
 pub struct DynOutbox(pub Arc<dyn MailOutbox>);
 
-#[async_trait::async_trait]
-impl MailOutbox for DynOutbox {
-    async fn enqueue(&self, mails: &[QueuedMail]) -> Result<(), StoreError> {
-        self.0.enqueue(mails).await
-    }
-    async fn claim(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<QueuedMail>, StoreError> {
-        self.0.claim(now, lease_until, limit).await
-    }
-    async fn record(
-        &self,
-        id: &MailId,
-        attempt: &Attempt,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.0.record(id, attempt, now).await
-    }
-    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.0.purge_finished(before).await
+impl DynOutbox {
+    fn inner(&self) -> &dyn MailOutbox {
+        &*self.0
     }
 }
+
+invitation_core::forward_outbox!(DynOutbox => inner);
 
 /// How many mails the concurrent claimers share.
 pub const CLAIMED_MAILS: usize = 200;

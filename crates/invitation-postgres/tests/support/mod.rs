@@ -14,14 +14,7 @@ use std::io::Write as _;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use invitation_core::{
-    Attempt, DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore,
-    ListQuery, MailId, MailOutbox, QueuedMail, RedeemOutcome, StoreError, StoredPage,
-    UpdateOutcome, UserId, Version,
-};
 use invitation_postgres::PgStore;
 use tokio_postgres::{Config, NoTls};
 use uuid::Uuid;
@@ -273,76 +266,12 @@ pub async fn store() -> Option<TestStore> {
     })
 }
 
-#[async_trait]
-impl InvitationStore for TestStore {
-    async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
-        self.store.insert(invitation).await
-    }
-    async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-        self.store.get(id).await
-    }
-    async fn update(
-        &self,
-        id: &InvitationId,
-        patch: &InvitationPatch,
-        expected: Option<Version>,
-    ) -> Result<UpdateOutcome, StoreError> {
-        self.store.update(id, patch, expected).await
-    }
-    async fn delete(
-        &self,
-        id: &InvitationId,
-        expected: Option<Version>,
-    ) -> Result<DeleteOutcome, StoreError> {
-        self.store.delete(id, expected).await
-    }
-    async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
-        self.store.list(query).await
-    }
-    async fn redeem(
-        &self,
-        id: &InvitationId,
-        flow: Option<&FlowId>,
-        now: DateTime<Utc>,
-    ) -> Result<RedeemOutcome, StoreError> {
-        self.store.redeem(id, flow, now).await
-    }
-    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.store.purge_expired(now).await
-    }
-    async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
-        self.store.unbind_flow(flow).await
-    }
-    async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError> {
-        self.store.delete_created_by(user).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.store.ping().await
+impl TestStore {
+    /// The store behind this test handle.
+    fn inner(&self) -> &PgStore {
+        &self.store
     }
 }
 
-#[async_trait]
-impl MailOutbox for TestStore {
-    async fn enqueue(&self, mails: &[QueuedMail]) -> Result<(), StoreError> {
-        self.store.enqueue(mails).await
-    }
-    async fn claim(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<QueuedMail>, StoreError> {
-        self.store.claim(now, lease_until, limit).await
-    }
-    async fn record(
-        &self,
-        id: &MailId,
-        attempt: &Attempt,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.store.record(id, attempt, now).await
-    }
-    async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.store.purge_finished(before).await
-    }
-}
+invitation_core::forward_store!(TestStore => inner);
+invitation_core::forward_outbox!(TestStore => inner);

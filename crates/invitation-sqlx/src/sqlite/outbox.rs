@@ -3,9 +3,8 @@
 
 use std::collections::HashSet;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use invitation_core::{Attempt, InvitationId, MailId, MailOutbox, QueuedMail, StoreError};
+use invitation_core::{Attempt, InvitationId, MailId, QueuedMail, StoreError};
 use serde_json::json;
 use sqlx::query;
 
@@ -122,37 +121,5 @@ impl Session<'_, '_> {
     }
 }
 
-/// `impl MailOutbox for $store`, each method handed to `$store`'s
-/// `session()`.
-macro_rules! outbox_through_session {
-    ($store:ty) => {
-        #[async_trait]
-        impl MailOutbox for $store {
-            async fn enqueue(&self, mails: &[QueuedMail]) -> Result<(), StoreError> {
-                self.session().enqueue(mails).await
-            }
-            async fn claim(
-                &self,
-                now: DateTime<Utc>,
-                lease_until: DateTime<Utc>,
-                limit: u32,
-            ) -> Result<Vec<QueuedMail>, StoreError> {
-                self.session().claim(now, lease_until, limit).await
-            }
-            async fn record(
-                &self,
-                id: &MailId,
-                attempt: &Attempt,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                self.session().record(id, attempt, now).await
-            }
-            async fn purge_finished(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-                self.session().purge_finished(before).await
-            }
-        }
-    };
-}
-
-outbox_through_session!(SqliteStore);
-outbox_through_session!(SqliteTransactionStore<'_>);
+invitation_core::forward_outbox!(SqliteStore => session);
+invitation_core::forward_outbox!(SqliteTransactionStore<'_> => session);

@@ -3,11 +3,10 @@
 //! say why, and redemption, which reads the row and consumes a single-use
 //! one with one `DELETE … RETURNING`.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use invitation_core::{
-    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, InvitationStore, ListQuery,
-    RedeemOutcome, StoreError, StoredPage, UpdateOutcome, UserId, Version,
+    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, ListQuery, RedeemOutcome,
+    StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
 use sqlx::query;
 use sqlx::sqlite::SqliteRow;
@@ -293,59 +292,5 @@ impl Session<'_, '_> {
     }
 }
 
-/// `impl InvitationStore for $store`, each method handed to `$store`'s
-/// `session()`.
-macro_rules! store_through_session {
-    ($store:ty) => {
-        #[async_trait]
-        impl InvitationStore for $store {
-            async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
-                self.session().insert(invitation).await
-            }
-            async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-                self.session().get(id).await
-            }
-            async fn update(
-                &self,
-                id: &InvitationId,
-                patch: &InvitationPatch,
-                expected: Option<Version>,
-            ) -> Result<UpdateOutcome, StoreError> {
-                self.session().update(id, patch, expected).await
-            }
-            async fn delete(
-                &self,
-                id: &InvitationId,
-                expected: Option<Version>,
-            ) -> Result<DeleteOutcome, StoreError> {
-                self.session().delete(id, expected).await
-            }
-            async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
-                self.session().list(query).await
-            }
-            async fn redeem(
-                &self,
-                id: &InvitationId,
-                flow: Option<&FlowId>,
-                now: DateTime<Utc>,
-            ) -> Result<RedeemOutcome, StoreError> {
-                self.session().redeem(id, flow, now).await
-            }
-            async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-                self.session().purge_expired(now).await
-            }
-            async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
-                self.session().unbind_flow(flow).await
-            }
-            async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError> {
-                self.session().delete_created_by(user).await
-            }
-            async fn ping(&self) -> Result<(), StoreError> {
-                self.session().ping().await
-            }
-        }
-    };
-}
-
-store_through_session!(SqliteStore);
-store_through_session!(SqliteTransactionStore<'_>);
+invitation_core::forward_store!(SqliteStore => session);
+invitation_core::forward_store!(SqliteTransactionStore<'_> => session);
