@@ -63,6 +63,12 @@ pub enum PgError {
     },
 }
 
+impl From<invitation_postgres_sql::InvalidSchema> for PgError {
+    fn from(error: invitation_postgres_sql::InvalidSchema) -> Self {
+        Self::InvalidSchema { name: error.name }
+    }
+}
+
 impl PgError {
     /// Whether retrying later may succeed (the server or pool was
     /// unavailable, not the request wrong).

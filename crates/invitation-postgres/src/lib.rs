@@ -9,7 +9,6 @@ mod migrate;
 mod options;
 mod outbox;
 mod row;
-mod schema;
 mod store;
 mod tls;
 mod transaction;
@@ -27,18 +26,17 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::conn::Executor;
 pub use crate::error::PgError;
-pub use crate::list::{MAX_PREPARED_STATEMENTS, SEARCH_SLOTS};
+pub use crate::list::MAX_PREPARED_STATEMENTS;
 pub use crate::options::{
     PgOptions, DEFAULT_MIGRATION_BUDGET, DEFAULT_MIGRATION_LOCK_TIMEOUT, DEFAULT_POOL_SIZE,
     DEFAULT_STATEMENT_TIMEOUT, DEFAULT_TIMEOUT,
 };
-use crate::schema::{Schema, Statements};
 use crate::store::Session;
 pub use crate::tls::{CertificateCheck, ConnectionSettings};
 pub use crate::transaction::PgTransactionStore;
-
-/// The schema [`PgStore::new`] uses.
-pub const DEFAULT_SCHEMA: &str = "invitation";
+pub use invitation_postgres_sql::list::SEARCH_SLOTS;
+pub use invitation_postgres_sql::DEFAULT_SCHEMA;
+use invitation_postgres_sql::{Schema, Statements};
 
 /// The PostgreSQL invitation store.
 ///
@@ -68,7 +66,7 @@ impl PgStore {
     /// the certificate (the store cannot see the pool's connector; a cancel
     /// request carries only the backend's cancel key).
     pub fn new(pool: Pool) -> Self {
-        Self::from_schema(pool, Schema::default_schema())
+        Self::from_schema(pool, Schema::default())
     }
 
     /// A store over `pool`, with its tables in `schema`.

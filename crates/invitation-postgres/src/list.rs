@@ -1,70 +1,17 @@
-//! [`ListQuery`] as one SQL statement of bounded shape.
+//! A [`ListQuery`] as the statement `invitation_postgres_sql::list::plan`
+//! makes of it, with its parameters as tokio-postgres takes them.
 //!
-//! The statement returns the total and the page together, from one
-//! snapshot, so an empty page (offset past the end, `limit` 0, nothing
-//! matching) is one row holding the total and NULLs.
-//!
-//! Without filters or search words the page is read through the ordering's
-//! index with its LIMIT, and the total is the sum of migration 0002's
-//! counters:
-//!
-//! ```sql
-//! SELECT c.total, p.* FROM (SELECT sum(n) AS total FROM counts) AS c
-//! LEFT JOIN (SELECT <columns> FROM t ORDER BY <order> LIMIT $l OFFSET $o) AS p ON true
-//! ORDER BY <order>
-//! ```
-//!
-//! With them, the matching rows' ids and sort keys are found once, through
-//! the filter and search indexes, and both the total and the page come
-//! from that set:
-//!
-//! ```sql
-//! WITH m AS MATERIALIZED (SELECT id, <sort column> FROM t WHERE <where>)
-//! SELECT c.total, p.* FROM (SELECT count(*) AS total FROM m) AS c
-//! LEFT JOIN (SELECT <columns> FROM (SELECT id FROM m ORDER BY <order>
-//!                                   LIMIT $l OFFSET $o) AS pg
-//!            JOIN t ON t.id = pg.id) AS p ON true
-//! ORDER BY <order>
-//! ```
-//!
-//! The conditions are tested once per row, not once for the count and again
-//! for the page, and the page cannot be planned as a walk down the
-//! ordering's index in the hope of finding `limit` matches early, which,
-//! when few rows match, tests nearly every row of the table (a one-word
-//! search matching 50 of 500,000 rows took 0.5 s that way, 10 ms this way).
-//!
-//! **Bounded shapes.** Every value is a bound parameter, and the text
-//! depends on nothing but the ordering (12 of them) and whether the query
-//! has any filter or search word at all:
-//!
-//! - Without either, the total is the sum of migration 0002's counters; the
-//!   statement is prepared once per connection (12 texts).
-//! - Otherwise `<where>` is always the same: four NULL-able filter slots
-//!   (`$n IS NULL OR name = $n`, …), [`SEARCH_SLOTS`] NULL-able search-word
-//!   slots, each the per-word condition written out, and one condition over
-//!   arrays (`unnest(…) WITH ORDINALITY`, the words' creators and flows as
-//!   (word, id) pairs) for any words past the slots. It is sent as an
-//!   unnamed statement in one round trip (`query_typed`): PostgreSQL plans
-//!   it for the values at hand every time, so an empty slot folds away and
-//!   the trigram, creator and flow indexes serve the words, a
-//!   generic plan (which could use no index) is never chosen, and nothing
-//!   stays behind on the server.
-//!
-//! So a connection holds at most [`MAX_PREPARED_STATEMENTS`] prepared
-//! statements of a store, whatever lists it is asked for.
+//! The unfiltered list (one text per ordering) is prepared once per
+//! connection like the fixed statements; a filtered or searching one is
+//! sent as an unnamed statement with its parameters' types in one round
+//! trip (`query_typed`), planned for the values at hand every time.
 
-use std::fmt::Write as _;
-
-use invitation_core::{ListQuery, SortField};
+use chrono::{DateTime, Utc};
+use invitation_core::ListQuery;
+use invitation_postgres_sql::list::{plan as plan_sql, Param, Plan as SqlPlan};
+use invitation_postgres_sql::Statements;
 use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
-
-use crate::schema::{Statements, COLUMNS};
-
-/// How many search words get a slot of their own in the statement text
-/// (the core caps a search at 16 words); words past these are checked
-/// through arrays, which no index serves.
-pub const SEARCH_SLOTS: usize = 16;
 
 /// The statements a store prepares on one connection: the nine fixed ones
 /// of the invitations (insert, get, replace, delete, redeem, purge, unbind,
@@ -92,418 +39,35 @@ impl ListStatement {
 
 /// What a list call needs to do.
 pub(crate) enum Plan {
-    /// Nothing can match (a name filter holding NUL, which PostgreSQL text
-    /// cannot hold and no stored name contains; an expiry filter finer than
-    /// the microseconds every stored expiry is cut to).
+    /// Nothing can match.
     Empty,
     /// Run this.
     Query(ListStatement),
 }
 
-struct Builder {
-    params: Vec<Box<dyn ToSql + Sync + Send>>,
-    types: Vec<Type>,
-}
-
-impl Builder {
-    /// Adds a parameter of type `ty` and returns its placeholder, cast to
-    /// the type so the text reads unambiguously.
-    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static, ty: Type) -> String {
-        self.params.push(Box::new(value));
-        let placeholder = format!("${}::{}", self.params.len(), sql_type(&ty));
-        self.types.push(ty);
-        placeholder
+/// A parameter as tokio-postgres binds it, and its type.
+fn bound(param: Param) -> (Box<dyn ToSql + Sync + Send>, Type) {
+    match param {
+        Param::Text(v) => (Box::new(v), Type::TEXT),
+        Param::TextArray(v) => (Box::new(v), Type::TEXT_ARRAY),
+        Param::Int4Array(v) => (Box::new(v), Type::INT4_ARRAY),
+        Param::Int8(v) => (Box::new(v), Type::INT8),
+        Param::Int8Array(v) => (Box::new(v), Type::INT8_ARRAY),
+        Param::Timestamptz(v) => (Box::new(v as Option<DateTime<Utc>>), Type::TIMESTAMPTZ),
+        Param::UuidArray(v) => (Box::new(v as Option<Vec<Uuid>>), Type::UUID_ARRAY),
     }
-}
-
-fn sql_type(ty: &Type) -> &'static str {
-    match *ty {
-        Type::TEXT => "text",
-        Type::TEXT_ARRAY => "text[]",
-        Type::INT4_ARRAY => "int4[]",
-        Type::INT8 => "int8",
-        Type::INT8_ARRAY => "int8[]",
-        Type::UUID_ARRAY => "uuid[]",
-        _ => "timestamptz",
-    }
-}
-
-/// One search word as the statement takes it.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Word {
-    /// `None` when the word can match no name or expiry text.
-    pattern: Option<String>,
-    /// The pattern again when the word could occur in an expiry text,
-    /// `None` when it cannot: the expiry text is computed per row and costs
-    /// several times a name match, so it is only tried for such words.
-    expiry: Option<String>,
-    creators: Vec<i64>,
-    flows: Vec<Uuid>,
-}
-
-/// Whether `text` could occur in an expiry text as the API writes it
-/// (`2036-02-03T12:30:45.000007Z`: digits, `-`, `:`, `.`, `T` and `Z`, the
-/// letters in either case, as the match ignores ASCII case).
-fn could_be_in_expiry_text(text: &str) -> bool {
-    !text.is_empty()
-        && text.bytes().all(|b| {
-            b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'T' | b't' | b'Z' | b'z')
-        })
-}
-
-/// The query's words, each once: two words with the same pattern (ignoring
-/// ASCII case, as ILIKE here does) and the same creators and flows match
-/// the same rows, so a repeat adds nothing but work.
-fn words(query: &ListQuery) -> Vec<Word> {
-    let mut words: Vec<Word> = query
-        .search
-        .iter()
-        .map(|term| {
-            let mut creators: Vec<i64> = term.creators.iter().map(|u| u.get()).collect();
-            creators.sort_unstable();
-            creators.dedup();
-            let mut flows: Vec<Uuid> = term.flows.iter().map(|f| *f.as_uuid()).collect();
-            flows.sort_unstable();
-            flows.dedup();
-            let pattern = search_pattern(&term.text).map(|p| p.to_ascii_lowercase());
-            Word {
-                expiry: pattern
-                    .clone()
-                    .filter(|_| could_be_in_expiry_text(&term.text)),
-                pattern,
-                creators,
-                flows,
-            }
-        })
-        .collect();
-    words.sort_unstable();
-    words.dedup();
-    // PostgreSQL tests a row's conditions in the order written (among
-    // equally costly ones) and stops at the first that fails: cheap words
-    // first (no expiry text to compute), longer (rarer) words first.
-    words.sort_by_key(|word| {
-        (
-            word.expiry.is_some(),
-            std::cmp::Reverse(word.pattern.as_ref().map_or(0, String::len)),
-        )
-    });
-    words
-}
-
-/// `text` as an ILIKE pattern matching it anywhere, with `%`, `_` and `\`
-/// taken literally (`\` is ILIKE's default escape character).
-pub(crate) fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// The ILIKE pattern for a search word, or `None` when the word cannot be
-/// found in any name or expiry text. Names and expiry texts are ASCII, and
-/// the reference ignores ASCII case only, so a word with a non-ASCII
-/// character never matches them there; leaving such words out of ILIKE keeps
-/// the database locale's Unicode case folding (e.g. the Kelvin sign folding
-/// to `k`) from matching more than the reference. NUL cannot be sent at all.
-fn search_pattern(text: &str) -> Option<String> {
-    if text.bytes().all(|b| b.is_ascii() && b != 0) {
-        Some(contains_pattern(text))
-    } else {
-        None
-    }
-}
-
-/// The column an ordering sorts by before the id (`None` for the id).
-fn sort_column(field: SortField) -> Option<&'static str> {
-    Some(match field {
-        SortField::Pk => return None,
-        // The column is COLLATE "C": byte order.
-        SortField::Name => "name",
-        SortField::Expires => "expires",
-        SortField::SingleUse => "single_use",
-        SortField::Flow => "flow",
-        SortField::CreatedBy => "created_by",
-    })
-}
-
-fn order_by(field: SortField, descending: bool, prefix: &str) -> String {
-    let Some(column) = sort_column(field) else {
-        let direction = if descending { "DESC" } else { "ASC" };
-        return format!("{prefix}id {direction}");
-    };
-    // NULLs after every value ascending, before every value descending (the
-    // reference's `None` sorts greatest); ties by id ascending.
-    let direction = if descending {
-        "DESC NULLS FIRST"
-    } else {
-        "ASC NULLS LAST"
-    };
-    format!("{prefix}{column} {direction}, {prefix}id ASC")
 }
 
 /// Plans the statement for `query`.
 pub(crate) fn plan(sql: &Statements, query: &ListQuery) -> Plan {
-    let inner_order = order_by(query.ordering.field, query.ordering.descending, "");
-    let outer_order = order_by(query.ordering.field, query.ordering.descending, "p.");
-    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-    let table = &sql.table;
-    let columns = |prefix: &str| {
-        COLUMNS.split(", ").fold(String::new(), |mut acc, column| {
-            let _ = write!(acc, ", {prefix}{column}");
-            acc
-        })
+    let statement = match plan_sql(sql, query) {
+        SqlPlan::Empty => return Plan::Empty,
+        SqlPlan::Query(statement) => statement,
     };
-    let outer_columns = columns("p.");
-
-    let filters = &query.filters;
-    let unfiltered = filters.name.is_none()
-        && filters.created_by.is_none()
-        && filters.expires.is_none()
-        && filters.flow.is_none()
-        && query.search.is_empty();
-    if unfiltered {
-        // The total is the table's row count, which migration 0002 keeps
-        // exactly in 64 counters: no scan of the table.
-        let counts = &sql.counts;
-        return Plan::Query(ListStatement {
-            sql: format!(
-                "SELECT c.total{outer_columns} \
-                 FROM (SELECT sum(n)::bigint AS total FROM {counts}) AS c \
-                 LEFT JOIN (SELECT {COLUMNS} FROM {table} \
-                            ORDER BY {inner_order} LIMIT $1 OFFSET $2) AS p ON true \
-                 ORDER BY {outer_order}"
-            ),
-            params: vec![Box::new(limit), Box::new(offset)],
-            types: None,
-        });
-    }
-
-    if filters
-        .name
-        .as_deref()
-        .is_some_and(|name| name.contains('\0'))
-    {
-        return Plan::Empty;
-    }
-    // Stored expiries are whole microseconds; the driver would truncate a
-    // finer instant and match a row the reference does not.
-    if filters
-        .expires
-        .is_some_and(|expires| expires.timestamp_subsec_nanos() % 1000 != 0)
-    {
-        return Plan::Empty;
-    }
-
-    let mut b = Builder {
-        params: Vec::new(),
-        types: Vec::new(),
-    };
-    let mut conditions: Vec<String> = Vec::new();
-    let p = b.bind(filters.name.clone(), Type::TEXT);
-    conditions.push(format!("({p} IS NULL OR t.name = {p})"));
-    let users: Option<Vec<i64>> = filters
-        .created_by
-        .as_ref()
-        .map(|users| users.iter().map(|u| u.get()).collect());
-    let p = b.bind(users, Type::INT8_ARRAY);
-    conditions.push(format!("({p} IS NULL OR t.created_by = ANY({p}))"));
-    let p = b.bind(filters.expires, Type::TIMESTAMPTZ);
-    conditions.push(format!("({p} IS NULL OR t.expires = {p})"));
-    let flows: Option<Vec<Uuid>> = filters
-        .flow
-        .as_ref()
-        .map(|flows| flows.iter().map(|f| *f.as_uuid()).collect());
-    let p = b.bind(flows, Type::UUID_ARRAY);
-    conditions.push(format!("({p} IS NULL OR t.flow = ANY({p}))"));
-
-    let expires_text = &sql.expires_text;
-    let mut words = words(query).into_iter();
-    for _ in 0..SEARCH_SLOTS {
-        // An empty slot has NULL creators; a word that can match no text
-        // has a NULL pattern, one that cannot be in an expiry text a NULL
-        // expiry pattern, one without creators or flows empty arrays.
-        // Planned for the values, each such arm folds to false and goes,
-        // so a word without creators or flows is a bare `name ILIKE`, and
-        // the trigram index can take several words in one scan.
-        let (pattern, expiry, creators, flows) = match words.next() {
-            Some(word) => (
-                word.pattern,
-                word.expiry,
-                Some(word.creators),
-                Some(word.flows),
-            ),
-            None => (None, None, None, None),
-        };
-        let pattern = b.bind(pattern, Type::TEXT);
-        let expiry = b.bind(expiry, Type::TEXT);
-        let creators = b.bind(creators, Type::INT8_ARRAY);
-        let flows = b.bind(flows, Type::UUID_ARRAY);
-        conditions.push(format!(
-            "({creators} IS NULL \
-              OR ({pattern} IS NOT NULL AND t.name ILIKE {pattern}) \
-              OR ({expiry} IS NOT NULL AND {expires_text}(t.expires) ILIKE {expiry}) \
-              OR (cardinality({creators}) > 0 AND t.created_by = ANY({creators})) \
-              OR (cardinality({flows}) > 0 AND t.flow = ANY({flows})))"
-        ));
-    }
-    // Words past the slots: every one must match, by text, creator or flow.
-    let rest: Vec<Word> = words.collect();
-    let (patterns, expiries, creator_pairs, flow_pairs) = if rest.is_empty() {
-        (
-            None,
-            None,
-            (Vec::new(), Vec::new()),
-            (Vec::new(), Vec::new()),
-        )
-    } else {
-        let mut creator_pairs = (Vec::new(), Vec::new());
-        let mut flow_pairs = (Vec::new(), Vec::new());
-        let mut patterns = Vec::with_capacity(rest.len());
-        let mut expiries = Vec::with_capacity(rest.len());
-        for (i, word) in rest.into_iter().enumerate() {
-            let ordinal = i32::try_from(i + 1).unwrap_or(i32::MAX);
-            for creator in word.creators {
-                creator_pairs.0.push(ordinal);
-                creator_pairs.1.push(creator);
-            }
-            for flow in word.flows {
-                flow_pairs.0.push(ordinal);
-                flow_pairs.1.push(flow);
-            }
-            patterns.push(word.pattern);
-            expiries.push(word.expiry);
-        }
-        (Some(patterns), Some(expiries), creator_pairs, flow_pairs)
-    };
-    let patterns = b.bind(patterns, Type::TEXT_ARRAY);
-    let expiries = b.bind(expiries, Type::TEXT_ARRAY);
-    let creator_words = b.bind(creator_pairs.0, Type::INT4_ARRAY);
-    let creator_ids = b.bind(creator_pairs.1, Type::INT8_ARRAY);
-    let flow_words = b.bind(flow_pairs.0, Type::INT4_ARRAY);
-    let flow_ids = b.bind(flow_pairs.1, Type::UUID_ARRAY);
-    conditions.push(format!(
-        "({patterns} IS NULL OR NOT EXISTS ( \
-           SELECT 1 FROM unnest({patterns}, {expiries}) WITH ORDINALITY AS w(pattern, expiry, i) \
-            WHERE (t.name ILIKE w.pattern OR {expires_text}(t.expires) ILIKE w.expiry) IS NOT TRUE \
-              AND NOT EXISTS (SELECT 1 FROM unnest({creator_words}, {creator_ids}) AS c(i, id) \
-                               WHERE c.i = w.i AND c.id = t.created_by) \
-              AND NOT EXISTS (SELECT 1 FROM unnest({flow_words}, {flow_ids}) AS f(i, id) \
-                               WHERE f.i = w.i AND f.id = t.flow)))"
-    ));
-
-    let where_clause = conditions.join(" AND ");
-    let limit = b.bind(limit, Type::INT8);
-    let offset = b.bind(offset, Type::INT8);
-    let key = match sort_column(query.ordering.field) {
-        Some(column) => format!("t.id, t.{column}"),
-        None => "t.id".to_owned(),
-    };
-    let matched_order = order_by(query.ordering.field, query.ordering.descending, "m.");
-    let page_columns = columns("t.");
-    let page_columns = page_columns.trim_start_matches(", ");
+    let (params, types): (Vec<_>, Vec<_>) = statement.params.into_iter().map(bound).unzip();
     Plan::Query(ListStatement {
-        sql: format!(
-            "WITH m AS MATERIALIZED (SELECT {key} FROM {table} AS t WHERE {where_clause}) \
-             SELECT c.total{outer_columns} \
-             FROM (SELECT count(*) AS total FROM m) AS c \
-             LEFT JOIN (SELECT {page_columns} \
-                          FROM (SELECT m.id FROM m ORDER BY {matched_order} \
-                                 LIMIT {limit} OFFSET {offset}) AS pg \
-                          JOIN {table} AS t ON t.id = pg.id) AS p ON true \
-             ORDER BY {outer_order}"
-        ),
-        params: b.params,
-        types: Some(b.types),
+        sql: statement.sql,
+        params,
+        types: statement.unnamed.then_some(types),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use invitation_core::{Filters, Ordering, SearchTerm};
-
-    use crate::schema::Schema;
-
-    fn query() -> ListQuery {
-        ListQuery {
-            filters: Filters::default(),
-            search: Vec::new(),
-            ordering: Ordering::DEFAULT,
-            offset: 0,
-            limit: 20,
-        }
-    }
-
-    fn sql_of(query: &ListQuery) -> String {
-        let statements = Statements::new(Schema::default_schema());
-        match plan(&statements, query) {
-            Plan::Query(s) => s.sql,
-            Plan::Empty => String::from("<empty>"),
-        }
-    }
-
-    #[test]
-    fn wildcards_and_the_escape_character_are_escaped() {
-        assert_eq!(contains_pattern(r"a%b_c\d"), r"%a\%b\_c\\d%");
-        assert_eq!(contains_pattern(""), "%%");
-    }
-
-    #[test]
-    fn a_word_with_non_ascii_or_nul_characters_has_no_text_pattern() {
-        assert_eq!(search_pattern("ab"), Some("%ab%".to_owned()));
-        assert_eq!(search_pattern("\u{212a}"), None);
-        assert_eq!(search_pattern("é"), None);
-        assert_eq!(search_pattern("a\0"), None);
-    }
-
-    #[test]
-    fn the_default_order_puts_never_expiring_rows_first_and_breaks_ties_by_id() {
-        let sql = sql_of(&query());
-        assert!(
-            sql.contains("ORDER BY expires DESC NULLS FIRST, id ASC LIMIT"),
-            "{sql}"
-        );
-        assert!(
-            sql.ends_with("ORDER BY p.expires DESC NULLS FIRST, p.id ASC"),
-            "{sql}"
-        );
-    }
-
-    #[test]
-    fn ordering_by_pk_descending_reverses_the_id_itself() {
-        let mut q = query();
-        q.ordering = Ordering {
-            field: SortField::Pk,
-            descending: true,
-        };
-        assert!(sql_of(&q).ends_with("ORDER BY p.id DESC"));
-    }
-
-    #[test]
-    fn no_value_is_written_into_the_statement_text() {
-        let mut q = query();
-        q.filters.name = Some("'; DROP TABLE x; --".to_owned());
-        q.search = vec![SearchTerm {
-            text: "'; DROP TABLE y; --".to_owned(),
-            creators: Vec::new(),
-            flows: Vec::new(),
-        }];
-        let sql = sql_of(&q);
-        assert!(!sql.contains("DROP"), "{sql}");
-        assert!(!sql.contains('\''), "{sql}");
-    }
-
-    #[test]
-    fn a_name_filter_holding_nul_matches_nothing_without_a_query() {
-        let mut q = query();
-        q.filters.name = Some("a\0b".to_owned());
-        assert_eq!(sql_of(&q), "<empty>");
-    }
 }

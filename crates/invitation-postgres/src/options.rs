@@ -19,11 +19,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default `lock_timeout` of a migration's statements.
-pub const DEFAULT_MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_MIGRATION_LOCK_TIMEOUT: Duration =
+    invitation_postgres_sql::migrations::DEFAULT_LOCK_TIMEOUT;
 
 /// How long [`PgStore::migrate`](crate::PgStore::migrate) keeps retrying
 /// after lock timeouts, by default, before it gives up.
-pub const DEFAULT_MIGRATION_BUDGET: Duration = Duration::from_secs(60);
+pub const DEFAULT_MIGRATION_BUDGET: Duration = invitation_postgres_sql::migrations::DEFAULT_BUDGET;
 
 /// How a store built by [`PgStore::connect_with`](crate::PgStore::connect_with)
 /// behaves. `PgOptions::default()` is what

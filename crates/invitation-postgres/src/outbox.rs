@@ -1,5 +1,5 @@
 //! The [`MailOutbox`] operations, written once in [`Session`] like the
-//! invitations' (one statement each, see [`crate::schema::Statements`]),
+//! invitations' (one statement each, see [`invitation_postgres_sql::Statements`]),
 //! for [`PgStore`] and [`PgTransactionStore`].
 
 use std::collections::HashSet;

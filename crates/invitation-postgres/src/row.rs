@@ -83,13 +83,13 @@ pub(crate) fn version_param(version: Version) -> i64 {
 }
 
 /// The id at `first` (the first of the columns of
-/// [`crate::schema::COLUMNS`]), or `None` when it is NULL (the empty side
+/// [`invitation_postgres_sql::COLUMNS`]), or `None` when it is NULL (the empty side
 /// of an outer join).
 pub(crate) fn id_at(row: &Row, first: usize) -> Result<Option<Uuid>, StoreError> {
     column(row, first, "id", None)
 }
 
-/// The invitation in the columns of [`crate::schema::COLUMNS`] starting at
+/// The invitation in the columns of [`invitation_postgres_sql::COLUMNS`] starting at
 /// `first`.
 pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, StoreError> {
     let id: Uuid = column(row, first, "id", None)?;
@@ -110,7 +110,7 @@ pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, Store
     Invitation::from_stored(stored).map_err(|e| corrupt(at, &e, Some(Box::new(e.clone()))))
 }
 
-/// The mail in the columns of [`crate::schema::MAIL_COLUMNS`]. A column
+/// The mail in the columns of [`invitation_postgres_sql::MAIL_COLUMNS`]. A column
 /// that cannot be read, an address that is not one, or a negative attempt
 /// count is [`StoreError::Corrupt`] naming the mail (its `id` is `None`:
 /// the field names invitations), without the address text.

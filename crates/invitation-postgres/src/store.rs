@@ -18,8 +18,8 @@ use crate::conn::{Answer, Call, Executor, Failure};
 use crate::error::{pool_error, store_error};
 use crate::list::{plan, Plan};
 use crate::row::{column, id_at, invitation_at, version_at, version_param};
-use crate::schema::Statements;
 use crate::{PgStore, PgTransactionStore};
+use invitation_postgres_sql::Statements;
 
 /// A store's statements and where they run.
 pub(crate) struct Session<'a> {
@@ -61,7 +61,7 @@ pub(crate) fn store_failure(failure: Failure) -> StoreError {
 }
 
 /// An invitation's column values, in the order of
-/// [`crate::schema::COLUMNS`] (and of the insert parameters).
+/// [`invitation_postgres_sql::COLUMNS`] (and of the insert parameters).
 struct Columns<'a> {
     id: &'a Uuid,
     name: &'a str,

@@ -1,30 +1,53 @@
 //! The host-chosen schema and the SQL text of every fixed statement.
 
-use crate::error::PgError;
+/// The schema the adapters use unless the host names another.
+pub const DEFAULT_SCHEMA: &str = "invitation";
 
-/// The columns of an invitation row, in the order [`crate::row`] reads them.
-pub(crate) const COLUMNS: &str =
-    "id, name, expires, fixed_data, single_use, flow, created_by, version";
+/// The columns of an invitation row, in the order the statements answer
+/// them (and the insert takes its parameters): `id` uuid, `name` text,
+/// `expires` timestamptz NULL, `fixed_data` jsonb, `single_use` boolean,
+/// `flow` uuid NULL, `created_by` bigint, `version` bigint.
+pub const COLUMNS: &str = "id, name, expires, fixed_data, single_use, flow, created_by, version";
 
-/// The columns of an outbox row, in the order [`crate::row::mail_at`] reads
-/// them.
-pub(crate) const MAIL_COLUMNS: &str =
+/// The columns of an outbox row, in the order the claim answers them:
+/// `id` uuid, `invitation` uuid, `to_address` text, `cc` and `bcc` text[],
+/// `subject`, `html`, `plain_text` text, `queued_at` timestamptz,
+/// `attempts` integer.
+pub const MAIL_COLUMNS: &str =
     "id, invitation, to_address, cc, bcc, subject, html, plain_text, queued_at, attempts";
 
-/// A validated schema name: `^[a-z_][a-z0-9_]{0,62}$`, not `pg_…`.
+/// A schema name that is not a plain lowercase SQL identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid schema name {name:?}: expected ^[a-z_][a-z0-9_]{{0,62}}$, not starting with pg_")]
+pub struct InvalidSchema {
+    /// The name given.
+    pub name: String,
+}
+
+/// A validated schema name: `^[a-z_][a-z0-9_]{0,62}$`, not `pg_…` (which
+/// PostgreSQL reserves). It goes into statement texts as it is, quoted, so
+/// it can hold nothing but these characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Schema {
+pub struct Schema {
     name: String,
 }
 
-impl Schema {
-    pub(crate) fn default_schema() -> Self {
+impl Default for Schema {
+    /// [`DEFAULT_SCHEMA`].
+    fn default() -> Self {
         Self {
-            name: crate::DEFAULT_SCHEMA.to_owned(),
+            name: DEFAULT_SCHEMA.to_owned(),
         }
     }
+}
 
-    pub(crate) fn parse(name: &str) -> Result<Self, PgError> {
+impl Schema {
+    /// `name` as a schema.
+    ///
+    /// # Errors
+    /// [`InvalidSchema`] unless `name` matches `^[a-z_][a-z0-9_]{0,62}$`
+    /// and does not start with `pg_`.
+    pub fn parse(name: &str) -> Result<Self, InvalidSchema> {
         let bytes = name.as_bytes();
         let valid = matches!(bytes.first(), Some(b'a'..=b'z' | b'_'))
             && bytes.len() <= 63
@@ -37,64 +60,84 @@ impl Schema {
                 name: name.to_owned(),
             })
         } else {
-            Err(PgError::InvalidSchema {
+            Err(InvalidSchema {
                 name: name.to_owned(),
             })
         }
     }
 
     /// The bare name.
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The name as a quoted SQL identifier (it holds no `"`, so quoting is
     /// just wrapping).
-    pub(crate) fn quoted(&self) -> String {
+    pub fn quoted(&self) -> String {
         format!("\"{}\"", self.name)
     }
 
     /// The qualified invitations table.
-    pub(crate) fn table(&self) -> String {
+    pub fn table(&self) -> String {
         format!("{}.invitations", self.quoted())
     }
 
     /// The qualified outbox table (migration 0004).
-    pub(crate) fn outbox(&self) -> String {
+    pub fn outbox(&self) -> String {
         format!("{}.outbox", self.quoted())
     }
 
     /// The qualified expiry-text function (see migration 0001).
-    pub(crate) fn expires_text(&self) -> String {
+    pub fn expires_text(&self) -> String {
         format!("{}.expires_text", self.quoted())
     }
 }
 
-/// The SQL of every statement whose text does not depend on the call.
+/// The SQL of every statement whose text does not depend on the call, for
+/// one schema. The comments in [`Statements::new`] say what each parameter
+/// is; the fields name the operation of the store's port each serves.
 #[derive(Debug)]
-pub(crate) struct Statements {
-    pub(crate) schema: Schema,
-    pub(crate) table: String,
+pub struct Statements {
+    /// The schema they are written for.
+    pub schema: Schema,
+    /// The qualified invitations table.
+    pub table: String,
     /// The row counters of migration 0002.
-    pub(crate) counts: String,
-    pub(crate) expires_text: String,
-    pub(crate) insert: String,
-    pub(crate) get: String,
-    pub(crate) update: String,
-    pub(crate) delete: String,
-    pub(crate) redeem: String,
-    pub(crate) purge_expired: String,
-    pub(crate) unbind_flow: String,
-    pub(crate) delete_created_by: String,
-    pub(crate) ping: String,
-    pub(crate) enqueue: String,
-    pub(crate) claim: String,
-    pub(crate) record: String,
-    pub(crate) purge_finished: String,
+    pub counts: String,
+    /// The qualified expiry-text function.
+    pub expires_text: String,
+    /// `insert`: the eight [`COLUMNS`] as `$1`…`$8`; no row on a taken id.
+    pub insert: String,
+    /// `get`: `$1` id.
+    pub get: String,
+    /// `update`: a compare-and-set write answering `written` and the row.
+    pub update: String,
+    /// `delete`: a compare-and-set delete answering `deleted` and the version.
+    pub delete: String,
+    /// `redeem`: consumes a valid single-use row, answering `consumed` and
+    /// the row.
+    pub redeem: String,
+    /// `purge_expired`: `$1` now.
+    pub purge_expired: String,
+    /// `unbind_flow`: `$1` flow.
+    pub unbind_flow: String,
+    /// `delete_created_by`: `$1` user.
+    pub delete_created_by: String,
+    /// `ping`: also proves the table is there.
+    pub ping: String,
+    /// The outbox's `enqueue`: one array per column.
+    pub enqueue: String,
+    /// The outbox's `claim`: `$1` now, `$2` lease end, `$3` limit.
+    pub claim: String,
+    /// The outbox's `record`.
+    pub record: String,
+    /// The outbox's `purge_finished`: `$1` before.
+    pub purge_finished: String,
 }
 
 impl Statements {
-    pub(crate) fn new(schema: Schema) -> Self {
+    /// The statements for `schema`.
+    pub fn new(schema: Schema) -> Self {
         let t = schema.table();
         let o = schema.outbox();
         Self {
@@ -258,10 +301,7 @@ mod tests {
             "é",
             &"a".repeat(64),
         ] {
-            assert!(
-                matches!(Schema::parse(bad), Err(PgError::InvalidSchema { .. })),
-                "{bad:?}"
-            );
+            assert!(Schema::parse(bad).is_err(), "{bad:?}");
         }
     }
 
