@@ -41,5 +41,6 @@ fi
 INVITATION_TEST_SMTP_PYTHON="$(pwd)/$venv/bin/python"
 export INVITATION_TEST_SMTP_PYTHON
 
-cargo test --workspace
+# --all-features: both backends of invitation-sqlx (its default is SQLite only).
+cargo test --workspace --all-features
 bash scripts/client-tests.sh

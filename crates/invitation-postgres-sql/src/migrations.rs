@@ -32,6 +32,7 @@
 //! binding, only [`Connection::batch`] and [`Connection::texts`].
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use crate::schema::Schema;
@@ -132,6 +133,10 @@ fn index_sql(
     format!("CREATE INDEX {how}IF NOT EXISTS {name} ON {q}.invitations USING gin ({expression})")
 }
 
+/// What [`Connection`]'s methods answer (boxed, so that drivers whose
+/// executors are generic over lifetimes can name their futures).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// A database connection as [`run`] uses it: statements sent as text, on
 /// one connection of its own (session settings made here must reach no
 /// other caller: take it out of the pool and close it afterwards), outside
@@ -142,15 +147,15 @@ pub trait Connection: Send {
 
     /// Runs `sql`, one or more statements separated by `;`, without
     /// parameters (PostgreSQL's simple query protocol).
-    fn batch(&mut self, sql: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn batch<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<(), Self::Error>>;
 
     /// Runs one statement without parameters and answers its first column
     /// of every row as text (`None` for NULL); the statements [`run`] sends
     /// here select text only.
-    fn texts(
-        &mut self,
-        sql: &str,
-    ) -> impl Future<Output = Result<Vec<Option<String>>, Self::Error>> + Send;
+    fn texts<'a>(
+        &'a mut self,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Option<String>>, Self::Error>>;
 
     /// Whether `error` is PostgreSQL's `lock_not_available` (SQLSTATE
     /// 55P03), which `lock_timeout` raises.

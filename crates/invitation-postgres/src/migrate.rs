@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool, PoolError};
-use invitation_postgres_sql::migrations::{self, Connection, MigrateError};
+use invitation_postgres_sql::migrations::{self, BoxFuture, Connection, MigrateError};
 use invitation_postgres_sql::Schema;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
@@ -27,19 +27,24 @@ struct Migrator<'a>(&'a Client);
 impl Connection for Migrator<'_> {
     type Error = tokio_postgres::Error;
 
-    async fn batch(&mut self, sql: &str) -> Result<(), Self::Error> {
-        self.0.batch_execute(sql).await
+    fn batch<'a>(&'a mut self, sql: &'a str) -> BoxFuture<'a, Result<(), Self::Error>> {
+        Box::pin(self.0.batch_execute(sql))
     }
 
-    async fn texts(&mut self, sql: &str) -> Result<Vec<Option<String>>, Self::Error> {
-        let messages = self.0.simple_query(sql).await?;
-        Ok(messages
-            .iter()
-            .filter_map(|message| match message {
-                SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_owned)),
-                _ => None,
-            })
-            .collect())
+    fn texts<'a>(
+        &'a mut self,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Option<String>>, Self::Error>> {
+        Box::pin(async move {
+            let messages = self.0.simple_query(sql).await?;
+            Ok(messages
+                .iter()
+                .filter_map(|message| match message {
+                    SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_owned)),
+                    _ => None,
+                })
+                .collect())
+        })
     }
 
     fn is_lock_timeout(error: &Self::Error) -> bool {

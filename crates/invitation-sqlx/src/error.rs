@@ -18,6 +18,14 @@ pub enum SqlxError {
         /// The prefix given.
         prefix: String,
     },
+    /// The PostgreSQL schema name is not a plain lowercase SQL identifier.
+    #[error(
+        "invalid schema name {name:?}: expected ^[a-z_][a-z0-9_]{{0,62}}$, not starting with pg_"
+    )]
+    InvalidSchema {
+        /// The name given.
+        name: String,
+    },
     /// The database could not be opened or connected to.
     #[error("cannot open the database")]
     Connect(#[source] sqlx::Error),
@@ -33,6 +41,17 @@ pub enum SqlxError {
         #[source]
         source: sqlx::Error,
     },
+    /// The migrations kept waiting for locks other sessions hold
+    /// (PostgreSQL: each try gave up after its `lock_timeout`) until their
+    /// time was up.
+    #[error("migrations gave up after {waited:?}: a lock stayed held by another session")]
+    LockTimeout {
+        /// How long they kept trying.
+        waited: std::time::Duration,
+        /// The last lock timeout.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The database refused a statement (outside any migration).
     #[error("the database refused a statement")]
     Database(#[source] sqlx::Error),
@@ -43,10 +62,11 @@ impl SqlxError {
     /// not be reached, not the request wrong).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Connect(e) | Self::Migration { source: e, .. } | Self::Database(e) => {
-                is_unavailable(e)
-            }
-            Self::InvalidPrefix { .. } => false,
+            Self::Connect(e)
+            | Self::Migration { source: e, .. }
+            | Self::LockTimeout { source: e, .. }
+            | Self::Database(e) => is_unavailable(e),
+            Self::InvalidPrefix { .. } | Self::InvalidSchema { .. } => false,
         }
     }
 }
@@ -73,8 +93,12 @@ pub(crate) fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
-#[cfg(feature = "sqlite")]
 fn database_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    sqlite_unavailable(db) || postgres_unavailable(db)
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
     use sqlx::error::DatabaseError as _;
     db.try_downcast_ref::<sqlx::sqlite::SqliteError>()
         .and_then(|e| e.code())
@@ -83,7 +107,31 @@ fn database_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn database_unavailable(_: &dyn sqlx::error::DatabaseError) -> bool {
+fn sqlite_unavailable(_: &dyn sqlx::error::DatabaseError) -> bool {
+    false
+}
+
+/// PostgreSQL's SQLSTATEs that mean "not now", as invitation-postgres
+/// reads them: a connection exception (class 08), the server shutting
+/// down or refusing connections (57P01, 57P02, 57P03, 53300), the
+/// statement cancelled (57014, e.g. by `statement_timeout`), a lock not
+/// granted in time (55P03), a serialization failure or deadlock (40001,
+/// 40P01: rolled back, may succeed when run again).
+#[cfg(feature = "postgres")]
+fn postgres_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some_and(|e| {
+            let code = e.code();
+            code.starts_with("08")
+                || matches!(
+                    code,
+                    "57P01" | "57P02" | "57P03" | "53300" | "57014" | "55P03" | "40001" | "40P01"
+                )
+        })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres_unavailable(_: &dyn sqlx::error::DatabaseError) -> bool {
     false
 }
 

@@ -3,9 +3,13 @@
 #![warn(missing_docs)]
 
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod prefix;
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod target;
 mod transaction;
 
 use std::fmt;
@@ -15,7 +19,11 @@ pub use sqlx;
 use sqlx::{Database, Pool};
 
 pub use crate::error::SqlxError;
-use crate::prefix::Prefix;
+#[cfg(feature = "postgres")]
+pub use crate::postgres::{
+    PostgresStore, PostgresTransactionStore, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_PG_POOL_SIZE,
+    DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,
+};
 pub use crate::prefix::DEFAULT_PREFIX;
 #[cfg(feature = "sqlite")]
 pub use crate::sqlite::{
@@ -23,28 +31,40 @@ pub use crate::sqlite::{
 };
 pub use crate::transaction::SqlxTransactionStore;
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A database this crate stores invitations in: `sqlx::Sqlite` (feature
+/// `sqlite`) and `sqlx::Postgres` (feature `postgres`). Sealed: the
+/// statements of each are the crate's own.
+pub trait Backend: Database + sealed::Sealed {
+    /// The statement texts of a store, built once for its table names.
+    #[doc(hidden)]
+    type Statements: Send + Sync + 'static;
+
+    /// What names the store's tables, for `Debug`: `("table_prefix",
+    /// "invitation_")`, `("schema", "invitation")`.
+    #[doc(hidden)]
+    fn naming(statements: &Self::Statements) -> (&'static str, &str);
+}
+
 /// The invitation store (and mail outbox) over a host's sqlx pool of
-/// database `DB`: [`SqliteStore`] (`SqlxStore<Sqlite>`) with the `sqlite`
-/// feature.
+/// database `DB`: [`SqliteStore`] (`SqlxStore<Sqlite>`, feature `sqlite`)
+/// and [`PostgresStore`] (`SqlxStore<Postgres>`, feature `postgres`).
 ///
 /// Clones share the pool. Every operation runs on a connection of the pool;
 /// to write inside a transaction of the host's own, see
 /// [`SqlxStore::in_transaction`].
-pub struct SqlxStore<DB: Database> {
+pub struct SqlxStore<DB: Backend> {
     pool: Pool<DB>,
-    prefix: Prefix,
-    sql: Arc<Statements>,
+    sql: Arc<DB::Statements>,
 }
 
-impl<DB: Database> SqlxStore<DB> {
+impl<DB: Backend> SqlxStore<DB> {
     /// The pool the store runs on.
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
-    }
-
-    /// The prefix of the store's table names (`invitation_` by default).
-    pub fn table_prefix(&self) -> &str {
-        self.prefix.as_str()
     }
 
     /// The store's operations inside a transaction the host opened on
@@ -57,48 +77,26 @@ impl<DB: Database> SqlxStore<DB> {
         SqlxTransactionStore::new(self, connection)
     }
 
-    pub(crate) fn statements(&self) -> &Statements {
+    pub(crate) fn statements(&self) -> &DB::Statements {
         &self.sql
     }
 }
 
-impl<DB: Database> Clone for SqlxStore<DB> {
+impl<DB: Backend> Clone for SqlxStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
-            prefix: self.prefix.clone(),
             sql: Arc::clone(&self.sql),
         }
     }
 }
 
-impl<DB: Database> fmt::Debug for SqlxStore<DB> {
+impl<DB: Backend> fmt::Debug for SqlxStore<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (naming, name) = DB::naming(&self.sql);
         f.debug_struct("SqlxStore")
             .field("database", &DB::NAME)
-            .field("table_prefix", &self.prefix.as_str())
+            .field(naming, &name)
             .finish_non_exhaustive()
     }
-}
-
-/// The SQL text of every statement whose text does not depend on the call,
-/// built once per store for its table prefix.
-#[derive(Debug)]
-pub(crate) struct Statements {
-    pub(crate) insert: String,
-    pub(crate) get: String,
-    pub(crate) update: String,
-    pub(crate) version: String,
-    pub(crate) delete: String,
-    pub(crate) consume: String,
-    pub(crate) purge_expired: String,
-    pub(crate) unbind_flow: String,
-    pub(crate) delete_created_by: String,
-    pub(crate) ping: String,
-    /// One per ordering: `list[field index * 2 + descending]`.
-    pub(crate) list: Vec<String>,
-    pub(crate) enqueue: String,
-    pub(crate) claim: String,
-    pub(crate) record: String,
-    pub(crate) purge_finished: String,
 }

@@ -3,10 +3,9 @@
 
 use std::fmt;
 
-use sqlx::Database;
 use tokio::sync::Mutex;
 
-use crate::SqlxStore;
+use crate::{Backend, SqlxStore};
 
 /// The invitation store (and mail outbox) inside a transaction the host
 /// owns, made by [`SqlxStore::in_transaction`]: what a host hands to
@@ -47,12 +46,12 @@ use crate::SqlxStore;
 ///
 /// The tables must already be migrated (`migrate`, run on the pool, not
 /// inside the transaction).
-pub struct SqlxTransactionStore<'t, DB: Database> {
+pub struct SqlxTransactionStore<'t, DB: Backend> {
     pub(crate) store: &'t SqlxStore<DB>,
     pub(crate) connection: Mutex<&'t mut DB::Connection>,
 }
 
-impl<'t, DB: Database> SqlxTransactionStore<'t, DB> {
+impl<'t, DB: Backend> SqlxTransactionStore<'t, DB> {
     pub(crate) fn new(store: &'t SqlxStore<DB>, connection: &'t mut DB::Connection) -> Self {
         Self {
             store,
@@ -60,17 +59,18 @@ impl<'t, DB: Database> SqlxTransactionStore<'t, DB> {
         }
     }
 
-    /// The prefix of the store's table names.
-    pub fn table_prefix(&self) -> &str {
-        self.store.table_prefix()
+    /// The store this scopes.
+    pub fn store(&self) -> &SqlxStore<DB> {
+        self.store
     }
 }
 
-impl<DB: Database> fmt::Debug for SqlxTransactionStore<'_, DB> {
+impl<DB: Backend> fmt::Debug for SqlxTransactionStore<'_, DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (naming, name) = DB::naming(self.store.statements());
         f.debug_struct("SqlxTransactionStore")
             .field("database", &DB::NAME)
-            .field("table_prefix", &self.store.table_prefix())
+            .field(naming, &name)
             .finish_non_exhaustive()
     }
 }

@@ -49,7 +49,7 @@ impl SqlxStore<Sqlite> {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(SqlxError::Database)?;
-        let table = self.prefix.table("migrations");
+        let table = self.statements().prefix.table("migrations");
         transaction
             .execute(
                 format!(
@@ -76,7 +76,9 @@ impl SqlxStore<Sqlite> {
                 description: migration.description,
                 source,
             };
-            let sql = migration.sql.replace("__PREFIX__", self.prefix.as_str());
+            let sql = migration
+                .sql
+                .replace("__PREFIX__", self.statements().prefix.as_str());
             sqlx::raw_sql(&sql)
                 .execute(&mut *transaction)
                 .await

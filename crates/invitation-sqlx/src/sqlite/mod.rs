@@ -13,15 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Sqlite;
-use tokio::sync::Mutex;
 
+pub use self::statements::Statements;
 use crate::error::SqlxError;
 use crate::prefix::Prefix;
-use crate::{SqlxStore, SqlxTransactionStore, Statements};
+use crate::{SqlxStore, SqlxTransactionStore};
 
 /// The store on SQLite.
 pub type SqliteStore = SqlxStore<Sqlite>;
@@ -59,8 +58,8 @@ impl SqlxStore<Sqlite> {
     }
 
     fn build(pool: SqlitePool, prefix: Prefix) -> Self {
-        let sql = Arc::new(statements::statements(&prefix));
-        Self { pool, prefix, sql }
+        let sql = Arc::new(statements::statements(prefix));
+        Self { pool, sql }
     }
 
     /// The connection settings a server's database file wants, for a pool
@@ -131,68 +130,26 @@ impl SqlxStore<Sqlite> {
         store.migrate().await?;
         Ok(store)
     }
+}
 
-    pub(crate) fn session(&self) -> Session<'_, 'static> {
-        Session {
-            sql: self.statements(),
-            target: Target::Pool(&self.pool),
-        }
+impl crate::sealed::Sealed for Sqlite {}
+
+impl crate::Backend for Sqlite {
+    type Statements = Statements;
+
+    fn naming(statements: &Statements) -> (&'static str, &str) {
+        ("table_prefix", statements.prefix.as_str())
     }
 }
 
-impl<'t> SqlxTransactionStore<'t, Sqlite> {
-    pub(crate) fn session(&self) -> Session<'_, 't> {
-        Session {
-            sql: self.store.statements(),
-            target: Target::Connection(&self.connection),
-        }
+impl SqlxStore<Sqlite> {
+    /// The prefix of the store's table names (`invitation_` by default).
+    pub fn table_prefix(&self) -> &str {
+        self.statements().prefix.as_str()
     }
 }
 
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+type Query<'q> = crate::target::Statement<'q, Sqlite>;
 
-/// Where a session's statements run: on a connection of the pool, or on
-/// the host's connection inside its transaction.
-pub(crate) enum Target<'a, 't> {
-    Pool(&'a SqlitePool),
-    Connection(&'a Mutex<&'t mut SqliteConnection>),
-}
-
-impl Target<'_, '_> {
-    async fn fetch_all(&self, query: Query<'_>) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        match self {
-            Self::Pool(pool) => query.fetch_all(*pool).await,
-            Self::Connection(connection) => {
-                let mut connection = connection.lock().await;
-                query.fetch_all(&mut **connection).await
-            }
-        }
-    }
-
-    async fn fetch_optional(&self, query: Query<'_>) -> Result<Option<SqliteRow>, sqlx::Error> {
-        match self {
-            Self::Pool(pool) => query.fetch_optional(*pool).await,
-            Self::Connection(connection) => {
-                let mut connection = connection.lock().await;
-                query.fetch_optional(&mut **connection).await
-            }
-        }
-    }
-
-    async fn execute(&self, query: Query<'_>) -> Result<SqliteQueryResult, sqlx::Error> {
-        match self {
-            Self::Pool(pool) => query.execute(*pool).await,
-            Self::Connection(connection) => {
-                let mut connection = connection.lock().await;
-                query.execute(&mut **connection).await
-            }
-        }
-    }
-}
-
-/// A store's statements and where they run: the operations are written
-/// once, on a session, for [`SqliteStore`] and [`SqliteTransactionStore`].
-pub(crate) struct Session<'a, 't> {
-    pub(crate) sql: &'a Statements,
-    pub(crate) target: Target<'a, 't>,
-}
+/// The SQLite session: statements and where they run.
+pub(crate) type Session<'a, 't> = crate::target::Session<'a, 't, Sqlite>;

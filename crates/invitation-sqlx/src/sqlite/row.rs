@@ -9,37 +9,9 @@ use invitation_core::{
     StoredInvitation,
 };
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Decode, Row, Sqlite, Type};
 use uuid::Uuid;
 
-fn corrupt(
-    id: Option<&Uuid>,
-    what: impl std::fmt::Display,
-    source: Option<invitation_core::BoxError>,
-) -> StoreError {
-    let reason = match id {
-        Some(id) => format!("invitation {id}: {what}"),
-        None => what.to_string(),
-    };
-    StoreError::corrupt(id.copied().map(InvitationId::from_uuid), reason, source)
-}
-
-/// Column `index` of `row`, named `name` in the error when it cannot be
-/// read (of the row of `id`, when known).
-pub(crate) fn column<'r, T>(
-    row: &'r SqliteRow,
-    index: usize,
-    name: &str,
-    id: Option<&Uuid>,
-) -> Result<T, StoreError>
-where
-    T: Decode<'r, Sqlite> + Type<Sqlite>,
-{
-    row.try_get(index).map_err(|e| {
-        let what = format!("column {name} cannot be read: {e}");
-        corrupt(id, what, Some(Box::new(e)))
-    })
-}
+pub(crate) use crate::rows::{column, corrupt};
 
 /// An instant from its stored microseconds since the epoch (UTC).
 pub(crate) fn instant(micros: i64) -> Option<DateTime<Utc>> {

@@ -3,7 +3,6 @@
 use invitation_core::SortField;
 
 use crate::prefix::Prefix;
-use crate::Statements;
 
 /// The columns of an invitation row, in the order [`super::row`] reads
 /// them.
@@ -20,7 +19,30 @@ pub(crate) const MAIL_COLUMNS: &str =
 const NEXT_VERSION: &str =
     "CASE WHEN version < 9223372036854775807 THEN version + 1 ELSE version END";
 
-pub(crate) fn statements(prefix: &Prefix) -> Statements {
+/// The SQL text of every statement whose text does not depend on the call,
+/// built once per store for its table prefix.
+#[derive(Debug)]
+pub struct Statements {
+    pub(crate) prefix: Prefix,
+    pub(crate) insert: String,
+    pub(crate) get: String,
+    pub(crate) update: String,
+    pub(crate) version: String,
+    pub(crate) delete: String,
+    pub(crate) consume: String,
+    pub(crate) purge_expired: String,
+    pub(crate) unbind_flow: String,
+    pub(crate) delete_created_by: String,
+    pub(crate) ping: String,
+    /// One per ordering: `list[field index * 2 + descending]`.
+    pub(crate) list: Vec<String>,
+    pub(crate) enqueue: String,
+    pub(crate) claim: String,
+    pub(crate) record: String,
+    pub(crate) purge_finished: String,
+}
+
+pub(crate) fn statements(prefix: Prefix) -> Statements {
     let t = prefix.table("invitations");
     let o = prefix.table("outbox");
     let mut list = Vec::with_capacity(SortField::ALL.len() * 2);
@@ -30,6 +52,7 @@ pub(crate) fn statements(prefix: &Prefix) -> Statements {
         }
     }
     Statements {
+        prefix,
         // A taken id inserts nothing (no row changed: the caller's
         // conflict) rather than failing the statement.
         insert: format!(

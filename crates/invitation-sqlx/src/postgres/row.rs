@@ -1,0 +1,154 @@
+//! PostgreSQL rows back into invitations and mails, checking the domain's
+//! rules again ([`Invitation::from_stored`]): a row written by hand that
+//! breaks them is [`StoreError::Corrupt`] naming it, never a panic. The
+//! columns are those of `invitation_postgres_sql::COLUMNS` and
+//! `MAIL_COLUMNS`.
+
+use chrono::{DateTime, Utc};
+use invitation_core::{
+    EmailAddress, Invitation, InvitationId, MailId, QueuedMail, RenderedMail, StoreError,
+    StoredInvitation, Version,
+};
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgArgumentBuffer, PgRow, PgTypeInfo, PgValueFormat, PgValueRef};
+use sqlx::{Decode, Encode, Postgres, Type, TypeInfo, ValueRef};
+use uuid::Uuid;
+
+use crate::rows::{column, corrupt};
+
+/// `jsonb`'s type OID, fixed by PostgreSQL.
+const JSONB: Oid = Oid(3802);
+
+/// JSON text that is already valid (a `FixedData`'s compact text), bound
+/// as `jsonb` as it is, and a `json`/`jsonb` column read as the text the
+/// server sent, without going through a `serde_json::Value`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JsonText<'a>(pub(crate) &'a str);
+
+fn is_json(ty: &PgTypeInfo) -> bool {
+    ty.name().eq_ignore_ascii_case("jsonb") || ty.name().eq_ignore_ascii_case("json")
+}
+
+impl Type<Postgres> for JsonText<'_> {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSONB)
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        is_json(ty)
+    }
+}
+
+impl Encode<'_, Postgres> for JsonText<'_> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // `jsonb`'s binary form is a version byte (1) before the text.
+        buf.push(1);
+        buf.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for JsonText<'r> {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        let binary_jsonb = value.format() == PgValueFormat::Binary
+            && value.type_info().name().eq_ignore_ascii_case("jsonb");
+        let bytes = value.as_bytes()?;
+        let text = if binary_jsonb {
+            match bytes.split_first() {
+                Some((1, text)) => text,
+                _ => return Err("unsupported jsonb version".into()),
+            }
+        } else {
+            bytes
+        };
+        Ok(Self(std::str::from_utf8(text)?))
+    }
+}
+
+/// A stored version: a positive `bigint`.
+pub(crate) fn version_at(
+    row: &PgRow,
+    index: usize,
+    id: Option<&Uuid>,
+) -> Result<Version, StoreError> {
+    let stored: i64 = column(row, index, "version", id)?;
+    u64::try_from(stored)
+        .ok()
+        .and_then(Version::new)
+        .ok_or_else(|| corrupt(id, format_args!("version {stored} is not positive"), None))
+}
+
+/// The version a statement compares with: one no row can hold when it is
+/// past `bigint` (so it never matches).
+pub(crate) fn version_param(version: Version) -> i64 {
+    i64::try_from(version.get()).unwrap_or(-1)
+}
+
+/// The id at `first` (the first of the invitation columns), or `None` when
+/// it is NULL (the empty side of an outer join).
+pub(crate) fn id_at(row: &PgRow, first: usize) -> Result<Option<Uuid>, StoreError> {
+    column(row, first, "id", None)
+}
+
+/// The invitation in the invitation columns starting at `first`.
+pub(crate) fn invitation_at(row: &PgRow, first: usize) -> Result<Invitation, StoreError> {
+    let id: Uuid = column(row, first, "id", None)?;
+    let at = Some(&id);
+    let name: &str = column(row, first + 1, "name", at)?;
+    let expires: Option<DateTime<Utc>> = column(row, first + 2, "expires", at)?;
+    let JsonText(fixed_data) = column(row, first + 3, "fixed_data", at)?;
+    let stored = StoredInvitation {
+        id,
+        name,
+        expires,
+        fixed_data,
+        single_use: column(row, first + 4, "single_use", at)?,
+        flow: column(row, first + 5, "flow", at)?,
+        created_by: column(row, first + 6, "created_by", at)?,
+        version: column(row, first + 7, "version", at)?,
+    };
+    Invitation::from_stored(stored).map_err(|e| corrupt(at, &e, Some(Box::new(e.clone()))))
+}
+
+/// The mail in the mail columns. A column that cannot be read, an address
+/// that is not one, or a negative attempt count is [`StoreError::Corrupt`]
+/// naming the mail (its `id` is `None`: the field names invitations),
+/// without the address text.
+pub(crate) fn mail_at(row: &PgRow) -> Result<QueuedMail, StoreError> {
+    let id: Uuid = column(row, 0, "id", None)?;
+    let bad = |what: String, source: Option<invitation_core::BoxError>| {
+        StoreError::corrupt(None, format!("outbox mail {id}: {what}"), source)
+    };
+    let read = |e: StoreError| match e {
+        StoreError::Corrupt { reason, source, .. } => bad(reason, source),
+        other => other,
+    };
+    let address = |text: &str, name: &str| {
+        EmailAddress::parse(text).map_err(|_| bad(format!("{name} holds no e-mail address"), None))
+    };
+    let addresses = |index: usize, name: &str| -> Result<Vec<EmailAddress>, StoreError> {
+        let texts: Vec<String> = column(row, index, name, None).map_err(read)?;
+        texts.iter().map(|t| address(t, name)).collect()
+    };
+    let attempts: i32 = column(row, 9, "attempts", None).map_err(read)?;
+    Ok(QueuedMail {
+        id: MailId::from_uuid(id),
+        invitation: InvitationId::from_uuid(column(row, 1, "invitation", None).map_err(read)?),
+        to: address(
+            column(row, 2, "to_address", None).map_err(read)?,
+            "to_address",
+        )?,
+        cc: addresses(3, "cc")?,
+        bcc: addresses(4, "bcc")?,
+        subject: column(row, 5, "subject", None).map_err(read)?,
+        body: RenderedMail {
+            html: column(row, 6, "html", None).map_err(read)?,
+            text: column(row, 7, "plain_text", None).map_err(read)?,
+        },
+        queued_at: column(row, 8, "queued_at", None).map_err(read)?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| bad(format!("attempts {attempts} is negative"), None))?,
+    })
+}

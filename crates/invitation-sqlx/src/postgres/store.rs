@@ -1,0 +1,251 @@
+//! The [`InvitationStore`](invitation_core::InvitationStore) operations on
+//! PostgreSQL, written once on the session for [`PostgresStore`] and
+//! [`PostgresTransactionStore`]: each one statement of
+//! `invitation_postgres_sql::Statements`, as invitation-postgres sends
+//! them, with the values bound through sqlx.
+
+use chrono::{DateTime, Utc};
+use invitation_core::time::truncate_to_micros;
+use invitation_core::{
+    DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, ListQuery, RedeemOutcome,
+    StoreError, StoredPage, UpdateOutcome, UserId, Version,
+};
+use invitation_postgres_sql::list::{plan, Param, Plan};
+use sqlx::postgres::PgRow;
+use sqlx::{query, Postgres};
+
+use super::row::{id_at, invitation_at, version_at, version_param, JsonText};
+use super::{PostgresStore, PostgresTransactionStore};
+use crate::error::store_error;
+use crate::rows::column;
+use crate::target::Statement;
+
+/// The PostgreSQL session: statements and where they run.
+pub(crate) type Session<'a, 't> = crate::target::Session<'a, 't, Postgres>;
+
+/// The instant as the database compares it: whole microseconds, rounded
+/// down (the driver would round instants before 2000 towards 2000, i.e.
+/// up). Stored expiries are whole microseconds, so `expires <= now` is
+/// unchanged.
+pub(crate) fn db_instant(now: DateTime<Utc>) -> DateTime<Utc> {
+    truncate_to_micros(now)
+}
+
+/// Binds a list parameter as its PostgreSQL type.
+fn bind(statement: Statement<'_, Postgres>, param: Param) -> Statement<'_, Postgres> {
+    match param {
+        Param::Text(v) => statement.bind(v),
+        Param::TextArray(v) => statement.bind(v),
+        Param::Int4Array(v) => statement.bind(v),
+        Param::Int8(v) => statement.bind(v),
+        Param::Int8Array(v) => statement.bind(v),
+        Param::Timestamptz(v) => statement.bind(v),
+        Param::UuidArray(v) => statement.bind(v),
+    }
+}
+
+impl Session<'_, '_> {
+    pub(crate) async fn rows(
+        &self,
+        statement: Statement<'_, Postgres>,
+    ) -> Result<Vec<PgRow>, StoreError> {
+        self.target.fetch_all(statement).await.map_err(store_error)
+    }
+
+    pub(crate) async fn count(
+        &self,
+        statement: Statement<'_, Postgres>,
+    ) -> Result<u64, StoreError> {
+        self.target
+            .execute(statement)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(store_error)
+    }
+
+    async fn insert(&self, invitation: &Invitation) -> Result<(), StoreError> {
+        // `ON CONFLICT (id) DO NOTHING`: a taken id writes no row and raises
+        // no error, so it does not abort a host's transaction either.
+        let inserted = self
+            .count(
+                query(&self.sql.insert)
+                    .bind(invitation.id().as_uuid())
+                    .bind(invitation.name().as_str())
+                    .bind(invitation.expires())
+                    .bind(JsonText(invitation.fixed_data().as_json()))
+                    .bind(invitation.single_use())
+                    .bind(invitation.flow().map(FlowId::as_uuid))
+                    .bind(invitation.created_by().get())
+                    .bind(version_param(invitation.version())),
+            )
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(*invitation.id()));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
+        let rows = self.rows(query(&self.sql.get).bind(id.as_uuid())).await?;
+        rows.first().map(|row| invitation_at(row, 0)).transpose()
+    }
+
+    async fn update(
+        &self,
+        id: &InvitationId,
+        patch: &InvitationPatch,
+        expected: Option<Version>,
+    ) -> Result<UpdateOutcome, StoreError> {
+        // Every field, so that a new one fails to compile here.
+        let InvitationPatch {
+            name,
+            expires,
+            fixed_data,
+            single_use,
+            flow,
+        } = patch;
+        let expected = expected.map(version_param);
+        let rows = self
+            .rows(
+                query(&self.sql.update)
+                    .bind(id.as_uuid())
+                    .bind(name.as_ref().map(|n| n.as_str()))
+                    .bind(expires.is_some())
+                    .bind(expires.flatten().map(db_instant))
+                    .bind(fixed_data.as_ref().map(|d| JsonText(d.as_json())))
+                    .bind(*single_use)
+                    .bind(flow.is_some())
+                    .bind(flow.flatten().map(|f| *f.as_uuid()))
+                    .bind(expected),
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(UpdateOutcome::NotFound);
+        };
+        let written: bool = column(row, 0, "written", None)?;
+        let invitation = invitation_at(row, 1)?;
+        Ok(if written {
+            UpdateOutcome::Updated(invitation)
+        } else if expected.is_some() {
+            UpdateOutcome::VersionMismatch {
+                current: invitation.version(),
+            }
+        } else {
+            // Deleted by a concurrent call after this statement's snapshot.
+            UpdateOutcome::NotFound
+        })
+    }
+
+    async fn delete(
+        &self,
+        id: &InvitationId,
+        expected: Option<Version>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let expected = expected.map(version_param);
+        let rows = self
+            .rows(query(&self.sql.delete).bind(id.as_uuid()).bind(expected))
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(DeleteOutcome::NotFound);
+        };
+        let deleted: bool = column(row, 0, "deleted", None)?;
+        let current = version_at(row, 1, Some(id.as_uuid()))?;
+        Ok(if deleted {
+            DeleteOutcome::Deleted
+        } else if expected.is_some() {
+            DeleteOutcome::VersionMismatch { current }
+        } else {
+            DeleteOutcome::NotFound
+        })
+    }
+
+    async fn list(&self, list_query: &ListQuery) -> Result<StoredPage, StoreError> {
+        let statement = match plan(self.sql, list_query) {
+            Plan::Query(statement) => statement,
+            Plan::Empty => {
+                return Ok(StoredPage {
+                    total: 0,
+                    items: Vec::new(),
+                })
+            }
+        };
+        // A filtered or searching list is sent unnamed (not prepared and
+        // kept), so PostgreSQL plans it for the values at hand every time.
+        let mut sql = query(&statement.sql).persistent(!statement.unnamed);
+        for param in statement.params {
+            sql = bind(sql, param);
+        }
+        let rows = self.rows(sql).await?;
+        let mut total = 0;
+        let mut items = Vec::with_capacity(rows.len());
+        // Each row is dropped once read: a page of large invitations is not
+        // held twice over (as rows and as invitations) until the end.
+        for row in rows {
+            let count: i64 = column(&row, 0, "total", None)?;
+            total = u64::try_from(count).unwrap_or(0);
+            if id_at(&row, 1)?.is_some() {
+                items.push(invitation_at(&row, 1)?);
+            }
+        }
+        Ok(StoredPage { total, items })
+    }
+
+    async fn redeem(
+        &self,
+        id: &InvitationId,
+        flow: Option<&FlowId>,
+        now: DateTime<Utc>,
+    ) -> Result<RedeemOutcome, StoreError> {
+        let now = db_instant(now);
+        let rows = self
+            .rows(
+                query(&self.sql.redeem)
+                    .bind(id.as_uuid())
+                    .bind(flow.map(FlowId::as_uuid))
+                    .bind(now),
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(RedeemOutcome::NotFound);
+        };
+        let consumed: bool = column(row, 0, "consumed", None)?;
+        let invitation = invitation_at(row, 1)?;
+        if consumed {
+            return Ok(RedeemOutcome::Redeemed(invitation));
+        }
+        // Not consumed: the row as it was when the statement began.
+        Ok(if invitation.is_expired_at(now) {
+            RedeemOutcome::Expired
+        } else if !invitation.redeemable_in(flow) {
+            RedeemOutcome::WrongFlow
+        } else if invitation.single_use() {
+            // Valid and single-use, yet not deleted by us: a concurrent
+            // redemption consumed it first.
+            RedeemOutcome::NotFound
+        } else {
+            RedeemOutcome::Redeemed(invitation)
+        })
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.count(query(&self.sql.purge_expired).bind(db_instant(now)))
+            .await
+    }
+
+    async fn unbind_flow(&self, flow: &FlowId) -> Result<u64, StoreError> {
+        self.count(query(&self.sql.unbind_flow).bind(flow.as_uuid()))
+            .await
+    }
+
+    async fn delete_created_by(&self, user: &UserId) -> Result<u64, StoreError> {
+        self.count(query(&self.sql.delete_created_by).bind(user.get()))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.count(query(&self.sql.ping)).await.map(|_| ())
+    }
+}
+
+invitation_core::forward_store!(PostgresStore => session);
+invitation_core::forward_store!(PostgresTransactionStore<'_> => session);
