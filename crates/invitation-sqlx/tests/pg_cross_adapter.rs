@@ -7,7 +7,7 @@
 //! queued by either is claimed by the other.
 #![cfg(feature = "postgres")]
 // Tests: failing loudly is the point.
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod pg_support;
 
