@@ -30,19 +30,28 @@ use crate::{Backend, SqlxStore};
 ///   commit: publish the unit of work's `PendingEvents` then, and drop them
 ///   on rollback.
 /// - **Errors and retries.** Each statement is sent once; nothing is
-///   retried, committed or rolled back here. A failed statement undoes
-///   only itself (SQLite's statement rollback), so the transaction stays
-///   usable; a taken id answers `StoreError::Conflict` without an error
-///   on the database. In SQLite, a transaction begun with a plain
-///   (deferred) `BEGIN` that has read and then writes while another
-///   connection has written since gets `SQLITE_BUSY` at once
-///   (`StoreError::Unavailable`), whatever the busy timeout: begin writing
-///   transactions with `BEGIN IMMEDIATE`
-///   (`pool.begin_with("BEGIN IMMEDIATE")`), which waits for the write lock
-///   up front.
+///   retried, committed or rolled back here: the transaction is the
+///   host's, and so is retrying it. A taken id answers
+///   `StoreError::Conflict` without an error on the database (the insert
+///   is `ON CONFLICT DO NOTHING`). Otherwise the backends differ:
+///   - *SQLite:* a failed statement undoes only itself (statement
+///     rollback), so the transaction stays usable. A transaction begun
+///     with a plain (deferred) `BEGIN` that has read and then writes while
+///     another connection has written since gets `SQLITE_BUSY` at once
+///     (`StoreError::Unavailable`), whatever the busy timeout: begin
+///     writing transactions with `BEGIN IMMEDIATE`
+///     (`pool.begin_with("BEGIN IMMEDIATE")`), which waits for the write
+///     lock up front.
+///   - *PostgreSQL:* a failed statement aborts the whole transaction (the
+///     host can only roll it back), as any statement of the host's would.
+///     Under `REPEATABLE READ` or `SERIALIZABLE`, a serialization failure
+///     (`StoreError::Unavailable`) means the host runs its transaction
+///     again. The connection's `statement_timeout` applies.
 /// - **Locks.** SQLite has one writer per database file: from its first
 ///   write until the host commits, every other writer waits (up to its busy
-///   timeout). Keep it short.
+///   timeout). PostgreSQL locks the rows written until the commit: a
+///   redemption or update of the same invitation elsewhere waits for it.
+///   Keep the transaction short.
 ///
 /// The tables must already be migrated (`migrate`, run on the pool, not
 /// inside the transaction).
