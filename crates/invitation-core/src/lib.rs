@@ -27,7 +27,7 @@ pub use list::{
 pub use mail::{
     dispatch_due, Attempt, DispatchReport, EmailAddress, GivenUp, InvalidEmailAddress, InvalidSite,
     InvitationMail, MailError, MailId, MailOutbox, MailTemplates, Mailer, QueuedMail, RenderedMail,
-    RetryPolicy, SendEmail, Site, TemplateError, DEFAULT_TEMPLATE, MAX_RECIPIENTS,
+    RetryPolicy, SendEmail, Site, StoredMail, TemplateError, DEFAULT_TEMPLATE, MAX_RECIPIENTS,
 };
 pub use model::{
     CorruptRow, FixedData, FixedDataError, Invitation, InvitationName, InvitationParts,

@@ -263,6 +263,70 @@ pub struct QueuedMail {
     pub attempts: u32,
 }
 
+/// An outbox row's columns as a storage adapter read them back, before
+/// [`QueuedMail::from_stored`] checks them: what each outbox adapter
+/// fills from its own column types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMail<'a> {
+    /// `id`
+    pub id: uuid::Uuid,
+    /// `invitation`
+    pub invitation: uuid::Uuid,
+    /// The `To` address's text.
+    pub to: &'a str,
+    /// The `Cc` addresses' texts.
+    pub cc: Vec<&'a str>,
+    /// The envelope-only addresses' texts.
+    pub bcc: Vec<&'a str>,
+    /// `subject`
+    pub subject: String,
+    /// The HTML part.
+    pub html: String,
+    /// The text part.
+    pub text: String,
+    /// `queued_at`
+    pub queued_at: DateTime<Utc>,
+    /// `attempts`, as stored.
+    pub attempts: i64,
+}
+
+impl QueuedMail {
+    /// Rebuilds a queued mail from a stored row, checking it again: what an
+    /// outbox adapter calls after reading one.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] (its `id` is `None`: the field names
+    /// invitations) naming the mail and the column, when an address is not
+    /// one or the attempt count is out of range. The address's text is
+    /// left out of the error: errors are logged.
+    pub fn from_stored(row: StoredMail<'_>) -> Result<Self, StoreError> {
+        let id = row.id;
+        let bad =
+            |what: String| StoreError::corrupt(None, format!("outbox mail {id}: {what}"), None);
+        let address = |text: &str, name: &str| {
+            EmailAddress::parse(text).map_err(|_| bad(format!("{name} holds no e-mail address")))
+        };
+        let addresses = |texts: Vec<&str>, name: &str| -> Result<Vec<EmailAddress>, StoreError> {
+            texts.into_iter().map(|t| address(t, name)).collect()
+        };
+        Ok(Self {
+            id: MailId::from_uuid(id),
+            invitation: InvitationId::from_uuid(row.invitation),
+            to: address(row.to, "to_address")?,
+            cc: addresses(row.cc, "cc")?,
+            bcc: addresses(row.bcc, "bcc")?,
+            subject: row.subject,
+            body: RenderedMail {
+                html: row.html,
+                text: row.text,
+            },
+            queued_at: row.queued_at,
+            attempts: u32::try_from(row.attempts)
+                .map_err(|_| bad(format!("attempts {} is out of range", row.attempts)))?,
+        })
+    }
+}
+
 /// What one delivery attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
@@ -553,6 +617,48 @@ fn redacted_error(error: &MailError, mail: &QueuedMail) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stored(cc: Vec<&str>, attempts: i64) -> StoredMail<'_> {
+        StoredMail {
+            id: uuid::Uuid::from_u128(7),
+            invitation: uuid::Uuid::from_u128(8),
+            to: "to@example.org",
+            cc,
+            bcc: Vec::new(),
+            subject: "s".to_owned(),
+            html: "h".to_owned(),
+            text: "t".to_owned(),
+            queued_at: DateTime::from_timestamp_micros(1).unwrap(),
+            attempts,
+        }
+    }
+
+    #[test]
+    fn a_stored_mail_is_checked_again_and_a_bad_one_is_corrupt_without_its_address() {
+        let mail = QueuedMail::from_stored(stored(vec!["cc@example.org"], 3)).unwrap();
+        assert_eq!(mail.cc[0].as_str(), "cc@example.org");
+        assert_eq!(mail.attempts, 3);
+        for (cc, attempts, column) in [
+            (vec!["secret\r\nBcc: x@evil.example"], 0, "cc"),
+            (vec![], -1, "attempts"),
+            (vec![], i64::from(u32::MAX) + 1, "attempts"),
+        ] {
+            let Err(StoreError::Corrupt { id, reason, .. }) =
+                QueuedMail::from_stored(stored(cc, attempts))
+            else {
+                panic!("{column}: not corrupt");
+            };
+            assert_eq!(id, None);
+            assert!(
+                reason.starts_with(&format!(
+                    "outbox mail {}: {column}",
+                    uuid::Uuid::from_u128(7)
+                )),
+                "{reason}"
+            );
+            assert!(!reason.contains("secret"), "{reason}");
+        }
+    }
 
     #[test]
     fn addresses_are_addr_specs_without_names_or_line_breaks() {

@@ -14,6 +14,8 @@
 //!   keys, bookkeeping table, catalog look-ups);
 //! - [`Statements`]: the text of every fixed statement of the store and the
 //!   mail outbox, with what each parameter is;
+//! - [`answers`]: the values bound besides an invitation's columns, and
+//!   what the answers of `update`, `delete`, `redeem` and `enqueue` mean;
 //! - [`list::plan`]: a [`ListQuery`](invitation_core::ListQuery) as one
 //!   statement of bounded shape and its parameters as driver-neutral
 //!   [`list::Param`] values, which each adapter binds its own way.
@@ -25,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod answers;
 pub mod list;
 pub mod migrations;
 mod schema;

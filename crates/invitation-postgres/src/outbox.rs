@@ -2,73 +2,36 @@
 //! invitations' (one statement each, see [`invitation_postgres_sql::Statements`]),
 //! for [`PgStore`] and [`PgTransactionStore`].
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
-use invitation_core::{Attempt, InvitationId, MailId, QueuedMail, StoreError};
+use invitation_core::{Attempt, MailId, QueuedMail, StoreError};
+use invitation_postgres_sql::answers::{db_instant, mail_conflict, recorded, EnqueueBatch};
 use tokio_postgres::error::SqlState;
-use uuid::Uuid;
 
 use crate::conn::{Call, Failure};
 use crate::row::{column, mail_at};
-use crate::store::{db_instant, store_failure, Session};
+use crate::store::{store_failure, Session};
 use crate::{PgStore, PgTransactionStore};
-
-/// A mail id in the id slot of [`StoreError::Conflict`].
-fn conflict(id: &Uuid) -> StoreError {
-    StoreError::Conflict(InvitationId::from_uuid(*id))
-}
-
-/// A mail's cc or bcc as the JSON array of address texts the enqueue
-/// statement takes.
-fn json_addresses(addresses: &[invitation_core::EmailAddress]) -> Result<String, StoreError> {
-    let texts: Vec<&str> = addresses.iter().map(|a| a.as_str()).collect();
-    serde_json::to_string(&texts).map_err(|e| StoreError::Backend(Box::new(e)))
-}
 
 impl Session<'_> {
     async fn enqueue(&self, mails: &[QueuedMail]) -> Result<(), StoreError> {
         let Some(first) = mails.first() else {
             return Ok(());
         };
-        let mut ids = Vec::with_capacity(mails.len());
-        let mut seen = HashSet::with_capacity(mails.len());
-        for mail in mails {
-            let id = *mail.id.as_uuid();
-            // Twice in the batch: the second is taken by the first.
-            if !seen.insert(id) {
-                return Err(conflict(&id));
-            }
-            ids.push(id);
-        }
-        let invitations: Vec<Uuid> = mails.iter().map(|m| *m.invitation.as_uuid()).collect();
-        let to: Vec<&str> = mails.iter().map(|m| m.to.as_str()).collect();
-        let cc = mails
-            .iter()
-            .map(|m| json_addresses(&m.cc))
-            .collect::<Result<Vec<_>, _>>()?;
-        let bcc = mails
-            .iter()
-            .map(|m| json_addresses(&m.bcc))
-            .collect::<Result<Vec<_>, _>>()?;
-        let subjects: Vec<&str> = mails.iter().map(|m| m.subject.as_str()).collect();
-        let html: Vec<&str> = mails.iter().map(|m| m.body.html.as_str()).collect();
-        let text: Vec<&str> = mails.iter().map(|m| m.body.text.as_str()).collect();
-        let queued_at: Vec<DateTime<Utc>> = mails.iter().map(|m| db_instant(m.queued_at)).collect();
+        let batch = EnqueueBatch::of(mails)?;
         let answer = self
             .executor
             .call(
                 &self.sql.enqueue,
                 &[
-                    &ids,
-                    &invitations,
-                    &to,
-                    &cc,
-                    &bcc,
-                    &subjects,
-                    &html,
-                    &text,
-                    &queued_at,
+                    &batch.ids,
+                    &batch.invitations,
+                    &batch.to,
+                    &batch.cc,
+                    &batch.bcc,
+                    &batch.subjects,
+                    &batch.html,
+                    &batch.text,
+                    &batch.queued_at,
                 ],
                 Call::Query,
             )
@@ -79,7 +42,7 @@ impl Session<'_> {
             // statement failed whole. Which id it was, the server says only
             // in text: name the batch's first mail.
             Err(Failure::Statement(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                return Err(conflict(first.id.as_uuid()));
+                return Err(mail_conflict(first.id.as_uuid()));
             }
             Err(failure) => return Err(store_failure(failure)),
         };
@@ -88,17 +51,11 @@ impl Session<'_> {
                 "the enqueue statement answered no row".into(),
             ));
         };
-        let taken: Option<Uuid> = column(row, 1, "taken", None)?;
-        if let Some(taken) = taken {
-            return Err(conflict(&taken));
-        }
-        let inserted: i64 = column(row, 0, "inserted", None)?;
-        if usize::try_from(inserted).ok() != Some(mails.len()) {
-            return Err(StoreError::Backend(
-                format!("enqueue stored {inserted} of {} mails", mails.len()).into(),
-            ));
-        }
-        Ok(())
+        EnqueueBatch::answered(
+            mails.len(),
+            column(row, 0, "inserted", None)?,
+            column(row, 1, "taken", None)?,
+        )
     }
 
     async fn claim(
@@ -130,11 +87,7 @@ impl Session<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let now = db_instant(now);
-        let (state, next, error) = match attempt {
-            Attempt::Sent => ("sent", None, None),
-            Attempt::Retry { next, error } => ("queued", Some(db_instant(*next)), Some(error)),
-            Attempt::GaveUp { error } => ("given_up", None, Some(error)),
-        };
+        let (state, next, error) = recorded(attempt);
         // No row changed: an unknown id, or a mail already finished.
         self.execute(
             &self.sql.record,

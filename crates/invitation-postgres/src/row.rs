@@ -4,8 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use invitation_core::{
-    EmailAddress, Invitation, InvitationId, MailId, QueuedMail, RenderedMail, StoreError,
-    StoredInvitation, Version,
+    Invitation, InvitationId, QueuedMail, StoreError, StoredInvitation, StoredMail, Version,
 };
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::Row;
@@ -76,12 +75,6 @@ pub(crate) fn version_at(
         .ok_or_else(|| corrupt(id, format_args!("version {stored} is not positive"), None))
 }
 
-/// The version a statement compares with: one no row can hold when it is
-/// past `bigint` (so it never matches).
-pub(crate) fn version_param(version: Version) -> i64 {
-    i64::try_from(version.get()).unwrap_or(-1)
-}
-
 /// The id at `first` (the first of the columns of
 /// [`invitation_postgres_sql::COLUMNS`]), or `None` when it is NULL (the empty side
 /// of an outer join).
@@ -110,43 +103,29 @@ pub(crate) fn invitation_at(row: &Row, first: usize) -> Result<Invitation, Store
     Invitation::from_stored(stored).map_err(|e| corrupt(at, &e, Some(Box::new(e.clone()))))
 }
 
-/// The mail in the columns of [`invitation_postgres_sql::MAIL_COLUMNS`]. A column
-/// that cannot be read, an address that is not one, or a negative attempt
-/// count is [`StoreError::Corrupt`] naming the mail (its `id` is `None`:
-/// the field names invitations), without the address text.
+/// The mail in the columns of [`invitation_postgres_sql::MAIL_COLUMNS`],
+/// checked by [`QueuedMail::from_stored`]. A column that cannot be read is
+/// [`StoreError::Corrupt`] naming the mail (its `id` is `None`: the field
+/// names invitations).
 pub(crate) fn mail_at(row: &Row) -> Result<QueuedMail, StoreError> {
     let id: Uuid = column(row, 0, "id", None)?;
-    let bad = |what: String, source: Option<invitation_core::BoxError>| {
-        StoreError::corrupt(None, format!("outbox mail {id}: {what}"), source)
-    };
     let read = |e: StoreError| match e {
-        StoreError::Corrupt { reason, source, .. } => bad(reason, source),
+        StoreError::Corrupt { reason, source, .. } => {
+            StoreError::corrupt(None, format!("outbox mail {id}: {reason}"), source)
+        }
         other => other,
     };
-    let address = |text: &str, name: &str| {
-        EmailAddress::parse(text).map_err(|_| bad(format!("{name} holds no e-mail address"), None))
-    };
-    let addresses = |index: usize, name: &str| -> Result<Vec<EmailAddress>, StoreError> {
-        let texts: Vec<&str> = column(row, index, name, None).map_err(read)?;
-        texts.into_iter().map(|t| address(t, name)).collect()
-    };
     let attempts: i32 = column(row, 9, "attempts", None).map_err(read)?;
-    Ok(QueuedMail {
-        id: MailId::from_uuid(id),
-        invitation: InvitationId::from_uuid(column(row, 1, "invitation", None).map_err(read)?),
-        to: address(
-            column(row, 2, "to_address", None).map_err(read)?,
-            "to_address",
-        )?,
-        cc: addresses(3, "cc")?,
-        bcc: addresses(4, "bcc")?,
+    QueuedMail::from_stored(StoredMail {
+        id,
+        invitation: column(row, 1, "invitation", None).map_err(read)?,
+        to: column(row, 2, "to_address", None).map_err(read)?,
+        cc: column(row, 3, "cc", None).map_err(read)?,
+        bcc: column(row, 4, "bcc", None).map_err(read)?,
         subject: column(row, 5, "subject", None).map_err(read)?,
-        body: RenderedMail {
-            html: column(row, 6, "html", None).map_err(read)?,
-            text: column(row, 7, "plain_text", None).map_err(read)?,
-        },
+        html: column(row, 6, "html", None).map_err(read)?,
+        text: column(row, 7, "plain_text", None).map_err(read)?,
         queued_at: column(row, 8, "queued_at", None).map_err(read)?,
-        attempts: u32::try_from(attempts)
-            .map_err(|_| bad(format!("attempts {attempts} is negative"), None))?,
+        attempts: i64::from(attempts),
     })
 }

@@ -5,11 +5,11 @@
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Utc};
-use invitation_core::time::truncate_to_micros;
 use invitation_core::{
     DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, ListQuery, RedeemOutcome,
     StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
+use invitation_postgres_sql::answers::{self, db_instant, version_param};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::conn::{Answer, Call, Executor, Failure};
 use crate::error::{pool_error, store_error};
 use crate::list::{plan, Plan};
-use crate::row::{column, id_at, invitation_at, version_at, version_param};
+use crate::row::{column, id_at, invitation_at, version_at};
 use crate::{PgStore, PgTransactionStore};
 use invitation_postgres_sql::Statements;
 
@@ -128,13 +128,6 @@ impl ToSql for JsonText<'_> {
     to_sql_checked!();
 }
 
-/// The instant as the database compares it: whole microseconds, rounded
-/// down (the driver would round instants before 2000 towards 2000, i.e. up).
-/// Stored expiries are whole microseconds, so `expires <= now` is unchanged.
-pub(crate) fn db_instant(now: DateTime<Utc>) -> DateTime<Utc> {
-    truncate_to_micros(now)
-}
-
 /// The operations of [`InvitationStore`], each one statement (see the
 /// trait for what they promise).
 impl Session<'_> {
@@ -197,16 +190,7 @@ impl Session<'_> {
         };
         let written: bool = column(row, 0, "written", None)?;
         let invitation = invitation_at(row, 1)?;
-        Ok(if written {
-            UpdateOutcome::Updated(invitation)
-        } else if expected.is_some() {
-            UpdateOutcome::VersionMismatch {
-                current: invitation.version(),
-            }
-        } else {
-            // Deleted by a concurrent call after this statement's snapshot.
-            UpdateOutcome::NotFound
-        })
+        Ok(answers::update(written, invitation, expected.is_some()))
     }
 
     async fn delete(
@@ -222,15 +206,8 @@ impl Session<'_> {
             return Ok(DeleteOutcome::NotFound);
         };
         let deleted: bool = column(row, 0, "deleted", None)?;
-        let uuid = id.as_uuid();
-        let current = version_at(row, 1, Some(uuid))?;
-        Ok(if deleted {
-            DeleteOutcome::Deleted
-        } else if expected.is_some() {
-            DeleteOutcome::VersionMismatch { current }
-        } else {
-            DeleteOutcome::NotFound
-        })
+        let current = version_at(row, 1, Some(id.as_uuid()))?;
+        Ok(answers::delete(deleted, current, expected.is_some()))
     }
 
     async fn list(&self, query: &ListQuery) -> Result<StoredPage, StoreError> {
@@ -285,21 +262,7 @@ impl Session<'_> {
         };
         let consumed: bool = column(row, 0, "consumed", None)?;
         let invitation = invitation_at(row, 1)?;
-        if consumed {
-            return Ok(RedeemOutcome::Redeemed(invitation));
-        }
-        // Not consumed: the row as it was when the statement began.
-        Ok(if invitation.is_expired_at(now) {
-            RedeemOutcome::Expired
-        } else if !invitation.redeemable_in(flow) {
-            RedeemOutcome::WrongFlow
-        } else if invitation.single_use() {
-            // Valid and single-use, yet not deleted by us: a concurrent
-            // redemption consumed it first.
-            RedeemOutcome::NotFound
-        } else {
-            RedeemOutcome::Redeemed(invitation)
-        })
+        Ok(answers::redeem(consumed, invitation, flow, now))
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

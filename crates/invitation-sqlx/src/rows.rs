@@ -37,3 +37,14 @@ where
         corrupt(id, what, Some(Box::new(e)))
     })
 }
+
+/// A column error of an outbox row, renamed after the mail `id` (a
+/// corrupt-row error names invitations otherwise).
+pub(crate) fn mail_corrupt(id: &Uuid, error: StoreError) -> StoreError {
+    match error {
+        StoreError::Corrupt { reason, source, .. } => {
+            StoreError::corrupt(None, format!("outbox mail {id}: {reason}"), source)
+        }
+        other => other,
+    }
+}

@@ -5,16 +5,16 @@
 //! them, with the values bound through sqlx.
 
 use chrono::{DateTime, Utc};
-use invitation_core::time::truncate_to_micros;
 use invitation_core::{
     DeleteOutcome, FlowId, Invitation, InvitationId, InvitationPatch, ListQuery, RedeemOutcome,
     StoreError, StoredPage, UpdateOutcome, UserId, Version,
 };
+use invitation_postgres_sql::answers::{self, db_instant, version_param};
 use invitation_postgres_sql::list::{plan, Param, Plan};
 use sqlx::postgres::PgRow;
 use sqlx::{query, Postgres};
 
-use super::row::{id_at, invitation_at, version_at, version_param, JsonText};
+use super::row::{id_at, invitation_at, version_at, JsonText};
 use super::{PostgresStore, PostgresTransactionStore};
 use crate::error::store_error;
 use crate::rows::column;
@@ -22,14 +22,6 @@ use crate::target::Statement;
 
 /// The PostgreSQL session: statements and where they run.
 pub(crate) type Session<'a, 't> = crate::target::Session<'a, 't, Postgres>;
-
-/// The instant as the database compares it: whole microseconds, rounded
-/// down (the driver would round instants before 2000 towards 2000, i.e.
-/// up). Stored expiries are whole microseconds, so `expires <= now` is
-/// unchanged.
-pub(crate) fn db_instant(now: DateTime<Utc>) -> DateTime<Utc> {
-    truncate_to_micros(now)
-}
 
 /// Binds a list parameter as its PostgreSQL type.
 fn bind(statement: Statement<'_, Postgres>, param: Param) -> Statement<'_, Postgres> {
@@ -124,16 +116,7 @@ impl Session<'_, '_> {
         };
         let written: bool = column(row, 0, "written", None)?;
         let invitation = invitation_at(row, 1)?;
-        Ok(if written {
-            UpdateOutcome::Updated(invitation)
-        } else if expected.is_some() {
-            UpdateOutcome::VersionMismatch {
-                current: invitation.version(),
-            }
-        } else {
-            // Deleted by a concurrent call after this statement's snapshot.
-            UpdateOutcome::NotFound
-        })
+        Ok(answers::update(written, invitation, expected.is_some()))
     }
 
     async fn delete(
@@ -150,13 +133,7 @@ impl Session<'_, '_> {
         };
         let deleted: bool = column(row, 0, "deleted", None)?;
         let current = version_at(row, 1, Some(id.as_uuid()))?;
-        Ok(if deleted {
-            DeleteOutcome::Deleted
-        } else if expected.is_some() {
-            DeleteOutcome::VersionMismatch { current }
-        } else {
-            DeleteOutcome::NotFound
-        })
+        Ok(answers::delete(deleted, current, expected.is_some()))
     }
 
     async fn list(&self, list_query: &ListQuery) -> Result<StoredPage, StoreError> {
@@ -210,21 +187,7 @@ impl Session<'_, '_> {
         };
         let consumed: bool = column(row, 0, "consumed", None)?;
         let invitation = invitation_at(row, 1)?;
-        if consumed {
-            return Ok(RedeemOutcome::Redeemed(invitation));
-        }
-        // Not consumed: the row as it was when the statement began.
-        Ok(if invitation.is_expired_at(now) {
-            RedeemOutcome::Expired
-        } else if !invitation.redeemable_in(flow) {
-            RedeemOutcome::WrongFlow
-        } else if invitation.single_use() {
-            // Valid and single-use, yet not deleted by us: a concurrent
-            // redemption consumed it first.
-            RedeemOutcome::NotFound
-        } else {
-            RedeemOutcome::Redeemed(invitation)
-        })
+        Ok(answers::redeem(consumed, invitation, flow, now))
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

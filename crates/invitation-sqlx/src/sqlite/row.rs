@@ -4,14 +4,11 @@
 //! naming it, never a panic.
 
 use chrono::{DateTime, Utc};
-use invitation_core::{
-    EmailAddress, Invitation, InvitationId, MailId, QueuedMail, RenderedMail, StoreError,
-    StoredInvitation,
-};
+use invitation_core::{Invitation, QueuedMail, StoreError, StoredInvitation, StoredMail};
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-pub(crate) use crate::rows::{column, corrupt};
+pub(crate) use crate::rows::{column, corrupt, mail_corrupt};
 
 /// An instant from its stored microseconds since the epoch (UTC).
 pub(crate) fn instant(micros: i64) -> Option<DateTime<Utc>> {
@@ -91,52 +88,40 @@ pub(crate) fn invitation_at(row: &SqliteRow, first: usize) -> Result<Invitation,
     Invitation::from_stored(stored).map_err(|e| corrupt(at, &e, Some(Box::new(e.clone()))))
 }
 
-/// The mail in the columns of [`MAIL_COLUMNS`](super::statements::MAIL_COLUMNS).
-/// A column that cannot be read, an address that is not one, or an
-/// attempt count out of range is [`StoreError::Corrupt`] naming the mail
-/// (its `id` is `None`: the field names invitations), without the address
-/// text.
+/// The mail in the columns of [`super::statements::MAIL_COLUMNS`], checked
+/// by [`QueuedMail::from_stored`]; cc and bcc are JSON arrays of address
+/// texts. A column that cannot be read is [`StoreError::Corrupt`] naming
+/// the mail (its `id` is `None`: the field names invitations).
 pub(crate) fn mail_at(row: &SqliteRow) -> Result<QueuedMail, StoreError> {
     let id = uuid_at(row, 0, "id", None)?;
-    let bad = |what: String, source: Option<invitation_core::BoxError>| {
-        StoreError::corrupt(None, format!("outbox mail {id}: {what}"), source)
-    };
-    let read = |e: StoreError| match e {
-        StoreError::Corrupt { reason, source, .. } => bad(reason, source),
-        other => other,
-    };
-    let address = |text: &str, name: &str| {
-        EmailAddress::parse(text).map_err(|_| bad(format!("{name} holds no e-mail address"), None))
-    };
-    let addresses = |index: usize, name: &str| -> Result<Vec<EmailAddress>, StoreError> {
+    let read = |e: StoreError| mail_corrupt(&id, e);
+    let addresses = |index: usize, name: &str| -> Result<Vec<&str>, StoreError> {
         let json: &str = column(row, index, name, None).map_err(read)?;
-        let texts: Vec<&str> = serde_json::from_str(json).map_err(|e| {
-            bad(
+        serde_json::from_str(json).map_err(|e| {
+            read(corrupt(
+                None,
                 format!("{name} is not a JSON array of texts"),
                 Some(Box::new(e)),
-            )
-        })?;
-        texts.into_iter().map(|t| address(t, name)).collect()
+            ))
+        })
     };
-    let attempts: i64 = column(row, 9, "attempts", None).map_err(read)?;
     let queued_at: i64 = column(row, 8, "queued_at", None).map_err(read)?;
-    Ok(QueuedMail {
-        id: MailId::from_uuid(id),
-        invitation: InvitationId::from_uuid(uuid_at(row, 1, "invitation", None).map_err(read)?),
-        to: address(
-            column(row, 2, "to_address", None).map_err(read)?,
-            "to_address",
-        )?,
+    QueuedMail::from_stored(StoredMail {
+        id,
+        invitation: uuid_at(row, 1, "invitation", None).map_err(read)?,
+        to: column(row, 2, "to_address", None).map_err(read)?,
         cc: addresses(3, "cc")?,
         bcc: addresses(4, "bcc")?,
         subject: column(row, 5, "subject", None).map_err(read)?,
-        body: RenderedMail {
-            html: column(row, 6, "html", None).map_err(read)?,
-            text: column(row, 7, "plain_text", None).map_err(read)?,
-        },
-        queued_at: instant(queued_at)
-            .ok_or_else(|| bad(format!("queued_at {queued_at} is out of range"), None))?,
-        attempts: u32::try_from(attempts)
-            .map_err(|_| bad(format!("attempts {attempts} is out of range"), None))?,
+        html: column(row, 6, "html", None).map_err(read)?,
+        text: column(row, 7, "plain_text", None).map_err(read)?,
+        queued_at: instant(queued_at).ok_or_else(|| {
+            read(corrupt(
+                None,
+                format!("queued_at {queued_at} is out of range"),
+                None,
+            ))
+        })?,
+        attempts: column(row, 9, "attempts", None).map_err(read)?,
     })
 }
