@@ -4,11 +4,11 @@
 
 mod error;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub mod postgres;
 mod prefix;
 mod rows;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub mod sqlite;
 mod target;
 mod transaction;
 
@@ -20,10 +20,7 @@ use sqlx::{Database, Pool};
 
 pub use crate::error::SqlxError;
 #[cfg(feature = "postgres")]
-pub use crate::postgres::{
-    PostgresStore, PostgresTransactionStore, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_PG_POOL_SIZE,
-    DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,
-};
+pub use crate::postgres::{PostgresStore, PostgresTransactionStore};
 pub use crate::prefix::DEFAULT_PREFIX;
 #[cfg(feature = "sqlite")]
 pub use crate::sqlite::{

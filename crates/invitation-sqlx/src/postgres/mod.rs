@@ -1,6 +1,8 @@
-//! The PostgreSQL backend: [`PostgresStore`] and
-//! [`PostgresTransactionStore`], on the schema, migrations and statements
-//! of `invitation-postgres-sql`, the same invitation-postgres runs.
+//! The PostgreSQL backend (feature `postgres`): [`PostgresStore`] and
+//! [`PostgresTransactionStore`] (also at the crate's root), on the schema,
+//! migrations and statements of `invitation-postgres-sql`, the same
+//! invitation-postgres runs, and the settings [`PostgresStore::connect`]
+//! uses.
 
 mod outbox;
 mod row;
@@ -32,7 +34,7 @@ pub type PostgresTransactionStore<'t> = SqlxTransactionStore<'t, Postgres>;
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections in the pool [`PostgresStore::connect`] makes.
-pub const DEFAULT_PG_POOL_SIZE: u32 = 16;
+pub const DEFAULT_POOL_SIZE: u32 = 16;
 
 /// How long [`PostgresStore::connect`]'s pool waits for a free connection
 /// (or a new one) before the call answers `StoreError::Unavailable`.
@@ -102,7 +104,7 @@ impl SqlxStore<Postgres> {
     }
 
     /// A store over a new pool to `url` ([`connect_options`](Self::connect_options),
-    /// [`DEFAULT_PG_POOL_SIZE`] connections, [`DEFAULT_ACQUIRE_TIMEOUT`]),
+    /// [`DEFAULT_POOL_SIZE`] connections, [`DEFAULT_ACQUIRE_TIMEOUT`]),
     /// its tables in [`DEFAULT_SCHEMA`], migrated.
     ///
     /// # Errors
@@ -110,7 +112,7 @@ impl SqlxStore<Postgres> {
     /// reached; as [`migrate`](Self::migrate).
     pub async fn connect(url: &str) -> Result<Self, SqlxError> {
         let pool = PgPoolOptions::new()
-            .max_connections(DEFAULT_PG_POOL_SIZE)
+            .max_connections(DEFAULT_POOL_SIZE)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
             .connect_with(Self::connect_options(url)?)
             .await

@@ -1,4 +1,6 @@
-//! The SQLite backend: [`SqliteStore`] and [`SqliteTransactionStore`].
+//! The SQLite backend (feature `sqlite`): [`SqliteStore`] and
+//! [`SqliteTransactionStore`] (also at the crate's root), and the settings
+//! [`SqliteStore::open`] uses.
 
 mod list;
 mod migrate;
@@ -17,7 +19,7 @@ use sqlx::sqlite::{
 };
 use sqlx::Sqlite;
 
-pub use self::statements::Statements;
+use self::statements::Statements;
 use crate::error::SqlxError;
 use crate::prefix::Prefix;
 use crate::{SqlxStore, SqlxTransactionStore};
