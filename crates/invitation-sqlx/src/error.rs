@@ -2,7 +2,7 @@
 //! [`StoreError`]: by sqlx's error variant, the database's error kind and
 //! its numeric result code, never by message text.
 
-use invitation_core::{BoxError, StoreError};
+use invitation_core::StoreError;
 
 /// What opening or migrating a [`SqlxStore`](crate::SqlxStore) can fail
 /// with.
@@ -152,8 +152,9 @@ pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
 }
 
 /// A port error for something the adapter itself found wrong.
+#[cfg(feature = "sqlite")]
 pub(crate) fn backend(message: impl Into<String>) -> StoreError {
-    let message: BoxError = message.into().into();
+    let message: invitation_core::BoxError = message.into().into();
     StoreError::Backend(message)
 }
 

@@ -5,6 +5,7 @@
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "sqlite")]
 mod prefix;
 mod rows;
 #[cfg(feature = "sqlite")]
@@ -21,6 +22,7 @@ use sqlx::{Database, Pool};
 pub use crate::error::SqlxError;
 #[cfg(feature = "postgres")]
 pub use crate::postgres::{PostgresStore, PostgresTransactionStore};
+#[cfg(feature = "sqlite")]
 pub use crate::prefix::DEFAULT_PREFIX;
 #[cfg(feature = "sqlite")]
 pub use crate::sqlite::{

@@ -1,6 +1,7 @@
 //! What the conformance suites do not cover: migrations run from several
 //! pools at once, the table prefix, a busy database, and what a new pool
 //! reads from the file.
+#![cfg(feature = "sqlite")]
 // Tests: failing loudly is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 

@@ -6,6 +6,7 @@
 //! A row edited by hand can break the domain's rules where the table's
 //! checks do not see it: the corrupt-row clause plants one whose name is
 //! not a slug (the table checks only its length).
+#![cfg(feature = "sqlite")]
 // Tests: failing loudly is the point.
 #![allow(clippy::expect_used)]
 

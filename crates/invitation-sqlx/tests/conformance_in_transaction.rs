@@ -7,6 +7,7 @@
 //! redeemers, concurrent inserts, concurrent updates): a transaction is one
 //! connection and serves one statement at a time, so they would test
 //! nothing but queueing. `tests/conformance.rs` runs them on the pool.
+#![cfg(feature = "sqlite")]
 // Tests: failing loudly is the point.
 #![allow(clippy::expect_used)]
 

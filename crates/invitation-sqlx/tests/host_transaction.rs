@@ -3,6 +3,7 @@
 //! admin's invitation through `InvitationService::unit_of_work` over
 //! `SqliteStore::in_transaction`, in one transaction; the tests look at
 //! what another pool sees and what the event sink got.
+#![cfg(feature = "sqlite")]
 // Tests: failing loudly is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 

@@ -5,6 +5,7 @@
 //! The claimers also run on two stores with pools of their own over one
 //! file, as two server processes dispatching one queue would: 200 mails,
 //! each claimed exactly once.
+#![cfg(feature = "sqlite")]
 
 mod support;
 

@@ -78,8 +78,12 @@ impl Session<'_, '_> {
     }
 
     async fn get(&self, id: &InvitationId) -> Result<Option<Invitation>, StoreError> {
-        let rows = self.rows(query(&self.sql.get).bind(id.as_uuid())).await?;
-        rows.first().map(|row| invitation_at(row, 0)).transpose()
+        let row = self
+            .target
+            .fetch_optional(query(&self.sql.get).bind(id.as_uuid()))
+            .await
+            .map_err(store_error)?;
+        row.map(|row| invitation_at(&row, 0)).transpose()
     }
 
     async fn update(
