@@ -15,7 +15,7 @@ use chrono::{TimeZone, Utc};
 use invitation_core::{
     EmailAddress, FixedData, FlowId, Invitation, InvitationId, InvitationName, InvitationParts,
     InvitationPatch, InvitationStore, ListQuery, MailId, MailOutbox, QueuedMail, RedeemOutcome,
-    RenderedMail, UpdateOutcome, UserId, Version,
+    RenderedMail, StoreError, UpdateOutcome, UserId, Version,
 };
 use invitation_postgres::PgStore;
 use invitation_sqlx::PostgresStore;
@@ -170,13 +170,82 @@ async fn mail_queued_through_one_adapter_is_claimed_once_through_the_other() {
         queued_at: invitation_core::time::truncate_to_micros(now),
         attempts: 0,
     };
-    let by_pg = mail("a@example.org");
-    let by_sqlx = mail("b@example.org");
-    pg.enqueue(std::slice::from_ref(&by_pg)).await.unwrap();
-    sqlx.enqueue(std::slice::from_ref(&by_sqlx)).await.unwrap();
     let lease = now + chrono::Duration::minutes(10);
-    let mut claimed = sqlx.claim(now, lease, 10).await.unwrap();
-    claimed.extend(pg.claim(now, lease, 10).await.unwrap());
-    claimed.sort_by_key(|m| m.to.as_str().to_owned());
-    assert_eq!(claimed, vec![by_pg, by_sqlx], "each once, as queued");
+
+    let by_pg = mail("a@example.org");
+    pg.enqueue(std::slice::from_ref(&by_pg)).await.unwrap();
+    assert_eq!(
+        sqlx.claim(now, lease, 10).await.unwrap(),
+        [by_pg],
+        "claimed through sqlx"
+    );
+    assert_eq!(
+        pg.claim(now, lease, 10).await.unwrap(),
+        [],
+        "leased: not again"
+    );
+
+    let by_sqlx = mail("b@example.org");
+    sqlx.enqueue(std::slice::from_ref(&by_sqlx)).await.unwrap();
+    assert_eq!(
+        pg.claim(now, lease, 10).await.unwrap(),
+        [by_sqlx],
+        "claimed through invitation-postgres"
+    );
+    assert_eq!(
+        sqlx.claim(now, lease, 10).await.unwrap(),
+        [],
+        "leased: not again"
+    );
+}
+
+/// Whether `result` is a corrupt-row error (naming `id`, when given).
+fn is_corrupt<T: std::fmt::Debug>(
+    result: &Result<T, StoreError>,
+    id: Option<&InvitationId>,
+) -> bool {
+    matches!(result, Err(StoreError::Corrupt { id: named, .. }) if named.as_ref() == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instants_past_what_the_domain_holds_are_corrupt_rows_for_both_adapters_never_a_panic() {
+    let Some((schema, pg, sqlx)) = both("sqlx").await else {
+        return;
+    };
+    // Rows written by hand: a finite expiry past chrono's range (the table
+    // only refuses infinity), and a mail queued at infinity.
+    let id = InvitationId::from_uuid(uuid::Uuid::new_v4());
+    let db = pg_support::PgTestStore {
+        store: sqlx.clone(),
+        schema: std::sync::Arc::new(schema),
+    };
+    db.sql(&format!(
+        "INSERT INTO invitations (id, name, expires, fixed_data, single_use, flow, created_by) \
+         VALUES ('{id}', 'far-future', '270000-01-01 00:00:00+00', '{{}}', false, NULL, 1); \
+         INSERT INTO outbox (id, invitation, to_address, cc, bcc, subject, html, plain_text, \
+                             queued_at, next_attempt_at) \
+         VALUES ('{}', '{id}', 'a@example.org', '{{}}', '{{}}', 's', 'h', 't', 'infinity', now())",
+        uuid::Uuid::new_v4()
+    ))
+    .await
+    .unwrap();
+    let now = Utc::now();
+    let lease = now + chrono::Duration::minutes(10);
+    for store in [&pg as &dyn InvitationStore, &sqlx] {
+        assert!(is_corrupt(&store.get(&id).await, Some(&id)));
+        assert!(is_corrupt(
+            &store
+                .list(&ListQuery {
+                    search: Vec::new(),
+                    ..first_page()
+                })
+                .await,
+            Some(&id)
+        ));
+    }
+    assert!(is_corrupt(&sqlx.claim(now, lease, 10).await, None));
+    db.sql("UPDATE outbox SET lease_until = NULL")
+        .await
+        .unwrap();
+    assert!(is_corrupt(&pg.claim(now, lease, 10).await, None));
 }

@@ -64,6 +64,41 @@ impl<'r> Decode<'r, Postgres> for JsonText<'r> {
     }
 }
 
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// A `timestamptz` column read with checked arithmetic: a value past what
+/// `DateTime<Utc>` holds (a row written by hand: the year 270000,
+/// `infinity`) is an error to report as a corrupt row, where sqlx's own
+/// decoding would overflow and panic.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DbInstant(pub(crate) DateTime<Utc>);
+
+impl Type<Postgres> for DbInstant {
+    fn type_info() -> PgTypeInfo {
+        <DateTime<Utc> as Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <DateTime<Utc> as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Postgres> for DbInstant {
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        if value.format() == PgValueFormat::Text {
+            // Parsed, not computed: no overflow to fear.
+            return <DateTime<Utc> as Decode<Postgres>>::decode(value).map(Self);
+        }
+        let micros: i64 = Decode::<Postgres>::decode(value)?;
+        micros
+            .checked_add(POSTGRES_EPOCH_MICROS)
+            .and_then(DateTime::from_timestamp_micros)
+            .map(Self)
+            .ok_or_else(|| format!("timestamp {micros} µs after 2000 is out of range").into())
+    }
+}
+
 /// A stored version: a positive `bigint`.
 pub(crate) fn version_at(
     row: &PgRow,
@@ -88,12 +123,12 @@ pub(crate) fn invitation_at(row: &PgRow, first: usize) -> Result<Invitation, Sto
     let id: Uuid = column(row, first, "id", None)?;
     let at = Some(&id);
     let name: &str = column(row, first + 1, "name", at)?;
-    let expires: Option<DateTime<Utc>> = column(row, first + 2, "expires", at)?;
+    let expires: Option<DbInstant> = column(row, first + 2, "expires", at)?;
     let JsonText(fixed_data) = column(row, first + 3, "fixed_data", at)?;
     let stored = StoredInvitation {
         id,
         name,
-        expires,
+        expires: expires.map(|e| e.0),
         fixed_data,
         single_use: column(row, first + 4, "single_use", at)?,
         flow: column(row, first + 5, "flow", at)?,
@@ -121,7 +156,9 @@ pub(crate) fn mail_at(row: &PgRow) -> Result<QueuedMail, StoreError> {
         subject: column(row, 5, "subject", None).map_err(read)?,
         html: column(row, 6, "html", None).map_err(read)?,
         text: column(row, 7, "plain_text", None).map_err(read)?,
-        queued_at: column(row, 8, "queued_at", None).map_err(read)?,
+        queued_at: column::<_, DbInstant>(row, 8, "queued_at", None)
+            .map_err(read)?
+            .0,
         attempts: i64::from(attempts),
     })
 }
