@@ -3,7 +3,7 @@
 -- transaction: creates the extension when it is missing and the role may.
 -- If it cannot (not installed, or the role may not create it), search still
 -- works, by scanning, and a later migrate() adds the indexes once the
--- extension is there. The indexes themselves are made by migrate.rs: in
+-- extension is there. The indexes themselves are made by migrations.rs: in
 -- the transaction when the table was created by it, otherwise with
 -- CREATE INDEX CONCURRENTLY after it, and never when the catalog already
 -- lists them as valid.

@@ -5,7 +5,8 @@
 //! host can move from one adapter to the other on the same database
 //! without migrating data.
 //!
-//! It holds text only, no driver and no I/O:
+//! It holds no driver: the statements are text, and the migration
+//! procedure sends its own through a connection the adapter wraps.
 //!
 //! - [`Schema`]: the host-chosen schema name, validated, and the qualified
 //!   names of its objects;

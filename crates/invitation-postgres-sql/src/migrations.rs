@@ -187,7 +187,7 @@ pub enum MigrateError<E> {
     },
     /// Another statement failed.
     #[error("a migration statement failed")]
-    Database(E),
+    Database(#[source] E),
 }
 
 impl<E> MigrateError<E> {

@@ -25,9 +25,7 @@ pub use crate::postgres::{PostgresStore, PostgresTransactionStore};
 #[cfg(feature = "sqlite")]
 pub use crate::prefix::DEFAULT_PREFIX;
 #[cfg(feature = "sqlite")]
-pub use crate::sqlite::{
-    SqliteStore, SqliteTransactionStore, DEFAULT_BUSY_TIMEOUT, DEFAULT_POOL_SIZE,
-};
+pub use crate::sqlite::{SqliteStore, SqliteTransactionStore};
 pub use crate::transaction::SqlxTransactionStore;
 
 mod sealed {

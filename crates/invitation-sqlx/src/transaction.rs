@@ -43,7 +43,9 @@ use crate::{Backend, SqlxStore};
 ///     (`pool.begin_with("BEGIN IMMEDIATE")`), which waits for the write
 ///     lock up front.
 ///   - *PostgreSQL:* a failed statement aborts the whole transaction (the
-///     host can only roll it back), as any statement of the host's would.
+///     host can only roll it back), as any statement of the host's would;
+///     among the store's, an `enqueue` racing another transaction's
+///     `enqueue` of the same mail id fails so (`StoreError::Conflict`).
 ///     Under `REPEATABLE READ` or `SERIALIZABLE`, a serialization failure
 ///     (`StoreError::Unavailable`) means the host runs its transaction
 ///     again. The connection's `statement_timeout` applies.

@@ -158,3 +158,73 @@ async fn a_statement_past_the_statement_timeout_is_unavailable_and_a_missing_tab
         "{missing:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_lock_held_past_the_budget_is_a_lock_timeout() {
+    let Some(url) = pg_support::database().await else {
+        return;
+    };
+    let schema = TestSchema::new(&url);
+    // Another session holds the lock every migration of either adapter
+    // takes first.
+    let mut holder = PgConnection::connect(&url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(invitation_postgres_sql::migrations::LOCK_KEY)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let store = schema.store(1);
+    let started = std::time::Instant::now();
+    let outcome = store
+        .migrate_with_timeouts(Duration::from_millis(100), Duration::from_secs(1))
+        .await;
+    let waited = started.elapsed();
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(invitation_postgres_sql::migrations::LOCK_KEY)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let error = outcome.unwrap_err();
+    assert!(matches!(error, SqlxError::LockTimeout { .. }), "{error:?}");
+    assert!(error.is_retryable());
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    store
+        .migrate()
+        .await
+        .expect("migrates once the lock is free");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_index_missing_on_a_table_with_rows_is_built_again_concurrently() {
+    let Some(db) = pg_support::store().await else {
+        return;
+    };
+    let has_trgm: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    if !has_trgm {
+        eprintln!("skipped: pg_trgm is not installed, so there is no search index to rebuild");
+        return;
+    }
+    db.sql(
+        "INSERT INTO invitations (id, name, expires, fixed_data, single_use, flow, created_by) \
+         SELECT gen_random_uuid(), 'row-' || i, NULL, '{}', false, NULL, 1 \
+           FROM generate_series(1, 100) AS i; \
+         DROP INDEX invitations_name_trgm",
+    )
+    .await
+    .unwrap();
+    db.store.migrate().await.expect("migrates");
+    let valid: Option<bool> = sqlx::query_scalar(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+           JOIN pg_namespace n ON n.oid = c.relnamespace \
+          WHERE n.nspname = $1 AND c.relname = 'invitations_name_trgm'",
+    )
+    .bind(&db.schema.name)
+    .fetch_optional(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(valid, Some(true));
+}

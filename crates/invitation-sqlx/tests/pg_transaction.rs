@@ -218,7 +218,7 @@ async fn a_rollback_by_the_host_after_the_invitation_undoes_both_and_the_event_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_invitation_rolls_back_the_host_row_and_the_transaction_stays_usable() {
+async fn a_refused_invitation_sends_no_statement_and_the_host_rolls_back_its_own_row() {
     let Some(host) = Host::start().await else {
         return;
     };
@@ -229,7 +229,8 @@ async fn a_refused_invitation_rolls_back_the_host_row_and_the_transaction_stays_
         matches!(refused, Err(CreateError::Forbidden)),
         "{refused:?}"
     );
-    // Nothing failed on the server: the host may still go on, or roll back.
+    // The refusal came before any statement of the store: the transaction
+    // is the host's to go on with or, as here, roll back.
     assert_usable(&mut transaction).await;
     transaction.rollback().await.unwrap();
     assert_eq!(host.seen_elsewhere("acme").await, (0, 0));

@@ -36,6 +36,13 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in the pool [`PostgresStore::connect`] makes.
 pub const DEFAULT_POOL_SIZE: u32 = 16;
 
+/// How long a migration transaction waits for one lock before it gives up
+/// and tries again ([`PostgresStore::migrate`]).
+pub const DEFAULT_MIGRATION_LOCK_TIMEOUT: Duration = migrations::DEFAULT_LOCK_TIMEOUT;
+
+/// How long [`PostgresStore::migrate`] keeps trying after lock timeouts.
+pub const DEFAULT_MIGRATION_BUDGET: Duration = migrations::DEFAULT_BUDGET;
+
 /// How long [`PostgresStore::connect`]'s pool waits for a free connection
 /// (or a new one) before the call answers `StoreError::Unavailable`.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -84,23 +91,33 @@ impl SqlxStore<Postgres> {
     }
 
     /// The connection settings for `url` (a `postgres://` URL: host, user,
-    /// database, `sslmode`, `sslrootcert` as libpq reads them) with what
-    /// the store wants of every connection: a `statement_timeout` of
-    /// [`DEFAULT_STATEMENT_TIMEOUT`], so that no statement holds a
-    /// connection (and its locks) for long. For a pool of the host's own,
-    /// tune them further as sqlx allows.
-    ///
-    /// TLS is rustls with the system's root certificates; `sslmode`
-    /// decides whether it is used and checked (`verify-full` checks the
-    /// certificate and the host name).
+    /// database, `sslmode`, `sslrootcert`) with the store's settings
+    /// ([`configure`](Self::configure)), for a pool of the host's own.
     ///
     /// # Errors
     /// [`SqlxError::Connect`] when `url` cannot be read.
     pub fn connect_options(url: &str) -> Result<PgConnectOptions, SqlxError> {
+        Ok(Self::configure(
+            PgConnectOptions::from_str(url).map_err(SqlxError::Connect)?,
+        ))
+    }
+
+    /// `options` with what the store wants of every connection: a
+    /// `statement_timeout` of [`DEFAULT_STATEMENT_TIMEOUT`], so that no
+    /// statement holds a connection (and its locks) for long. For settings
+    /// a host has already built; tune them further as sqlx allows.
+    ///
+    /// TLS is what the host's sqlx is built with: this crate's `postgres`
+    /// feature enables rustls with the system's root certificates
+    /// (`tls-rustls-ring-native-roots`; sqlx prefers native-tls when the
+    /// host enables that too). `sslmode` decides whether TLS is used and
+    /// checked (`verify-full` checks the certificate and the host name).
+    /// Unlike libpq, sqlx trusts an `sslrootcert` *in addition to* the
+    /// system's roots, not instead of them: a host that must trust its
+    /// private CA alone uses invitation-postgres, whose TLS follows libpq.
+    pub fn configure(options: PgConnectOptions) -> PgConnectOptions {
         let timeout = format!("{}ms", DEFAULT_STATEMENT_TIMEOUT.as_millis());
-        Ok(PgConnectOptions::from_str(url)
-            .map_err(SqlxError::Connect)?
-            .options([("statement_timeout", timeout.as_str())]))
+        options.options([("statement_timeout", timeout.as_str())])
     }
 
     /// A store over a new pool to `url` ([`connect_options`](Self::connect_options),
@@ -128,8 +145,10 @@ impl SqlxStore<Postgres> {
     /// migrate a database the other serves. One transaction under a
     /// database-wide advisory lock, so processes starting together (with
     /// either adapter) apply each migration once; each try waits at most
-    /// 5 s for a lock and is retried for up to 60 s; the optional `pg_trgm`
-    /// search indexes are built as that module says.
+    /// [`DEFAULT_MIGRATION_LOCK_TIMEOUT`] for a lock and is retried for up
+    /// to [`DEFAULT_MIGRATION_BUDGET`] ([`migrate_with_timeouts`](Self::migrate_with_timeouts)
+    /// sets both); the optional `pg_trgm` search indexes are built as that
+    /// module says.
     ///
     /// It runs on a connection of its own, taken out of the pool and
     /// closed afterwards (its session settings reach no other caller).
@@ -140,6 +159,20 @@ impl SqlxStore<Postgres> {
     /// applied); [`SqlxError::LockTimeout`] when locks stayed held past
     /// the budget; [`SqlxError::Database`] for anything else refused.
     pub async fn migrate(&self) -> Result<(), SqlxError> {
+        self.migrate_with_timeouts(DEFAULT_MIGRATION_LOCK_TIMEOUT, DEFAULT_MIGRATION_BUDGET)
+            .await
+    }
+
+    /// [`migrate`](Self::migrate), each try waiting at most `lock_timeout`
+    /// for a lock, and trying again until `budget` is spent.
+    ///
+    /// # Errors
+    /// As [`migrate`](Self::migrate).
+    pub async fn migrate_with_timeouts(
+        &self,
+        lock_timeout: Duration,
+        budget: Duration,
+    ) -> Result<(), SqlxError> {
         let mut connection = self
             .pool
             .acquire()
@@ -149,8 +182,8 @@ impl SqlxStore<Postgres> {
         let result = migrations::run(
             &mut Migrator(&mut connection),
             &self.statements().schema,
-            migrations::DEFAULT_LOCK_TIMEOUT,
-            migrations::DEFAULT_BUDGET,
+            lock_timeout,
+            budget,
         )
         .await;
         // Closing is best effort: the migrations' outcome is what counts.
