@@ -89,6 +89,19 @@ impl SearchTerm {
             || self.creators.contains(&invitation.created_by())
             || invitation.flow().is_some_and(|f| self.flows.contains(f))
     }
+
+    /// Whether the word could occur in some expiry text
+    /// (`2036-02-03T12:30:45.000007Z`: digits, `-`, `:`, `.`, `T` and `Z`,
+    /// the letters in either case). An adapter that computes the expiry
+    /// text per row skips it for a word that cannot: the expiry text costs
+    /// several times a name match. An empty word matches every name, so it
+    /// needs no expiry text either.
+    pub fn could_match_expiry_text(&self) -> bool {
+        !self.text.is_empty()
+            && self.text.bytes().all(|b| {
+                b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'T' | b't' | b'Z' | b'z')
+            })
+    }
 }
 
 /// Whether `haystack` contains `needle`, ignoring ASCII letter case.

@@ -154,16 +154,6 @@ struct Word {
     flows: Vec<Uuid>,
 }
 
-/// Whether `text` could occur in an expiry text as the API writes it
-/// (`2036-02-03T12:30:45.000007Z`: digits, `-`, `:`, `.`, `T` and `Z`, the
-/// letters in either case, as the match ignores ASCII case).
-fn could_be_in_expiry_text(text: &str) -> bool {
-    !text.is_empty()
-        && text.bytes().all(|b| {
-            b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'T' | b't' | b'Z' | b'z')
-        })
-}
-
 /// The query's words, each once: two words with the same pattern (ignoring
 /// ASCII case, as ILIKE here does) and the same creators and flows match
 /// the same rows, so a repeat adds nothing but work.
@@ -180,9 +170,7 @@ fn words(query: &ListQuery) -> Vec<Word> {
             flows.dedup();
             let pattern = search_pattern(&term.text).map(|p| p.to_ascii_lowercase());
             Word {
-                expiry: pattern
-                    .clone()
-                    .filter(|_| could_be_in_expiry_text(&term.text)),
+                expiry: pattern.clone().filter(|_| term.could_match_expiry_text()),
                 pattern,
                 creators,
                 flows,

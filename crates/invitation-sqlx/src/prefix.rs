@@ -4,8 +4,8 @@ use crate::error::SqlxError;
 
 /// The table prefix [`SqlxStore`](crate::SqlxStore) uses unless told
 /// otherwise: the tables are `invitation_invitations`,
-/// `invitation_outbox` and `invitation_migrations`, beside the host's own
-/// tables in one database.
+/// `invitation_outbox`, `invitation_counts` and `invitation_migrations`,
+/// beside the host's own tables in one database.
 pub const DEFAULT_PREFIX: &str = "invitation_";
 
 /// A validated table prefix: empty, or `^[a-z_][a-z0-9_]{0,31}$`, not

@@ -54,7 +54,7 @@ async fn stores_migrating_one_file_at_once_apply_each_migration_once() {
             .fetch_all(stores[0].pool())
             .await
             .expect("the migrations table answers");
-    assert_eq!(recorded, [1, 2]);
+    assert_eq!(recorded, [1, 2, 3]);
     stores[3]
         .migrate()
         .await
@@ -83,6 +83,7 @@ async fn a_table_prefix_names_every_table_and_a_bad_one_is_refused() {
     assert_eq!(
         tables,
         [
+            "app_inv_counts",
             "app_inv_invitations",
             "app_inv_migrations",
             "app_inv_outbox"
@@ -189,4 +190,53 @@ async fn search_matches_the_expiry_text_with_its_fraction_and_before_1970() {
     }
     let page = store.list(&search("59.0000070")).await.expect("list");
     assert_eq!(page.total, 0);
+}
+
+/// More search words than the statement has slots for (a caller of the
+/// store may send any number; the core sends at most 16): every word must
+/// still match, as the reference says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_past_the_search_slots_must_match_too() {
+    use invitation_core::{Filters, ListQuery, Ordering, SearchTerm};
+
+    let db = support::TestStore::new().await;
+    let names = [
+        "abcdefghijklmnopqrstuvwxyz",
+        "abcdefghijklmnopqrstuvwxy",
+        "qrstuvwxyz",
+    ];
+    let mut stored = Vec::new();
+    for name in names {
+        let invitation = invitation(name);
+        db.store.insert(&invitation).await.expect("insert");
+        stored.push(invitation);
+    }
+    // 26 words, one a letter each; "z" is past the 16 slots (the slots
+    // take the words in a fixed order, longest first, then as given).
+    let search: Vec<SearchTerm> = ('a'..='z')
+        .map(|c| SearchTerm {
+            text: c.to_string(),
+            creators: Vec::new(),
+            flows: Vec::new(),
+        })
+        .collect();
+    let query = ListQuery {
+        filters: Filters::default(),
+        search,
+        ordering: Ordering::DEFAULT,
+        offset: 0,
+        limit: 10,
+    };
+    let page = db.store.list(&query).await.expect("list");
+    let expected: Vec<_> = stored
+        .iter()
+        .filter(|i| query.matches(i))
+        .cloned()
+        .collect();
+    assert_eq!(
+        expected.len(),
+        1,
+        "the reference keeps the full alphabet only"
+    );
+    assert_eq!((page.total, page.items), (1, expected));
 }

@@ -1,10 +1,20 @@
-//! `ListQuery` in SQLite: one statement per ordering (twelve texts in
-//! all), whose filters and search words are parameters. The search words
-//! go in as one JSON array that the statement walks with `json_each`, so
-//! the number of words never adds a statement text (and a cached prepared
-//! statement), and no value is ever written into the SQL.
+//! `ListQuery` in SQLite: one statement, whose text holds a condition
+//! for each filter the query has and none for the others (SQLite plans a
+//! statement once, so `?1 IS NULL OR name = ?1` would keep it from using
+//! the name index even when the filter is given), and one for each search
+//! word, up to [`SEARCH_SLOTS`]; words past those go in as one JSON array
+//! the statement walks with `json_each`. Every value is a parameter, and
+//! the texts form a fixed set: 12 orderings, 16 combinations of filters,
+//! 0 to 16 word slots, with or without words past them.
+//!
+//! Without filters or search words the total is migration 3's row count
+//! and the page is read off the ordering's index (the default ordering's
+//! own index holds `expires IS NULL` first, as the statement writes it).
+//! With them, the matching rows are counted and paged through the filter
+//! indexes; a search word is tested on every row the filters leave, as
+//! SQLite has no index for a substring.
 
-use invitation_core::{ListQuery, SortField};
+use invitation_core::{ListQuery, SearchTerm, SortField};
 use serde_json::json;
 
 use super::statements::COLUMNS;
@@ -24,69 +34,138 @@ fn sort_column(field: SortField) -> Option<&'static str> {
 }
 
 fn order_by(field: SortField, descending: bool, prefix: &str) -> String {
+    let direction = if descending { "DESC" } else { "ASC" };
     let Some(column) = sort_column(field) else {
-        let direction = if descending { "DESC" } else { "ASC" };
         return format!("{prefix}id {direction}");
     };
     // NULLs after every value ascending, before every value descending (the
-    // reference's `None` sorts greatest); ties by id ascending.
-    let direction = if descending {
-        "DESC NULLS FIRST"
+    // reference's `None` sorts greatest); ties by id ascending. SQLite sorts
+    // NULL lowest: `col IS NULL` first, in the same direction, puts it
+    // greatest, in a form an index can hold.
+    if matches!(field, SortField::Expires | SortField::Flow) {
+        format!(
+            "({prefix}{column} IS NULL) {direction}, {prefix}{column} {direction}, {prefix}id ASC"
+        )
     } else {
-        "ASC NULLS LAST"
-    };
-    format!("{prefix}{column} {direction}, {prefix}id ASC")
+        format!("{prefix}{column} {direction}, {prefix}id ASC")
+    }
 }
 
-/// The list statement for one ordering. Parameters: ?1 the name filter,
-/// ?2 the creators filter (a JSON array of ids), ?3 the expiry filter
-/// (microseconds), ?4 the flows filter (a JSON array of ids), each NULL
-/// when not set; ?5 the search words (see [`Params::words`]) or NULL;
-/// ?6 limit, ?7 offset.
+/// How many search words get a condition (and parameters) of their own;
+/// the core allows no more words than this, so [`Params::rest`] holds
+/// words only for a caller of the store that sends more.
+pub(crate) const SEARCH_SLOTS: usize = invitation_core::MAX_SEARCH_WORDS;
+
+/// The parameter numbers of word slot `i`: its name pattern, its expiry
+/// pattern, its creators and its flows (JSON arrays of ids).
+fn slot_params(i: usize) -> [usize; 4] {
+    let first = 8 + 4 * i;
+    [first, first + 1, first + 2, first + 3]
+}
+
+/// The list statement for `query` with `slots` word slots and, when
+/// `rest`, the words past them. Parameters, each in the text only when the
+/// query has it (all seven are always bound, then four per slot): ?1 the
+/// name filter, ?2 the creators filter (a JSON array of ids), ?3 the
+/// expiry filter (microseconds), ?4 the flows filter (a JSON array of
+/// ids), ?5 the words past the slots (see [`params`]); ?6 limit, ?7
+/// offset; from ?8 the slots, four each ([`slot_params`]).
 ///
 /// One statement, so the count and the page come from one snapshot; the
 /// count is one row even past the last page (the page's side of the outer
 /// join is then NULL).
-pub(crate) fn statement(table: &str, field: SortField, descending: bool) -> String {
+pub(crate) fn statement(
+    table: &str,
+    counts: &str,
+    query: &ListQuery,
+    slots: usize,
+    rest: bool,
+) -> String {
+    let filters = &query.filters;
+    let mut conditions: Vec<&str> = Vec::new();
+    if filters.name.is_some() {
+        conditions.push("t.name = ?1");
+    }
+    if filters.created_by.is_some() {
+        conditions.push("t.created_by IN (SELECT value FROM json_each(?2))");
+    }
+    if filters.expires.is_some() {
+        conditions.push("t.expires = ?3");
+    }
+    if filters.flow.is_some() {
+        conditions.push("t.flow IN (SELECT value FROM json_each(?4))");
+    }
     // Each word must match: its pattern in the name or the expiry text
-    // (LIKE ignores ASCII case only, as the reference; `\` escapes), or
-    // the creator or flow among its ids. COALESCE: a NULL pattern (a word
-    // no text can hold) or a NULL expiry or flow is "no match", never an
-    // unknown that would keep the row.
-    let conditions = "(?1 IS NULL OR t.name = ?1) \
-         AND (?2 IS NULL OR t.created_by IN (SELECT value FROM json_each(?2))) \
-         AND (?3 IS NULL OR t.expires = ?3) \
-         AND (?4 IS NULL OR t.flow IN (SELECT value FROM json_each(?4))) \
-         AND (?5 IS NULL OR NOT EXISTS ( \
+    // (LIKE ignores ASCII case only, as the reference; `\` escapes), or the
+    // creator or flow among its ids. COALESCE: a NULL pattern (a word no
+    // text can hold) or a NULL expiry or flow is "no match", never an
+    // unknown that would keep the row. A slot's expiry pattern is NULL for
+    // a word no expiry text can hold, and then the row's expiry text (a
+    // strftime per row) is never computed.
+    let slots: Vec<String> = (0..slots)
+        .map(|i| {
+            let [pattern, expiry, creators, flows] = slot_params(i);
+            format!(
+                "(COALESCE(t.name LIKE ?{pattern} ESCAPE '\\', 0) \
+                  OR (?{expiry} IS NOT NULL \
+                      AND COALESCE(t.expires_text LIKE ?{expiry} ESCAPE '\\', 0)) \
+                  OR t.created_by IN (SELECT value FROM json_each(?{creators})) \
+                  OR COALESCE(t.flow IN (SELECT value FROM json_each(?{flows})), 0))"
+            )
+        })
+        .collect();
+    conditions.extend(slots.iter().map(String::as_str));
+    if rest {
+        conditions.push(
+            "NOT EXISTS ( \
                SELECT 1 FROM json_each(?5) AS w \
                 WHERE NOT ( \
                       COALESCE(t.name LIKE json_extract(w.value, '$.p') ESCAPE '\\', 0) \
                    OR COALESCE(t.expires_text LIKE json_extract(w.value, '$.p') ESCAPE '\\', 0) \
                    OR t.created_by IN (SELECT value FROM json_each(w.value, '$.c')) \
-                   OR COALESCE(t.flow IN (SELECT value FROM json_each(w.value, '$.f')), 0))))";
+                   OR COALESCE(t.flow IN (SELECT value FROM json_each(w.value, '$.f')), 0)))",
+        );
+    }
+    let (total, where_clause) = if conditions.is_empty() {
+        (
+            format!("(SELECT n FROM {counts} WHERE id = 1)"),
+            String::new(),
+        )
+    } else {
+        let conditions = conditions.join(" AND ");
+        (
+            format!("(SELECT count(*) FROM {table} AS t WHERE {conditions})"),
+            format!("WHERE {conditions}"),
+        )
+    };
     let page_columns = COLUMNS
         .split(", ")
         .map(|c| format!("p.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
+    let field = query.ordering.field;
+    let descending = query.ordering.descending;
     let inner_order = order_by(field, descending, "t.");
     let outer_order = order_by(field, descending, "p.");
     format!(
-        "SELECT (SELECT count(*) FROM {table} AS t WHERE {conditions}) AS total, {page_columns} \
+        "SELECT {total} AS total, {page_columns} \
          FROM (SELECT 1) AS one \
-         LEFT JOIN (SELECT {COLUMNS} FROM {table} AS t WHERE {conditions} \
+         LEFT JOIN (SELECT {COLUMNS} FROM {table} AS t {where_clause} \
                     ORDER BY {inner_order} LIMIT ?6 OFFSET ?7) AS p ON 1 \
          ORDER BY {outer_order}"
     )
 }
 
-/// The index of `query`'s statement in `Statements::list`.
-pub(crate) fn statement_index(query: &ListQuery) -> usize {
-    let field = SortField::ALL
-        .iter()
-        .position(|f| *f == query.ordering.field)
-        .unwrap_or(0);
-    field * 2 + usize::from(query.ordering.descending)
+/// One search word's slot parameters.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Slot {
+    /// Its LIKE pattern; `None` when no text can hold it.
+    pub(crate) pattern: Option<String>,
+    /// The pattern again when the word could be in an expiry text.
+    pub(crate) expiry: Option<String>,
+    /// Its creators and flows, JSON arrays of ids.
+    pub(crate) creators: String,
+    pub(crate) flows: String,
 }
 
 /// The parameters of a list statement.
@@ -96,7 +175,10 @@ pub(crate) struct Params {
     pub(crate) creators: Option<String>,
     pub(crate) expires: Option<i64>,
     pub(crate) flows: Option<String>,
-    pub(crate) words: Option<String>,
+    /// The words past [`SEARCH_SLOTS`], as one JSON array.
+    pub(crate) rest: Option<String>,
+    /// The words with a slot each, cheapest first.
+    pub(crate) slots: Vec<Slot>,
     pub(crate) limit: i64,
     pub(crate) offset: i64,
 }
@@ -122,9 +204,49 @@ pub(crate) fn params(query: &ListQuery) -> Option<Params> {
             .collect::<Vec<_>>())
         .to_string()
     });
-    let words = (!query.search.is_empty()).then(|| {
-        let words: Vec<_> = query
-            .search
+    // Each word once: a repeat matches the same rows, adding only work.
+    let mut terms: Vec<&SearchTerm> = Vec::with_capacity(query.search.len());
+    for term in &query.search {
+        if !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    // Words that need no expiry text first, longer (rarer) ones first:
+    // SQLite tests the conditions in the order written and stops at the
+    // first that fails.
+    terms.sort_by_key(|term| {
+        (
+            term.could_match_expiry_text(),
+            std::cmp::Reverse(term.text.len()),
+        )
+    });
+    let rest_terms = terms.split_off(terms.len().min(SEARCH_SLOTS));
+    let ids = |term: &SearchTerm| {
+        (
+            json!(term.creators.iter().map(|u| u.get()).collect::<Vec<_>>()).to_string(),
+            json!(term
+                .flows
+                .iter()
+                .map(|f| f.as_uuid().to_string())
+                .collect::<Vec<_>>())
+            .to_string(),
+        )
+    };
+    let slots = terms
+        .into_iter()
+        .map(|term| {
+            let pattern = search_pattern(&term.text);
+            let (creators, flows) = ids(term);
+            Slot {
+                expiry: pattern.clone().filter(|_| term.could_match_expiry_text()),
+                pattern,
+                creators,
+                flows,
+            }
+        })
+        .collect();
+    let rest = (!rest_terms.is_empty()).then(|| {
+        let words: Vec<_> = rest_terms
             .iter()
             .map(|term| {
                 json!({
@@ -141,7 +263,8 @@ pub(crate) fn params(query: &ListQuery) -> Option<Params> {
         creators,
         expires: filters.expires.map(|e| e.timestamp_micros()),
         flows,
-        words,
+        rest,
+        slots,
         limit: i64::try_from(query.limit).unwrap_or(i64::MAX),
         offset: i64::try_from(query.offset).unwrap_or(i64::MAX),
     })
@@ -195,17 +318,42 @@ mod tests {
 
     #[test]
     fn the_default_order_puts_never_expiring_rows_first_and_breaks_ties_by_id() {
-        let sql = statement("t", SortField::Expires, true);
+        let sql = statement("t", "c", &query(), 0, false);
         assert!(
-            sql.ends_with("ORDER BY p.expires DESC NULLS FIRST, p.id ASC"),
+            sql.ends_with("ORDER BY (p.expires IS NULL) DESC, p.expires DESC, p.id ASC"),
             "{sql}"
         );
-        assert_eq!(statement_index(&query()), 5);
     }
 
     #[test]
     fn ordering_by_pk_descending_reverses_the_id_itself() {
-        assert!(statement("t", SortField::Pk, true).ends_with("ORDER BY p.id DESC"));
+        let mut q = query();
+        q.ordering = Ordering {
+            field: SortField::Pk,
+            descending: true,
+        };
+        assert!(statement("t", "c", &q, 0, false).ends_with("ORDER BY p.id DESC"));
+    }
+
+    #[test]
+    fn only_the_filters_given_are_in_the_text_and_without_any_the_total_is_the_row_count() {
+        let unfiltered = statement("t", "c", &query(), 0, false);
+        assert!(
+            unfiltered.contains("(SELECT n FROM c WHERE id = 1)"),
+            "{unfiltered}"
+        );
+        assert!(
+            !unfiltered.contains("?1") && !unfiltered.contains("?5"),
+            "{unfiltered}"
+        );
+        let mut q = query();
+        q.filters.name = Some("x".to_owned());
+        let named = statement("t", "c", &q, 0, false);
+        assert!(named.contains("WHERE t.name = ?1 ORDER BY"), "{named}");
+        assert!(
+            !named.contains("?2") && !named.contains("FROM c "),
+            "{named}"
+        );
     }
 
     #[test]
@@ -220,7 +368,8 @@ mod tests {
         let params = params(&q).expect("params");
         assert_eq!(params.name.as_deref(), Some("'; DROP TABLE x; --"));
         for field in SortField::ALL {
-            assert!(!statement("t", field, false).contains("DROP"));
+            q.ordering.field = field;
+            assert!(!statement("t", "c", &q, 0, false).contains("DROP"));
         }
     }
 

@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "mail outbox",
         sql: include_str!("../../migrations/sqlite/0002_outbox.sql"),
     },
+    Migration {
+        version: 3,
+        description: "row count and default-order index for lists",
+        sql: include_str!("../../migrations/sqlite/0003_list.sql"),
+    },
 ];
 
 impl SqlxStore<Sqlite> {

@@ -1,7 +1,5 @@
 //! The SQL text of the SQLite statements, for a table prefix.
 
-use invitation_core::SortField;
-
 use crate::prefix::Prefix;
 
 /// The columns of an invitation row, in the order [`super::row`] reads
@@ -34,8 +32,10 @@ pub struct Statements {
     pub(crate) unbind_flow: String,
     pub(crate) delete_created_by: String,
     pub(crate) ping: String,
-    /// One per ordering: `list[field index * 2 + descending]`.
-    pub(crate) list: Vec<String>,
+    /// The invitations table and migration 3's row count, which list
+    /// statements name.
+    pub(crate) table: String,
+    pub(crate) counts: String,
     pub(crate) enqueue: String,
     pub(crate) claim: String,
     pub(crate) record: String,
@@ -44,13 +44,8 @@ pub struct Statements {
 
 pub(crate) fn statements(prefix: Prefix) -> Statements {
     let t = prefix.table("invitations");
+    let counts = prefix.table("counts");
     let o = prefix.table("outbox");
-    let mut list = Vec::with_capacity(SortField::ALL.len() * 2);
-    for field in SortField::ALL {
-        for descending in [false, true] {
-            list.push(super::list::statement(&t, field, descending));
-        }
-    }
     Statements {
         prefix,
         // A taken id inserts nothing (no row changed: the caller's
@@ -96,7 +91,8 @@ pub(crate) fn statements(prefix: Prefix) -> Statements {
         ),
         delete_created_by: format!("DELETE FROM {t} WHERE created_by = ?1"),
         ping: "SELECT 1".to_owned(),
-        list,
+        counts,
+        table: t.clone(),
         // The batch as one JSON array of objects (?1): one statement, so
         // all or none (a taken id fails it whole), each due at its queue
         // time.

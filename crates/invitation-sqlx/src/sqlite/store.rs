@@ -11,7 +11,7 @@ use invitation_core::{
 use sqlx::query;
 use sqlx::sqlite::SqliteRow;
 
-use super::list::{params, statement_index};
+use super::list::{params, statement};
 use super::row::{column, id_at, invitation_at};
 use super::{Session, SqliteStore, SqliteTransactionStore};
 use crate::error::{backend, store_error};
@@ -176,23 +176,31 @@ impl Session<'_, '_> {
                 items: Vec::new(),
             });
         };
-        let sql = self
-            .sql
-            .list
-            .get(statement_index(query_))
-            .ok_or_else(|| backend("no list statement for the ordering"))?;
+        let sql = statement(
+            &self.sql.table,
+            &self.sql.counts,
+            query_,
+            p.slots.len(),
+            p.rest.is_some(),
+        );
+        let mut statement = query(&sql)
+            .bind(p.name)
+            .bind(p.creators)
+            .bind(p.expires)
+            .bind(p.flows)
+            .bind(p.rest)
+            .bind(p.limit)
+            .bind(p.offset);
+        for slot in p.slots {
+            statement = statement
+                .bind(slot.pattern)
+                .bind(slot.expiry)
+                .bind(slot.creators)
+                .bind(slot.flows);
+        }
         let rows = self
             .target
-            .fetch_all(
-                query(sql)
-                    .bind(p.name)
-                    .bind(p.creators)
-                    .bind(p.expires)
-                    .bind(p.flows)
-                    .bind(p.words)
-                    .bind(p.limit)
-                    .bind(p.offset),
-            )
+            .fetch_all(statement)
             .await
             .map_err(store_error)?;
         let Some(first) = rows.first() else {
