@@ -47,28 +47,20 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use invitation_benches::{sample_input, CREATOR};
-use invitation_core::{
-    Filters, FlowId, InvitationService, ListQuery, ListRequest, Ordering, Principal, RedeemError,
-    SearchTerm,
+use invitation_benches::adapter::{
+    env_or, list_cases, median, run_main, service_on, time_list, timed_load, warm_up, BoxError,
+    Comparison, Knobs, Latencies, LoadResult, NAMES, NAME_FILTER, PAGE, SEARCH_WORD,
 };
+use invitation_benches::{sample_input, CREATOR};
+use invitation_core::{FlowId, InvitationService, Principal, RedeemError};
 use invitation_postgres::deadpool_postgres::{
     Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
 };
 use invitation_postgres::tokio_postgres::{self, NoTls};
 use invitation_postgres::PgStore;
-use invitation_testkit::doubles::{AllowAll, StaticDirectory};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use invitation_testkit::doubles::StaticDirectory;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-/// The first page's size, as the API's default.
-const PAGE: u64 = 20;
-/// Names in the list data set: `team-<i mod NAMES>-invite`, so each name
-/// is on LIST_ROWS / NAMES rows.
-const NAMES: u64 = 10_000;
-const NAME_FILTER: &str = "team-4242-invite";
-const SEARCH_WORD: &str = "4242";
 /// The share of pgbench's transactions written to its per-transaction log.
 const PGBENCH_SAMPLING: f64 = 0.1;
 const REDEEM_INVITATIONS: usize = 1_000;
@@ -76,103 +68,23 @@ const REDEEM_RACERS: usize = 10;
 const REDEEM_WORKERS: usize = 16;
 
 struct Config {
+    knobs: Knobs,
     url: String,
-    parts: Vec<String>,
-    clients: Vec<usize>,
-    secs: u64,
-    rounds: usize,
-    list_rows: u64,
-    list_runs: usize,
     /// `None`: the adapter's side of `create` alone.
     pgbench: Option<String>,
 }
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> Result<T, BoxError> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={v:?} is not a number").into()),
-        _ => Ok(default),
-    }
-}
-
 impl Config {
     fn from_env() -> Result<Self, BoxError> {
-        let list = |name: &str, default: &str| -> Vec<String> {
-            env_or(name, default)
-                .split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        };
-        let clients = list("INVITATION_BENCH_CLIENTS", "1,16,64")
-            .iter()
-            .map(|c| {
-                c.parse::<usize>()
-                    .map_err(|_| format!("bad client count {c:?}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            knobs: Knobs::from_env("create,list,redeem", "1,16,64")?,
             url: env_or("INVITATION_BENCH_DATABASE_URL", DEFAULT_URL),
-            parts: list("INVITATION_BENCH_PARTS", "create,list,redeem"),
-            clients,
-            secs: env_num("INVITATION_BENCH_SECS", 10)?,
-            rounds: env_num("INVITATION_BENCH_ROUNDS", 3)?.max(1),
-            list_rows: env_num("INVITATION_BENCH_LIST_ROWS", 1_000_000)?,
-            list_runs: env_num("INVITATION_BENCH_LIST_RUNS", 200)?.max(1),
             pgbench: Some(env_or("PGBENCH", "pgbench")).filter(|p| p != "none"),
         })
-    }
-
-    fn wants(&self, part: &str) -> bool {
-        self.parts.iter().any(|p| p == part)
     }
 }
 
 // ---------------------------------------------------------------- helpers
-
-/// Latencies in microseconds.
-#[derive(Default)]
-struct Latencies(Vec<u64>);
-
-impl Latencies {
-    fn push(&mut self, d: Duration) {
-        self.0
-            .push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    }
-
-    fn extend(&mut self, other: Latencies) {
-        self.0.extend(other.0);
-    }
-
-    /// The `q` quantile (0..=1) in milliseconds.
-    fn quantile_ms(&mut self, q: f64) -> f64 {
-        if self.0.is_empty() {
-            return f64::NAN;
-        }
-        self.0.sort_unstable();
-        let last = self.0.len() - 1;
-        let index = ((last as f64) * q).round() as usize;
-        self.0[index.min(last)] as f64 / 1000.0
-    }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
 
 fn pool(url: &str, size: usize) -> Result<Pool, BoxError> {
     let config: tokio_postgres::Config = url.parse()?;
@@ -192,16 +104,6 @@ fn pool(url: &str, size: usize) -> Result<Pool, BoxError> {
         .build()?)
 }
 
-fn service(store: PgStore) -> InvitationService {
-    let directory = Arc::new(StaticDirectory::new().with_user(CREATOR.get(), "alice"));
-    InvitationService::new(
-        Arc::new(store),
-        directory.clone(),
-        directory,
-        Arc::new(AllowAll),
-    )
-}
-
 /// A store on a pool of `size` connections, every connection opened and
 /// the insert statement prepared on it (pgbench's figures also leave out
 /// connecting).
@@ -211,23 +113,8 @@ async fn warm_service(
     size: usize,
 ) -> Result<InvitationService, BoxError> {
     let store = PgStore::with_schema(pool(&cfg.url, size)?, schema)?;
-    let service = service(store);
-    let tasks: Vec<_> = (0..size)
-        .map(|_| {
-            let service = service.clone();
-            tokio::spawn(async move {
-                for _ in 0..3 {
-                    service
-                        .create(&Principal::user(CREATOR), sample_input())
-                        .await?;
-                }
-                Ok::<_, BoxError>(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
+    let service = service_on(Arc::new(store));
+    warm_up(size, 3, &service).await?;
     Ok(service)
 }
 
@@ -247,44 +134,10 @@ impl Admin {
 
 // ----------------------------------------------------------------- create
 
-struct LoadResult {
-    rate: f64,
-    latencies: Latencies,
-}
-
 /// `clients` callers creating through the use case for `secs` seconds.
 async fn adapter_load(cfg: &Config, schema: &str, clients: usize) -> Result<LoadResult, BoxError> {
     let service = warm_service(cfg, schema, clients).await?;
-    let duration = Duration::from_secs(cfg.secs);
-    let start = Instant::now();
-    let deadline = start + duration;
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let service = service.clone();
-            tokio::spawn(async move {
-                let mut latencies = Latencies(Vec::with_capacity(1 << 16));
-                let caller = Principal::user(CREATOR);
-                loop {
-                    let begun = Instant::now();
-                    if begun >= deadline {
-                        break;
-                    }
-                    service.create(&caller, sample_input()).await?;
-                    latencies.push(begun.elapsed());
-                }
-                Ok::<_, BoxError>(latencies)
-            })
-        })
-        .collect();
-    let mut latencies = Latencies::default();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    Ok(LoadResult {
-        rate: latencies.0.len() as f64 / elapsed,
-        latencies,
-    })
+    timed_load(clients, Duration::from_secs(cfg.knobs.secs), &service).await
 }
 
 /// The INSERT pgbench runs: the adapter's columns and the values of
@@ -327,7 +180,7 @@ fn pgbench_load(
         .args(["-M", "prepared"])
         .arg("-f")
         .arg(script)
-        .args(["-T", &cfg.secs.to_string()])
+        .args(["-T", &cfg.knobs.secs.to_string()])
         .args(["-c", &clients.to_string(), "-j", &clients.to_string()])
         // Log one transaction in ten, for the percentiles: logging every
         // one costs pgbench measurable throughput.
@@ -375,11 +228,7 @@ fn pgbench_load(
 
 struct CreateRow {
     clients: usize,
-    adapter_rates: Vec<f64>,
-    pgbench_rates: Vec<f64>,
-    ratios: Vec<f64>,
-    adapter: Latencies,
-    pgbench: Latencies,
+    figures: Comparison,
 }
 
 async fn bench_create(
@@ -392,24 +241,21 @@ async fn bench_create(
     std::fs::write(&script, pgbench_script(&admin.table))?;
     println!(
         "create: {} s per run, {} round(s), client counts {:?}; pgbench script:\n  {}",
-        cfg.secs,
-        cfg.rounds,
-        cfg.clients,
+        cfg.knobs.secs,
+        cfg.knobs.rounds,
+        cfg.knobs.clients,
         pgbench_script(&admin.table).trim()
     );
     let mut rows: Vec<CreateRow> = cfg
+        .knobs
         .clients
         .iter()
         .map(|&clients| CreateRow {
             clients,
-            adapter_rates: Vec::new(),
-            pgbench_rates: Vec::new(),
-            ratios: Vec::new(),
-            adapter: Latencies::default(),
-            pgbench: Latencies::default(),
+            figures: Comparison::default(),
         })
         .collect();
-    for round in 0..cfg.rounds {
+    for round in 0..cfg.knobs.rounds {
         for row in &mut rows {
             // Alternate which side goes first, so drift hits both alike.
             let mut adapter = None;
@@ -425,22 +271,12 @@ async fn bench_create(
             let Some(adapter) = adapter else {
                 return Err("the adapter's load run is missing".into());
             };
-            let pgbench_rate = pgbench.as_ref().map_or(f64::NAN, |p| p.rate);
             println!(
-                "  round {} clients {:>3}: adapter {:>9.0}/s  pgbench {:>9.0}/s  ratio {:.3}",
+                "  round {} clients {:>3}: {}",
                 round + 1,
                 row.clients,
-                adapter.rate,
-                pgbench_rate,
-                adapter.rate / pgbench_rate
+                row.figures.record(adapter, pgbench, "pgbench")
             );
-            row.adapter_rates.push(adapter.rate);
-            row.adapter.extend(adapter.latencies);
-            if let Some(pgbench) = pgbench {
-                row.pgbench_rates.push(pgbench.rate);
-                row.ratios.push(adapter.rate / pgbench.rate);
-                row.pgbench.extend(pgbench.latencies);
-            }
         }
     }
     admin.truncate().await?;
@@ -464,31 +300,18 @@ fn print_create(rows: &mut [CreateRow]) {
             16 => "≥ 0.85",
             _ => "",
         };
-        let adapter_rate = median(&mut row.adapter_rates);
-        let pgbench_rate = median(&mut row.pgbench_rates);
-        let ratio = median(&mut row.ratios);
-        println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
-            row.clients,
-            adapter_rate,
-            row.adapter.quantile_ms(0.5),
-            row.adapter.quantile_ms(0.99),
-            pgbench_rate,
-            row.pgbench.quantile_ms(0.5),
-            row.pgbench.quantile_ms(0.99),
-            ratio,
-            target
-        );
+        println!("| {} | {} | {target} |", row.clients, row.figures.cells());
     }
     for row in rows.iter_mut() {
+        let figures = &mut row.figures;
         println!(
             "summary,create,{},{:.0},{:.0},{:.3},{:.2},{:.2}",
             row.clients,
-            median(&mut row.adapter_rates),
-            median(&mut row.pgbench_rates),
-            median(&mut row.ratios),
-            row.adapter.quantile_ms(0.5),
-            row.adapter.quantile_ms(0.99),
+            median(&mut figures.adapter_rates),
+            median(&mut figures.baseline_rates),
+            median(&mut figures.ratios),
+            figures.adapter.quantile_ms(0.5),
+            figures.adapter.quantile_ms(0.99),
         );
     }
 }
@@ -500,8 +323,8 @@ async fn load_list_rows(cfg: &Config, admin: &Admin) -> Result<(), BoxError> {
     let started = Instant::now();
     let batch = 100_000_u64;
     let mut from = 0_u64;
-    while from < cfg.list_rows {
-        let to = (from + batch).min(cfg.list_rows);
+    while from < cfg.knobs.list_rows {
+        let to = (from + batch).min(cfg.knobs.list_rows);
         // Spread like a real table: 10 % never expire, the rest over a
         // year by the minute; 100 creators; a third bound to one of 10
         // flows; names repeat every NAMES rows.
@@ -537,110 +360,30 @@ async fn load_list_rows(cfg: &Config, admin: &Admin) -> Result<(), BoxError> {
         .await?;
     println!(
         "list: loaded {} rows in {:.1} s (batched INSERT … SELECT of 100,000 rows), VACUUM ANALYZE in {:.1} s",
-        cfg.list_rows,
+        cfg.knobs.list_rows,
         loaded.as_secs_f64(),
         (started.elapsed() - loaded).as_secs_f64()
     );
     Ok(())
 }
 
-struct ListCase {
-    label: &'static str,
-    query: ListQuery,
-    request: ListRequest,
-    target: &'static str,
-}
-
-fn list_cases() -> Vec<ListCase> {
-    let base = ListQuery {
-        filters: Filters::default(),
-        search: Vec::new(),
-        ordering: Ordering::DEFAULT,
-        offset: 0,
-        limit: PAGE,
-    };
-    vec![
-        ListCase {
-            label: "first page, default ordering (-expires)",
-            query: base.clone(),
-            request: ListRequest::default(),
-            target: "p50 < 5 ms",
-        },
-        ListCase {
-            label: "first page, name filter",
-            query: ListQuery {
-                filters: Filters {
-                    name: Some(NAME_FILTER.to_owned()),
-                    ..Filters::default()
-                },
-                ..base.clone()
-            },
-            request: ListRequest {
-                name: Some(NAME_FILTER.to_owned()),
-                ..ListRequest::default()
-            },
-            target: "p50 < 5 ms",
-        },
-        ListCase {
-            label: "first page, search one word",
-            query: ListQuery {
-                search: vec![SearchTerm {
-                    text: SEARCH_WORD.to_owned(),
-                    creators: Vec::new(),
-                    flows: Vec::new(),
-                }],
-                ..base
-            },
-            request: ListRequest {
-                search: Some(SEARCH_WORD.to_owned()),
-                ..ListRequest::default()
-            },
-            target: "as measured",
-        },
-    ]
-}
-
 async fn bench_list(cfg: &Config, schema: &str, admin: &Admin) -> Result<(), BoxError> {
     load_list_rows(cfg, admin).await?;
     let store = PgStore::with_schema(pool(&cfg.url, 2)?, schema)?;
-    let service = service(store.clone());
-    let caller = Principal::user(CREATOR);
+    let service = service_on(Arc::new(store.clone()));
     println!();
     println!(
         "List at {} rows, page of {PAGE}, {} runs each after 10 warm-up runs, one caller",
-        cfg.list_rows, cfg.list_runs
+        cfg.knobs.list_rows, cfg.knobs.list_runs
     );
     println!("(name filter {NAME_FILTER:?}; search word {SEARCH_WORD:?})");
     println!("| query | rows matching | PgStore::list p50 ms | p99 ms | list use case p50 ms | p99 ms | target |");
     println!("|---|---|---|---|---|---|---|");
-    use invitation_core::InvitationStore as _;
-    for case in list_cases() {
-        let mut total = 0;
-        for _ in 0..10 {
-            total = store.list(&case.query).await?.total;
-            service.list(&caller, &case.request).await?;
-        }
-        let (mut direct, mut use_case) = (Latencies::default(), Latencies::default());
-        for _ in 0..cfg.list_runs {
-            let begun = Instant::now();
-            let page = store.list(&case.query).await?;
-            direct.push(begun.elapsed());
-            std::hint::black_box(page);
-            let begun = Instant::now();
-            let page = service.list(&caller, &case.request).await?;
-            use_case.push(begun.elapsed());
-            std::hint::black_box(page);
-        }
-        println!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-            case.label,
-            total,
-            direct.quantile_ms(0.5),
-            direct.quantile_ms(0.99),
-            use_case.quantile_ms(0.5),
-            use_case.quantile_ms(0.99),
-            case.target
-        );
+    // The cases' targets, in `list_cases`' order.
+    let targets = ["p50 < 5 ms", "p50 < 5 ms", "as measured"];
+    for (case, target) in list_cases().iter().zip(targets) {
+        let mut times = time_list(&store, &service, case, cfg.knobs.list_runs).await?;
+        println!("{} {target} |", times.table_row(case.label));
     }
     admin.truncate().await?;
     Ok(())
@@ -742,14 +485,14 @@ async fn run(cfg: &Config, schema: &str, admin: &Admin, work: &Path) -> Result<b
     let store = PgStore::with_schema(pool(&cfg.url, 1)?, schema)?;
     store.migrate().await?;
     let mut ok = true;
-    if cfg.wants("create") {
+    if cfg.knobs.wants("create") {
         let mut rows = bench_create(cfg, schema, admin, work).await?;
         print_create(&mut rows);
     }
-    if cfg.wants("list") {
+    if cfg.knobs.wants("list") {
         bench_list(cfg, schema, admin).await?;
     }
-    if cfg.wants("redeem") {
+    if cfg.knobs.wants("redeem") {
         ok &= bench_redeem(cfg, schema, admin).await?;
     }
     Ok(ok)
@@ -790,16 +533,5 @@ async fn main_async() -> Result<bool, BoxError> {
 }
 
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(main_async()) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("pg bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_main("pg bench", main_async())
 }

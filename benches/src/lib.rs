@@ -1,7 +1,10 @@
 //! Shared set-up for the benchmarks in `benches/`: the create use case wired
 //! to the in-memory store, and its baseline (the same validation and a plain
-//! `HashMap` insert, no ports).
+//! `HashMap` insert, no ports); and, in [`adapter`], what the storage
+//! adapters' load benchmarks share.
 #![forbid(unsafe_code)]
+
+pub mod adapter;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,17 +14,16 @@ use invitation_core::{
     InvitationParts, InvitationService, Principal, RandomIds, UserId,
 };
 use invitation_memory::MemoryStore;
-use invitation_testkit::doubles::{AllowAll, StaticDirectory};
 use serde_json::{Map, Value};
 
 /// The creating user.
 pub const CREATOR: UserId = UserId::new(7);
 
 /// The sample request's name.
-const SAMPLE_NAME: &str = "welcome-new-user";
+pub const SAMPLE_NAME: &str = "welcome-new-user";
 
 /// The sample request's `fixed_data`, as a caller builds it.
-fn sample_data() -> Value {
+pub fn sample_data() -> Value {
     let mut data = Map::new();
     data.insert("email".into(), Value::String("new.user@example.org".into()));
     Value::Object(data)
@@ -38,13 +40,7 @@ pub fn sample_input() -> InvitationInput {
 
 /// The create use case on a fresh in-memory store.
 pub fn service() -> InvitationService {
-    let directory = Arc::new(StaticDirectory::new().with_user(CREATOR.get(), "alice"));
-    InvitationService::new(
-        Arc::new(MemoryStore::new()),
-        directory.clone(),
-        directory,
-        Arc::new(AllowAll),
-    )
+    adapter::service_on(Arc::new(MemoryStore::new()))
 }
 
 /// The baseline: the same rules, the same id generator, then a plain
