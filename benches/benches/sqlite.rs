@@ -43,11 +43,12 @@ use invitation_benches::adapter::{
 };
 use invitation_benches::{sample_data, CREATOR, SAMPLE_NAME};
 use invitation_core::{IdGenerator, InvitationService, RandomIds};
+use invitation_sqlx::sqlite::DEFAULT_POOL_SIZE;
 use invitation_sqlx::sqlx::sqlite::{
     SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use invitation_sqlx::sqlx::{self, Row};
-use invitation_sqlx::{SqliteStore, DEFAULT_POOL_SIZE, DEFAULT_PREFIX};
+use invitation_sqlx::{SqliteStore, DEFAULT_PREFIX};
 
 /// Tasks of the warm-up before each side's first load: more than the
 /// pool's connections, so that each is opened and its statement prepared.
