@@ -379,16 +379,9 @@ async fn bench_list(cfg: &Knobs, dir: &Path) -> Result<bool, BoxError> {
     for case in list_cases() {
         let mut times = time_list(&store, &service, &case, cfg.list_runs).await?;
         println!("{}", times.table_row(case.label));
-        let total = case.expected_total(cfg.list_rows);
-        let items = usize::try_from(total.min(PAGE))?;
-        if (times.total, times.use_case_total) != (total, total)
-            || (times.items, times.use_case_items) != (items, items)
-        {
+        if let Some(mismatch) = times.mismatch(&case, cfg.list_rows) {
             ok = false;
-            mismatches.push(format!(
-                "list, {}: totals {} and {} with pages of {} and {}, expected {total} with {items}: MISMATCH",
-                case.label, times.total, times.use_case_total, times.items, times.use_case_items
-            ));
+            mismatches.push(mismatch);
         }
     }
     for mismatch in mismatches {

@@ -437,17 +437,39 @@ pub struct ListTimes {
 }
 
 impl ListTimes {
-    /// The start of a table row: `| label | total | p50 | p99 | p50 | p99 |`
-    /// in ms, the store's figures then the use case's.
-    pub fn table_row(&mut self, label: &str) -> String {
+    /// Table cells `p50 | p99 | p50 | p99` in ms, the store's figures then
+    /// the use case's.
+    pub fn cells(&mut self) -> String {
         format!(
-            "| {label} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
-            self.total,
+            "{:.2} | {:.2} | {:.2} | {:.2}",
             self.direct.quantile_ms(0.5),
             self.direct.quantile_ms(0.99),
             self.use_case.quantile_ms(0.5),
             self.use_case.quantile_ms(0.99),
         )
+    }
+
+    /// The start of a table row: `| label | total | p50 | p99 | p50 | p99 |`
+    /// in ms, the store's figures then the use case's.
+    pub fn table_row(&mut self, label: &str) -> String {
+        let cells = self.cells();
+        format!("| {label} | {} | {cells} |", self.total)
+    }
+
+    /// What the answers to `case` got wrong on the list data set's first
+    /// `rows` rows, or `None` when every total and page length is the data
+    /// set's.
+    pub fn mismatch(&self, case: &ListCase, rows: u64) -> Option<String> {
+        let total = case.expected_total(rows);
+        let items = usize::try_from(total.min(PAGE)).unwrap_or(usize::MAX);
+        ((self.total, self.use_case_total) != (total, total)
+            || (self.items, self.use_case_items) != (items, items))
+            .then(|| {
+                format!(
+                    "list, {}: totals {} and {} with pages of {} and {}, expected {total} with {items}: MISMATCH",
+                    case.label, self.total, self.use_case_total, self.items, self.use_case_items
+                )
+            })
     }
 }
 
