@@ -1,38 +1,53 @@
-//! The PostgreSQL adapter under load, beside `pgbench`, in one run.
+//! The PostgreSQL adapters under load, beside `pgbench`, in one run.
 //!
 //! `cargo bench -p invitation-benches --bench pg`
 //!
-//! Three parts, each printing a table (no timing is asserted):
+//! Two adapters run the same schema and statements: `PgStore`
+//! (invitation-postgres, tokio-postgres on a deadpool pool) and
+//! `PostgresStore` (invitation-sqlx, on an sqlx `PgPool` made with sqlx's
+//! defaults and `PostgresStore::connect_options`). Three parts, each
+//! printing a table (no timing is asserted):
 //!
-//! - **create**: CreateInvitation through `InvitationService::create` on a
-//!   `PgStore` (testkit directory and authorizer) at 1, 16 and 64
-//!   concurrent callers, each with a pool of as many connections, beside
+//! - **create**: CreateInvitation through `InvitationService::create` on
+//!   each adapter (testkit directory and authorizer) at 1, 16 and 64
+//!   concurrent callers, each with a pool of as many connections, all
+//!   opened and the insert prepared on them before timing, beside
 //!   `pgbench -M prepared` running the same single-row INSERT into the same
-//!   table at the same client counts, interleaved round by round; creates/s,
-//!   p50/p99 latency, and the ratio adapter/pgbench.
+//!   table at the same client counts; the sides take turns round by round,
+//!   each round starting with the next one; creates/s, p50/p99 latency, and
+//!   the ratios adapter/pgbench and sqlx/PgStore (medians of the per-round
+//!   ratios).
 //! - **list**: 1,000,000 rows loaded by batched `INSERT … SELECT`, then the
 //!   first page (20 rows) with the default ordering, with a `name` filter and
-//!   with a search word, through `PgStore::list` and through the list use
-//!   case: p50/p99 over 200 runs each.
+//!   with a search word, through each adapter's `list` and through the list
+//!   use case on it: p50/p99 over 200 runs each. Exits non-zero unless
+//!   every total and page length is the data set's and the adapters answer
+//!   with the same pages.
 //! - **redeem**: 1,000 single-use invitations, each redeemed by 10
-//!   concurrent racers through the use case; prints the number of successes
-//!   and exits non-zero unless it is exactly 1,000; reports the rate.
+//!   concurrent racers through the use case, on each adapter; prints the
+//!   number of successes and exits non-zero unless it is exactly 1,000;
+//!   reports the rate.
 //!
 //! Environment (all optional):
 //! `INVITATION_BENCH_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`),
 //! `INVITATION_BENCH_PARTS` (default `create,list,redeem`),
+//! `INVITATION_BENCH_ADAPTERS` (default `postgres,sqlx`: `postgres` is
+//! `PgStore`, `sqlx` is `PostgresStore`),
 //! `INVITATION_BENCH_CLIENTS` (default `1,16,64`),
 //! `INVITATION_BENCH_SECS` (seconds per load run, default 10),
 //! `INVITATION_BENCH_ROUNDS` (load rounds per client count, default 3),
 //! `INVITATION_BENCH_LIST_ROWS` (default 1000000),
 //! `INVITATION_BENCH_LIST_RUNS` (default 200),
 //! `PGBENCH` (the pgbench binary, default `pgbench`; `PGBENCH=none` runs
-//! the adapter's side of **create** alone, as `scripts/bench-http.sh` does).
+//! the adapters' side of **create** alone, as `scripts/bench-http.sh` does).
 //!
-//! Everything lives in a fresh schema `bench_<pid>_<time>`, dropped at the
-//! end. Besides the tables, a line `summary,create,<clients>,<adapter/s>,…`
-//! per client count is printed for `scripts/bench-http.sh` to read.
+//! Everything lives in a fresh schema `bench_<pid>_<time>`, migrated by
+//! each adapter in turn and dropped at the end. Besides the tables, a line
+//! `summary,create,<clients>,<PgStore/s>,<pgbench/s>,<ratio>,<p50>,<p99>`
+//! per client count is printed for `scripts/bench-http.sh` to read, and
+//! `summary,create-sqlx,<clients>,<sqlx/s>,<pgbench/s>,<ratio>,<p50>,<p99>,<sqlx/PgStore>`
+//! for the sqlx adapter.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -48,16 +63,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use invitation_benches::adapter::{
-    env_or, list_cases, median, run_main, service_on, time_list, timed_load, warm_up, BoxError,
-    Comparison, Knobs, Latencies, LoadResult, NAMES, NAME_FILTER, PAGE, SEARCH_WORD,
+    env_list, env_or, list_cases, median, run_main, service_on, time_list, timed_load, warm_up,
+    BoxError, Comparison, Knobs, Latencies, LoadResult, NAMES, NAME_FILTER, PAGE, SEARCH_WORD,
 };
 use invitation_benches::{sample_input, CREATOR};
-use invitation_core::{FlowId, InvitationService, Principal, RedeemError};
+use invitation_core::{FlowId, InvitationService, InvitationStore, Principal, RedeemError};
 use invitation_postgres::deadpool_postgres::{
     Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
 };
 use invitation_postgres::tokio_postgres::{self, NoTls};
 use invitation_postgres::PgStore;
+use invitation_sqlx::sqlx::postgres::PgPoolOptions;
+use invitation_sqlx::PostgresStore;
 use invitation_testkit::doubles::StaticDirectory;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -67,18 +84,99 @@ const REDEEM_INVITATIONS: usize = 1_000;
 const REDEEM_RACERS: usize = 10;
 const REDEEM_WORKERS: usize = 16;
 
+/// A PostgreSQL adapter, as `INVITATION_BENCH_ADAPTERS` names it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Adapter {
+    /// `invitation_postgres::PgStore`.
+    Postgres,
+    /// `invitation_sqlx::PostgresStore`.
+    Sqlx,
+}
+
+impl Adapter {
+    fn parse(name: &str) -> Result<Self, BoxError> {
+        match name {
+            "postgres" => Ok(Self::Postgres),
+            "sqlx" => Ok(Self::Sqlx),
+            other => Err(format!(
+                "INVITATION_BENCH_ADAPTERS: unknown adapter {other:?} (postgres, sqlx)"
+            )
+            .into()),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Postgres => "PgStore",
+            Self::Sqlx => "sqlx",
+        }
+    }
+
+    fn list_label(self) -> &'static str {
+        match self {
+            Self::Postgres => "PgStore::list",
+            Self::Sqlx => "PostgresStore::list",
+        }
+    }
+
+    /// A store on a new pool of `size` connections, migrated when
+    /// `migrate` is set.
+    async fn store(
+        self,
+        url: &str,
+        schema: &str,
+        size: usize,
+        migrate: bool,
+    ) -> Result<Arc<dyn InvitationStore>, BoxError> {
+        Ok(match self {
+            Self::Postgres => {
+                let store = PgStore::with_schema(pool(url, size)?, schema)?;
+                if migrate {
+                    store.migrate().await?;
+                }
+                Arc::new(store)
+            }
+            Self::Sqlx => {
+                // sqlx's pool defaults otherwise (it pings a connection
+                // before handing it out), as a host's pool would have them.
+                let size = u32::try_from(size)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(size)
+                    .min_connections(size)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(PostgresStore::connect_options(url)?)
+                    .await?;
+                let store = PostgresStore::with_schema(pool, schema)?;
+                if migrate {
+                    store.migrate().await?;
+                }
+                Arc::new(store)
+            }
+        })
+    }
+}
+
 struct Config {
     knobs: Knobs,
     url: String,
-    /// `None`: the adapter's side of `create` alone.
+    adapters: Vec<Adapter>,
+    /// `None`: the adapters' side of `create` alone.
     pgbench: Option<String>,
 }
 
 impl Config {
     fn from_env() -> Result<Self, BoxError> {
+        let adapters = env_list("INVITATION_BENCH_ADAPTERS", "postgres,sqlx")
+            .iter()
+            .map(|a| Adapter::parse(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        if adapters.is_empty() {
+            return Err("INVITATION_BENCH_ADAPTERS names no adapter".into());
+        }
         Ok(Self {
             knobs: Knobs::from_env("create,list,redeem", "1,16,64")?,
             url: env_or("INVITATION_BENCH_DATABASE_URL", DEFAULT_URL),
+            adapters,
             pgbench: Some(env_or("PGBENCH", "pgbench")).filter(|p| p != "none"),
         })
     }
@@ -104,16 +202,16 @@ fn pool(url: &str, size: usize) -> Result<Pool, BoxError> {
         .build()?)
 }
 
-/// A store on a pool of `size` connections, every connection opened and
-/// the insert statement prepared on it (pgbench's figures also leave out
-/// connecting).
+/// The adapter on a pool of `size` connections, every connection opened
+/// and the insert statement prepared on it (pgbench's figures also leave
+/// out connecting).
 async fn warm_service(
     cfg: &Config,
     schema: &str,
+    adapter: Adapter,
     size: usize,
 ) -> Result<InvitationService, BoxError> {
-    let store = PgStore::with_schema(pool(&cfg.url, size)?, schema)?;
-    let service = service_on(Arc::new(store));
+    let service = service_on(adapter.store(&cfg.url, schema, size, false).await?);
     warm_up(size, 3, &service).await?;
     Ok(service)
 }
@@ -134,9 +232,15 @@ impl Admin {
 
 // ----------------------------------------------------------------- create
 
-/// `clients` callers creating through the use case for `secs` seconds.
-async fn adapter_load(cfg: &Config, schema: &str, clients: usize) -> Result<LoadResult, BoxError> {
-    let service = warm_service(cfg, schema, clients).await?;
+/// `clients` callers creating through the use case on `adapter` for `secs`
+/// seconds.
+async fn adapter_load(
+    cfg: &Config,
+    schema: &str,
+    adapter: Adapter,
+    clients: usize,
+) -> Result<LoadResult, BoxError> {
+    let service = warm_service(cfg, schema, adapter, clients).await?;
     timed_load(clients, Duration::from_secs(cfg.knobs.secs), &service).await
 }
 
@@ -228,7 +332,19 @@ fn pgbench_load(
 
 struct CreateRow {
     clients: usize,
-    figures: Comparison,
+    /// Each adapter beside pgbench, in the order of `Config::adapters`.
+    figures: Vec<Comparison>,
+    /// Each round's ratio sqlx / PgStore, when both ran.
+    sqlx_to_pg_store: Vec<f64>,
+}
+
+/// A copy of `result`, for a second adapter's comparison with the same
+/// pgbench run.
+fn copy_result(result: &LoadResult) -> LoadResult {
+    LoadResult {
+        rate: result.rate,
+        latencies: Latencies(result.latencies.0.clone()),
+    }
 }
 
 async fn bench_create(
@@ -239,11 +355,17 @@ async fn bench_create(
 ) -> Result<Vec<CreateRow>, BoxError> {
     let script = work.join("insert.sql");
     std::fs::write(&script, pgbench_script(&admin.table))?;
+    // The sides: each adapter (by index), then pgbench (`None`).
+    let mut sides: Vec<Option<usize>> = (0..cfg.adapters.len()).map(Some).collect();
+    if cfg.pgbench.is_some() {
+        sides.push(None);
+    }
     println!(
-        "create: {} s per run, {} round(s), client counts {:?}; pgbench script:\n  {}",
+        "create: {} s per run, {} round(s), client counts {:?}, adapters {:?}; pgbench script:\n  {}",
         cfg.knobs.secs,
         cfg.knobs.rounds,
         cfg.knobs.clients,
+        cfg.adapters.iter().map(|a| a.label()).collect::<Vec<_>>(),
         pgbench_script(&admin.table).trim()
     );
     let mut rows: Vec<CreateRow> = cfg
@@ -252,30 +374,57 @@ async fn bench_create(
         .iter()
         .map(|&clients| CreateRow {
             clients,
-            figures: Comparison::default(),
+            figures: cfg.adapters.iter().map(|_| Comparison::default()).collect(),
+            sqlx_to_pg_store: Vec::new(),
         })
         .collect();
+    let position = |adapter: Adapter| cfg.adapters.iter().position(|a| *a == adapter);
     for round in 0..cfg.knobs.rounds {
         for row in &mut rows {
-            // Alternate which side goes first, so drift hits both alike.
-            let mut adapter = None;
+            // Each round starts with the next side, so drift hits all alike.
+            let mut adapters: Vec<Option<LoadResult>> = cfg.adapters.iter().map(|_| None).collect();
             let mut pgbench = None;
-            for side in 0..2 {
+            for turn in 0..sides.len() {
                 admin.truncate().await?;
-                if (side + round) % 2 == 1 {
-                    adapter = Some(adapter_load(cfg, schema, row.clients).await?);
-                } else if let Some(binary) = &cfg.pgbench {
-                    pgbench = Some(pgbench_load(binary, cfg, &script, work, row.clients)?);
+                match sides[(turn + round) % sides.len()] {
+                    Some(i) => {
+                        adapters[i] =
+                            Some(adapter_load(cfg, schema, cfg.adapters[i], row.clients).await?);
+                    }
+                    None => {
+                        let binary = cfg.pgbench.as_deref().ok_or("PGBENCH=none")?;
+                        pgbench = Some(pgbench_load(binary, cfg, &script, work, row.clients)?);
+                    }
                 }
             }
-            let Some(adapter) = adapter else {
-                return Err("the adapter's load run is missing".into());
+            let adapters = adapters
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .ok_or("an adapter's load run is missing")?;
+            let sqlx_to_pg_store = match (position(Adapter::Sqlx), position(Adapter::Postgres)) {
+                (Some(sqlx), Some(pg_store)) => Some(adapters[sqlx].rate / adapters[pg_store].rate),
+                _ => None,
             };
+            let mut said: Vec<String> = cfg
+                .adapters
+                .iter()
+                .zip(adapters)
+                .zip(&mut row.figures)
+                .map(|((adapter, result), figures)| {
+                    let pgbench = pgbench.as_ref().map(copy_result);
+                    let record = figures.record(result, pgbench, "pgbench");
+                    format!("{}: {record}", adapter.label())
+                })
+                .collect();
+            if let Some(ratio) = sqlx_to_pg_store {
+                row.sqlx_to_pg_store.push(ratio);
+                said.push(format!("sqlx/PgStore {ratio:.3}"));
+            }
             println!(
                 "  round {} clients {:>3}: {}",
                 round + 1,
                 row.clients,
-                row.figures.record(adapter, pgbench, "pgbench")
+                said.join("; ")
             );
         }
     }
@@ -283,36 +432,61 @@ async fn bench_create(
     Ok(rows)
 }
 
-fn print_create(rows: &mut [CreateRow]) {
+fn print_create(cfg: &Config, rows: &mut [CreateRow]) {
     println!();
-    println!("CreateInvitation, PostgreSQL adapter (use case on PgStore) vs pgbench -M prepared");
+    println!(
+        "CreateInvitation through the use case on PgStore (invitation-postgres) and on sqlx (invitation-sqlx's PostgresStore) vs pgbench -M prepared"
+    );
     println!(
         "(rates and ratios: medians over rounds; latencies pooled over rounds, pgbench's from a {:.0} % sample of its transactions)",
         PGBENCH_SAMPLING * 100.0
     );
     println!(
-        "| clients | adapter creates/s | adapter p50 ms | adapter p99 ms | pgbench tps | pgbench p50 ms | pgbench p99 ms | ratio adapter/pgbench | target |"
+        "| clients | adapter | creates/s | p50 ms | p99 ms | pgbench tps | pgbench p50 ms | pgbench p99 ms | ratio adapter/pgbench | ratio sqlx/PgStore | target |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows.iter_mut() {
-        let target = match row.clients {
-            1 => "≥ 0.80",
-            16 => "≥ 0.85",
-            _ => "",
-        };
-        println!("| {} | {} | {target} |", row.clients, row.figures.cells());
+        let to_pg_store = median(&mut row.sqlx_to_pg_store);
+        for (adapter, figures) in cfg.adapters.iter().zip(&mut row.figures) {
+            let (ratio, target) = match adapter {
+                Adapter::Postgres => (
+                    String::new(),
+                    match row.clients {
+                        1 => "≥ 0.80",
+                        16 => "≥ 0.85",
+                        _ => "",
+                    },
+                ),
+                Adapter::Sqlx if !to_pg_store.is_nan() => (format!("{to_pg_store:.2}"), ""),
+                Adapter::Sqlx => (String::new(), ""),
+            };
+            println!(
+                "| {} | {} | {} | {ratio} | {target} |",
+                row.clients,
+                adapter.label(),
+                figures.cells()
+            );
+        }
     }
+    // `summary,create,` is PgStore's, in the form scripts/bench-http.sh
+    // reads; `summary,create-sqlx,` adds the ratio sqlx/PgStore.
     for row in rows.iter_mut() {
-        let figures = &mut row.figures;
-        println!(
-            "summary,create,{},{:.0},{:.0},{:.3},{:.2},{:.2}",
-            row.clients,
-            median(&mut figures.adapter_rates),
-            median(&mut figures.baseline_rates),
-            median(&mut figures.ratios),
-            figures.adapter.quantile_ms(0.5),
-            figures.adapter.quantile_ms(0.99),
-        );
+        let to_pg_store = median(&mut row.sqlx_to_pg_store);
+        for (adapter, figures) in cfg.adapters.iter().zip(&mut row.figures) {
+            let (kind, extra) = match adapter {
+                Adapter::Postgres => ("create", String::new()),
+                Adapter::Sqlx => ("create-sqlx", format!(",{to_pg_store:.3}")),
+            };
+            println!(
+                "summary,{kind},{},{:.0},{:.0},{:.3},{:.2},{:.2}{extra}",
+                row.clients,
+                median(&mut figures.adapter_rates),
+                median(&mut figures.baseline_rates),
+                median(&mut figures.ratios),
+                figures.adapter.quantile_ms(0.5),
+                figures.adapter.quantile_ms(0.99),
+            );
+        }
     }
 }
 
@@ -367,34 +541,72 @@ async fn load_list_rows(cfg: &Config, admin: &Admin) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn bench_list(cfg: &Config, schema: &str, admin: &Admin) -> Result<(), BoxError> {
+/// Returns whether every total and page length was the data set's and
+/// the adapters answered with the same pages.
+async fn bench_list(cfg: &Config, schema: &str, admin: &Admin) -> Result<bool, BoxError> {
     load_list_rows(cfg, admin).await?;
-    let store = PgStore::with_schema(pool(&cfg.url, 2)?, schema)?;
-    let service = service_on(Arc::new(store.clone()));
+    let mut stores = Vec::with_capacity(cfg.adapters.len());
+    for &adapter in &cfg.adapters {
+        stores.push((adapter, adapter.store(&cfg.url, schema, 2, false).await?));
+    }
     println!();
     println!(
-        "List at {} rows, page of {PAGE}, {} runs each after 10 warm-up runs, one caller",
+        "List at {} rows, page of {PAGE}, {} runs each after 10 warm-up runs, one caller, through each adapter and the list use case on it",
         cfg.knobs.list_rows, cfg.knobs.list_runs
     );
     println!("(name filter {NAME_FILTER:?}; search word {SEARCH_WORD:?})");
-    println!("| query | rows matching | PgStore::list p50 ms | p99 ms | list use case p50 ms | p99 ms | target |");
-    println!("|---|---|---|---|---|---|---|");
+    let mut header = String::from("| query | rows matching |");
+    for (adapter, _) in &stores {
+        header += &format!(
+            " {} p50 ms | p99 ms | use case on {} p50 ms | p99 ms |",
+            adapter.list_label(),
+            adapter.label()
+        );
+    }
+    println!("{header} target |");
+    println!("|---|---|{}---|", "---|".repeat(4 * stores.len()));
     // The cases' targets, in `list_cases`' order.
     let targets = ["p50 < 5 ms", "p50 < 5 ms", "as measured"];
+    let mut mismatches = Vec::new();
     for (case, target) in list_cases().iter().zip(targets) {
-        let mut times = time_list(&store, &service, case, cfg.knobs.list_runs).await?;
-        println!("{} {target} |", times.table_row(case.label));
+        let (mut total, mut cells, mut pages) = (0, String::new(), Vec::new());
+        for (adapter, store) in &stores {
+            let service = service_on(store.clone());
+            let mut times = time_list(store.as_ref(), &service, case, cfg.knobs.list_runs).await?;
+            if let Some(mismatch) = times.mismatch(case, cfg.knobs.list_rows) {
+                mismatches.push(format!("{}: {mismatch}", adapter.label()));
+            }
+            total = times.total;
+            cells += &format!(" {} |", times.cells());
+            let page = store.list(&case.query).await?;
+            pages.push(page.items.iter().map(|i| *i.id()).collect::<Vec<_>>());
+        }
+        if pages.iter().any(|page| *page != pages[0]) {
+            mismatches.push(format!(
+                "list, {}: the adapters' pages differ ({pages:?}): MISMATCH",
+                case.label
+            ));
+        }
+        println!("| {} | {total} |{cells} {target} |", case.label);
+    }
+    for mismatch in &mismatches {
+        println!("{mismatch}");
     }
     admin.truncate().await?;
-    Ok(())
+    Ok(mismatches.is_empty())
 }
 
 // ----------------------------------------------------------------- redeem
 
 /// Returns whether exactly one racer per invitation succeeded.
-async fn bench_redeem(cfg: &Config, schema: &str, admin: &Admin) -> Result<bool, BoxError> {
+async fn bench_redeem(
+    cfg: &Config,
+    schema: &str,
+    admin: &Admin,
+    adapter: Adapter,
+) -> Result<bool, BoxError> {
     admin.truncate().await?;
-    let service = warm_service(cfg, schema, REDEEM_WORKERS).await?;
+    let service = warm_service(cfg, schema, adapter, REDEEM_WORKERS).await?;
     admin.truncate().await?;
     let caller = Principal::user(CREATOR);
     let mut tokens = Vec::with_capacity(REDEEM_INVITATIONS * REDEEM_RACERS);
@@ -444,7 +656,8 @@ async fn bench_redeem(cfg: &Config, schema: &str, admin: &Admin) -> Result<bool,
     let ok = won == REDEEM_INVITATIONS && won + lost == attempts;
     println!();
     println!(
-        "Single-use redemption: {REDEEM_INVITATIONS} invitations x {REDEEM_RACERS} racers = {attempts} contested redemptions, {REDEEM_WORKERS} workers on {REDEEM_WORKERS} connections"
+        "Single-use redemption on {}: {REDEEM_INVITATIONS} invitations x {REDEEM_RACERS} racers = {attempts} contested redemptions, {REDEEM_WORKERS} workers on {REDEEM_WORKERS} connections",
+        adapter.label()
     );
     println!(
         "| redemptions | successes | refused (already used) | expected successes | redemptions/s |"
@@ -455,7 +668,8 @@ async fn bench_redeem(cfg: &Config, schema: &str, admin: &Admin) -> Result<bool,
         attempts as f64 / elapsed
     );
     println!(
-        "redeem: {won} successes of {attempts}: {}",
+        "redeem, {}: {won} successes of {attempts}: {}",
+        adapter.label(),
         if ok {
             "exactly one per invitation"
         } else {
@@ -468,7 +682,10 @@ async fn bench_redeem(cfg: &Config, schema: &str, admin: &Admin) -> Result<bool,
         .await?
         .try_get(0)?;
     if remaining != 0 {
-        println!("redeem: {remaining} invitations left in the table: MISMATCH");
+        println!(
+            "redeem, {}: {remaining} invitations left in the table: MISMATCH",
+            adapter.label()
+        );
     }
     Ok(ok && remaining == 0)
 }
@@ -482,18 +699,23 @@ fn work_dir(schema: &str) -> Result<PathBuf, BoxError> {
 }
 
 async fn run(cfg: &Config, schema: &str, admin: &Admin, work: &Path) -> Result<bool, BoxError> {
-    let store = PgStore::with_schema(pool(&cfg.url, 1)?, schema)?;
-    store.migrate().await?;
+    // Each adapter migrates in turn: the first makes the schema, the
+    // others find it current.
+    for &adapter in &cfg.adapters {
+        adapter.store(&cfg.url, schema, 1, true).await?;
+    }
     let mut ok = true;
     if cfg.knobs.wants("create") {
         let mut rows = bench_create(cfg, schema, admin, work).await?;
-        print_create(&mut rows);
+        print_create(cfg, &mut rows);
     }
     if cfg.knobs.wants("list") {
-        bench_list(cfg, schema, admin).await?;
+        ok &= bench_list(cfg, schema, admin).await?;
     }
     if cfg.knobs.wants("redeem") {
-        ok &= bench_redeem(cfg, schema, admin).await?;
+        for &adapter in &cfg.adapters {
+            ok &= bench_redeem(cfg, schema, admin, adapter).await?;
+        }
     }
     Ok(ok)
 }
