@@ -290,7 +290,7 @@ run_adapter() {
     settle_pg "$admin_url"
     INVITATION_BENCH_DATABASE_URL="$db_url" INVITATION_BENCH_PARTS=create \
         INVITATION_BENCH_CLIENTS="$conns" INVITATION_BENCH_SECS="$secs" \
-        INVITATION_BENCH_ROUNDS=1 PGBENCH=none \
+        INVITATION_BENCH_ROUNDS=1 INVITATION_BENCH_ADAPTERS=postgres PGBENCH=none \
         "$pg_bench" --bench >"$work/pg-bench.log" 2>&1 ||
         { cat "$work/pg-bench.log" >&2; die "the adapter benchmark failed"; }
     IFS=, read -r _ _ _ rate _ _ p50 p99 < <(grep -m1 '^summary,create,' "$work/pg-bench.log")
