@@ -121,7 +121,8 @@ impl SqlxStore<Postgres> {
     }
 
     /// A store over a new pool to `url` ([`connect_options`](Self::connect_options),
-    /// [`DEFAULT_POOL_SIZE`] connections, [`DEFAULT_ACQUIRE_TIMEOUT`]),
+    /// [`DEFAULT_POOL_SIZE`] connections, [`DEFAULT_ACQUIRE_TIMEOUT`], no
+    /// test query before each checkout),
     /// its tables in [`DEFAULT_SCHEMA`], migrated.
     ///
     /// # Errors
@@ -131,6 +132,10 @@ impl SqlxStore<Postgres> {
         let pool = PgPoolOptions::new()
             .max_connections(DEFAULT_POOL_SIZE)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+            // No ping before every checkout (one round trip per call); a
+            // connection that broke answers Unavailable once and is
+            // dropped, as invitation-postgres's pool does.
+            .test_before_acquire(false)
             .connect_with(Self::connect_options(url)?)
             .await
             .map_err(SqlxError::Connect)?;
