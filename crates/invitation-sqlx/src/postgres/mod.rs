@@ -132,9 +132,10 @@ impl SqlxStore<Postgres> {
         let pool = PgPoolOptions::new()
             .max_connections(DEFAULT_POOL_SIZE)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-            // No ping before every checkout (one round trip per call); a
-            // connection that broke answers Unavailable once and is
-            // dropped, as invitation-postgres's pool does.
+            // No ping before every checkout (one round trip per call): a
+            // connection that broke fails its call with
+            // StoreError::Unavailable instead, as with invitation-postgres's
+            // pool, and the caller tries again.
             .test_before_acquire(false)
             .connect_with(Self::connect_options(url)?)
             .await
