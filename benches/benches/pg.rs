@@ -144,7 +144,7 @@ impl Adapter {
                     .max_connections(size)
                     .min_connections(size)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(PostgresStore::connect_options(url)?)
+                    .connect_with(plain_tcp(PostgresStore::connect_options(url)?, url))
                     .await?;
                 let store = PostgresStore::with_schema(pool, schema)?;
                 if migrate {
@@ -183,6 +183,21 @@ impl Config {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/// `options` without TLS unless the URL names an `sslmode`: plain TCP, as
+/// the PgStore side (`NoTls`) and pgbench (`PGSSLMODE=disable`) connect,
+/// where sqlx's default (`prefer`) would encrypt wherever the server has
+/// TLS on.
+fn plain_tcp(
+    options: invitation_sqlx::sqlx::postgres::PgConnectOptions,
+    url: &str,
+) -> invitation_sqlx::sqlx::postgres::PgConnectOptions {
+    if url.contains("sslmode=") {
+        options
+    } else {
+        options.ssl_mode(invitation_sqlx::sqlx::postgres::PgSslMode::Disable)
+    }
+}
 
 fn pool(url: &str, size: usize) -> Result<Pool, BoxError> {
     let config: tokio_postgres::Config = url.parse()?;
