@@ -50,7 +50,7 @@ impl SqlxStore<Sqlite> {
     }
 
     /// A store over the host's pool whose tables are named `prefix` +
-    /// `invitations`, `outbox`, `migrations`.
+    /// `invitations`, `outbox`, `counts`, `migrations`.
     ///
     /// # Errors
     /// [`SqlxError::InvalidPrefix`] unless `prefix` is empty or
