@@ -104,6 +104,23 @@ impl SearchTerm {
     }
 }
 
+/// `text` as a SQL `LIKE` pattern matching it anywhere, with `%`, `_` and
+/// `\` taken literally (each escaped by `\`, which the statement names as
+/// its `ESCAPE` character or, in PostgreSQL, is `LIKE`'s default): what
+/// the SQL adapters send for a search word.
+pub fn like_contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Whether `haystack` contains `needle`, ignoring ASCII letter case.
 pub(crate) fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
@@ -204,4 +221,15 @@ pub struct StoredPage {
     pub total: u64,
     /// The rows of the page, in order.
     pub items: Vec<Invitation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_and_the_escape_character_are_escaped() {
+        assert_eq!(like_contains_pattern(r"a%b_c\d"), r"%a\%b\_c\\d%");
+        assert_eq!(like_contains_pattern(""), "%%");
+    }
 }

@@ -56,6 +56,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use invitation_core::query::like_contains_pattern;
 use invitation_core::{ListQuery, SortField};
 use uuid::Uuid;
 
@@ -191,21 +192,6 @@ fn words(query: &ListQuery) -> Vec<Word> {
     words
 }
 
-/// `text` as an ILIKE pattern matching it anywhere, with `%`, `_` and `\`
-/// taken literally (`\` is ILIKE's default escape character).
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// The ILIKE pattern for a search word, or `None` when the word cannot be
 /// found in any name or expiry text. Names and expiry texts are ASCII, and
 /// the reference ignores ASCII case only, so a word with a non-ASCII
@@ -214,7 +200,7 @@ fn contains_pattern(text: &str) -> String {
 /// to `k`) from matching more than the reference. NUL cannot be sent at all.
 fn search_pattern(text: &str) -> Option<String> {
     if text.bytes().all(|b| b.is_ascii() && b != 0) {
-        Some(contains_pattern(text))
+        Some(like_contains_pattern(text))
     } else {
         None
     }
@@ -445,12 +431,6 @@ mod tests {
             Plan::Query(s) => s.sql,
             Plan::Empty => String::from("<empty>"),
         }
-    }
-
-    #[test]
-    fn wildcards_and_the_escape_character_are_escaped() {
-        assert_eq!(contains_pattern(r"a%b_c\d"), r"%a\%b\_c\\d%");
-        assert_eq!(contains_pattern(""), "%%");
     }
 
     #[test]

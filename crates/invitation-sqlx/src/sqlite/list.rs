@@ -14,6 +14,7 @@
 //! indexes; a search word is tested on every row the filters leave, as
 //! SQLite has no index for a substring.
 
+use invitation_core::query::like_contains_pattern;
 use invitation_core::{ListQuery, SearchTerm, SortField};
 use serde_json::json;
 
@@ -270,28 +271,13 @@ pub(crate) fn params(query: &ListQuery) -> Option<Params> {
     })
 }
 
-/// `text` as a LIKE pattern matching it anywhere, with `%`, `_` and `\`
-/// taken literally (escaped by `\`, the statement's `ESCAPE`).
-pub(crate) fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// The LIKE pattern for a search word, or `None` when it holds NUL: SQLite
 /// reads a pattern as a C string, so NUL would cut it short and match more
 /// than the word; no name or expiry text holds NUL. (SQLite's LIKE folds
 /// ASCII letters only, as the reference does, so other characters need no
 /// care.)
 fn search_pattern(text: &str) -> Option<String> {
-    (!text.contains('\0')).then(|| contains_pattern(text))
+    (!text.contains('\0')).then(|| like_contains_pattern(text))
 }
 
 #[cfg(test)]
@@ -311,8 +297,6 @@ mod tests {
 
     #[test]
     fn wildcards_and_the_escape_character_are_escaped() {
-        assert_eq!(contains_pattern(r"a%b_c\d"), r"%a\%b\_c\\d%");
-        assert_eq!(contains_pattern(""), "%%");
         assert_eq!(search_pattern("a\0"), None);
     }
 
