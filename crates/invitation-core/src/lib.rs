@@ -31,7 +31,8 @@ pub use mail::{
 };
 pub use model::{
     CorruptRow, FixedData, FixedDataError, Invitation, InvitationName, InvitationParts,
-    InvitationPatch, NameError, StoredInvitation, Version, FIXED_DATA_MAX_DEPTH, NAME_MAX_CHARS,
+    InvitationPatch, NameError, StoredInvitation, Version, FIXED_DATA_MAX_DEPTH,
+    FIXED_DATA_RESERVED_KEY_PREFIX, NAME_MAX_CHARS,
 };
 pub use ports::{
     AllowAll, AuthError, Authenticator, Authorizer, BoxError, Clock, DeleteOutcome, DirectoryError,

@@ -112,7 +112,19 @@ pub enum FixedDataError {
     /// Nested deeper than [`FIXED_DATA_MAX_DEPTH`].
     #[error("Ensure this value has no more than 100 levels of nesting.")]
     TooDeep,
+    /// A key starts with [`FIXED_DATA_RESERVED_KEY_PREFIX`]. serde_json
+    /// reads an object whose first key is one of its private tokens as
+    /// something else than an object; kept with its keys sorted, such a key
+    /// could come first and the data would no longer read back as written.
+    #[error("Keys starting with \"$serde_json::private::\" are reserved.")]
+    ReservedKey,
 }
+
+/// The start of the keys fixed data may not hold, at any level: serde_json's
+/// private tokens (`$serde_json::private::RawValue`, and
+/// `$serde_json::private::Number` when a crate in the build enables its
+/// `arbitrary_precision` feature).
+pub const FIXED_DATA_RESERVED_KEY_PREFIX: &str = "$serde_json::private::";
 
 /// Data forced onto the account a person enrolls with this invitation: always
 /// a JSON object (possibly empty).
@@ -275,6 +287,9 @@ fn check_fixed_data(map: &Map<String, Value>) -> Result<(), FixedDataError> {
         for (key, value) in map {
             if key.contains('\0') {
                 return Err(FixedDataError::NulCharacter);
+            }
+            if key.starts_with(FIXED_DATA_RESERVED_KEY_PREFIX) {
+                return Err(FixedDataError::ReservedKey);
             }
             visit(value, depth + 1, nested)?;
         }
@@ -767,6 +782,40 @@ mod tests {
             corrupt(StoredInvitation { version: 0, ..row }),
             CorruptRow::Version(0)
         );
+    }
+
+    #[test]
+    fn a_serde_json_private_key_is_refused_at_any_level() {
+        // Not first when parsed, so kept as a key; first once sorted.
+        let nested = r#"{"a": {"b": 1, "$serde_json::private::RawValue": {"c": 1}}}"#;
+        assert_eq!(
+            FixedData::from_json_str(nested),
+            Err(FixedDataError::ReservedKey)
+        );
+        let mut inner = Map::new();
+        inner.insert("$serde_json::private::Number".to_owned(), json!("1"));
+        assert_eq!(
+            FixedData::try_from(json!({ "l": [Value::Object(inner.clone())] })),
+            Err(FixedDataError::ReservedKey)
+        );
+        assert_eq!(FixedData::try_from(inner), Err(FixedDataError::ReservedKey));
+        // Another key with a dollar sign is data like any other.
+        let data = FixedData::try_from(json!({"a": {"$ref": 1, "b": 2}})).unwrap();
+        assert_eq!(data.as_json(), r#"{"a":{"$ref":1,"b":2}}"#);
+        let row = StoredInvitation {
+            id: uuid::Uuid::from_u128(1),
+            name: "ok",
+            expires: None,
+            fixed_data: r#"{"a": {"b": 1, "$serde_json::private::X": 2}}"#,
+            single_use: false,
+            flow: None,
+            created_by: 7,
+            version: 1,
+        };
+        assert!(matches!(
+            Invitation::from_stored(row),
+            Err(CorruptRow::FixedData(_))
+        ));
     }
 
     #[test]
