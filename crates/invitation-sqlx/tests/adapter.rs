@@ -240,3 +240,146 @@ async fn words_past_the_search_slots_must_match_too() {
     );
     assert_eq!((page.total, page.items), (1, expected));
 }
+
+/// `rows` invitations written by SQL, named `row-1` to `row-<rows>`.
+async fn fill(db: &support::TestStore, rows: u32) {
+    db.sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+         INSERT INTO invitation_invitations \
+           (id, name, expires, fixed_data, single_use, flow, created_by, version) \
+         SELECT printf('00000000-0000-4000-8000-%012d', i), 'row-' || i, \
+                1700000000000000 + i * 1000000, '{{}}', 0, NULL, 1, 1 \
+           FROM n"
+    ))
+    .await;
+}
+
+/// A search testing every one of `words` on every row.
+fn search_all(words: &[&str]) -> invitation_core::ListQuery {
+    use invitation_core::{Filters, ListQuery, Ordering, SearchTerm};
+    ListQuery {
+        filters: Filters::default(),
+        search: words
+            .iter()
+            .map(|word| SearchTerm {
+                text: (*word).to_owned(),
+                creators: Vec::new(),
+                flows: Vec::new(),
+            })
+            .collect(),
+        ordering: Ordering::DEFAULT,
+        offset: 0,
+        limit: 10,
+    }
+}
+
+/// The store over `db`'s file with a pool of one connection, so that every
+/// call after a list runs on the connection the list ran on.
+fn on_one_connection(db: &support::TestStore) -> SqliteStore {
+    SqliteStore::new(
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(SqliteStore::connect_options(db.path())),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_past_its_time_limit_is_interrupted_and_the_connection_serves_on() {
+    let db = support::TestStore::new().await;
+    fill(&db, 200_000).await;
+    let store = on_one_connection(&db);
+    assert_eq!(
+        store.list_timeout(),
+        Some(invitation_sqlx::sqlite::DEFAULT_LIST_TIMEOUT)
+    );
+    // Every row's name and expiry text tested: far longer than 1 ms.
+    let search = search_all(&["4242"]);
+
+    let result = store
+        .clone()
+        .with_list_timeout(Some(Duration::from_millis(1)))
+        .list(&search)
+        .await;
+
+    let Err(error @ StoreError::Unavailable(_)) = &result else {
+        panic!("{result:?}");
+    };
+    assert!(error.is_retryable());
+    let source = std::error::Error::source(error).expect("the cause");
+    assert!(source.to_string().contains("time limit"), "{source}");
+    // The one connection serves on: a long statement of anyone's is not
+    // interrupted, and the same search within the default limit answers.
+    let counted: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM invitation_invitations WHERE name LIKE '%4242%'")
+            .fetch_one(store.pool())
+            .await
+            .expect("a statement of the host's runs to its end");
+    let page = store.list(&search).await.expect("a list within its limit");
+    assert_eq!(page.total, u64::try_from(counted).unwrap());
+    assert!(counted > 0);
+    let unlimited = store.with_list_timeout(None);
+    assert_eq!(unlimited.list_timeout(), None);
+    assert_eq!(
+        unlimited.list(&search).await.expect("no limit").total,
+        page.total
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_whose_caller_stops_waiting_is_interrupted_at_once() {
+    let db = support::TestStore::new().await;
+    fill(&db, 200_000).await;
+    let store = on_one_connection(&db);
+    let id = InvitationId::from_uuid(uuid::Uuid::from_u128(
+        0x0000_0000_0000_4000_8000_0000_0000_0001,
+    ));
+    // Words every row holds, each tested on every row.
+    let heavy = search_all(&["row-", "ow-", "w-", "ro", "-", "r", "o", "w"]);
+    let started = std::time::Instant::now();
+    let whole = store.list(&heavy).await.expect("the whole list");
+    let whole_took = started.elapsed();
+    assert_eq!(whole.total, 200_000);
+
+    // The caller gives up early; the next call waits for the one
+    // connection, which the list frees only once it has stopped.
+    let gave_up = tokio::time::timeout(whole_took / 20, store.list(&heavy)).await;
+    assert!(gave_up.is_err(), "the list ended before its caller gave up");
+    let started = std::time::Instant::now();
+    let found = store.get(&id).await.expect("get");
+    let next_took = started.elapsed();
+
+    assert!(found.is_some());
+    assert!(
+        next_took < whole_took / 2,
+        "the next call waited {next_took:?}; the whole list takes {whole_took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_past_its_limit_inside_the_hosts_transaction_leaves_the_transaction_usable() {
+    let db = support::TestStore::new().await;
+    fill(&db, 200_000).await;
+    let store = db
+        .store
+        .clone()
+        .with_list_timeout(Some(Duration::from_millis(1)));
+    let mut transaction = store.pool().begin().await.expect("a transaction");
+    let added = invitation("added-after");
+
+    let result = store
+        .in_transaction(&mut transaction)
+        .list(&search_all(&["4242"]))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    store
+        .in_transaction(&mut transaction)
+        .insert(&added)
+        .await
+        .expect("the transaction goes on");
+    transaction.commit().await.expect("commit");
+
+    assert_eq!(db.store.get(added.id()).await.expect("get"), Some(added));
+}

@@ -17,6 +17,9 @@
 use invitation_core::query::like_contains_pattern;
 use invitation_core::{ListQuery, SearchTerm, SortField};
 use serde_json::json;
+use sqlx::query;
+
+use super::Query;
 
 use super::statements::COLUMNS;
 
@@ -182,6 +185,26 @@ pub(crate) struct Params {
     pub(crate) slots: Vec<Slot>,
     pub(crate) limit: i64,
     pub(crate) offset: i64,
+}
+
+/// The list statement `sql` with `params` bound.
+pub(crate) fn bind(sql: &str, params: Params) -> Query<'_> {
+    let mut statement = query(sql)
+        .bind(params.name)
+        .bind(params.creators)
+        .bind(params.expires)
+        .bind(params.flows)
+        .bind(params.rest)
+        .bind(params.limit)
+        .bind(params.offset);
+    for slot in params.slots {
+        statement = statement
+            .bind(slot.pattern)
+            .bind(slot.expiry)
+            .bind(slot.creators)
+            .bind(slot.flows);
+    }
+    statement
 }
 
 /// The parameters for `query`, or `None` when no row can match (an expiry

@@ -2,6 +2,7 @@
 //! [`SqliteTransactionStore`] (also at the crate's root), and the settings
 //! [`SqliteStore::open`] uses.
 
+mod deadline;
 mod list;
 mod migrate;
 mod outbox;
@@ -35,6 +36,12 @@ pub type SqliteTransactionStore<'t> = SqlxTransactionStore<'t, Sqlite>;
 /// (`StoreError::Unavailable`).
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a list may run before it is interrupted
+/// (`StoreError::Unavailable`): SQLite has no statement timeout, and a
+/// search tests every row the filters leave, so its time grows with the
+/// table. See [`SqliteStore::with_list_timeout`].
+pub const DEFAULT_LIST_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connections in the pool [`SqliteStore::open`] makes: readers run in
 /// parallel under WAL; writers take turns on the file whatever the size.
 pub const DEFAULT_POOL_SIZE: u32 = 8;
@@ -62,6 +69,29 @@ impl SqlxStore<Sqlite> {
     fn build(pool: SqlitePool, prefix: Prefix) -> Self {
         let sql = Arc::new(statements::statements(prefix));
         Self { pool, sql }
+    }
+
+    /// The store with another time limit on a list (by default
+    /// [`DEFAULT_LIST_TIMEOUT`]); `None` lets a list run as long as it
+    /// takes. A list is the one statement whose work grows with the table:
+    /// the others find their rows through an index.
+    ///
+    /// The limit is kept with SQLite's progress handler, which the store
+    /// sets on the connection for the statement and removes after it (a
+    /// handler of the host's own on that connection is replaced). A list
+    /// whose caller stops waiting (its future dropped) is interrupted at
+    /// once on a connection of the pool; inside the host's transaction the
+    /// statement runs on to its end, the handler then doing nothing (it
+    /// cannot tell the list from the host's next statement).
+    #[must_use]
+    pub fn with_list_timeout(mut self, limit: Option<Duration>) -> Self {
+        Arc::make_mut(&mut self.sql).list_timeout = limit;
+        self
+    }
+
+    /// The time limit on a list ([`with_list_timeout`](Self::with_list_timeout)).
+    pub fn list_timeout(&self) -> Option<Duration> {
+        self.statements().list_timeout
     }
 
     /// The connection settings a server's database file wants, for a pool

@@ -18,10 +18,13 @@ const NEXT_VERSION: &str =
     "CASE WHEN version < 9223372036854775807 THEN version + 1 ELSE version END";
 
 /// The SQL text of every statement whose text does not depend on the call,
-/// built once per store for its table prefix.
-#[derive(Debug)]
+/// built once per store for its table prefix, and the list statement's
+/// time limit.
+#[derive(Debug, Clone)]
 pub struct Statements {
     pub(crate) prefix: Prefix,
+    /// How long a list statement may run (`None`: as long as it takes).
+    pub(crate) list_timeout: Option<std::time::Duration>,
     pub(crate) insert: String,
     pub(crate) get: String,
     pub(crate) update: String,
@@ -48,6 +51,7 @@ pub(crate) fn statements(prefix: Prefix) -> Statements {
     let o = prefix.table("outbox");
     Statements {
         prefix,
+        list_timeout: Some(super::DEFAULT_LIST_TIMEOUT),
         // A taken id inserts nothing (no row changed: the caller's
         // conflict) rather than failing the statement.
         insert: format!(

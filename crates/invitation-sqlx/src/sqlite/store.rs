@@ -11,6 +11,7 @@ use invitation_core::{
 use sqlx::query;
 use sqlx::sqlite::SqliteRow;
 
+use super::deadline::fetch_list;
 use super::list::{params, statement};
 use super::row::{column, id_at, invitation_at};
 use super::{Session, SqliteStore, SqliteTransactionStore};
@@ -183,26 +184,7 @@ impl Session<'_, '_> {
             p.slots.len(),
             p.rest.is_some(),
         );
-        let mut statement = query(&sql)
-            .bind(p.name)
-            .bind(p.creators)
-            .bind(p.expires)
-            .bind(p.flows)
-            .bind(p.rest)
-            .bind(p.limit)
-            .bind(p.offset);
-        for slot in p.slots {
-            statement = statement
-                .bind(slot.pattern)
-                .bind(slot.expiry)
-                .bind(slot.creators)
-                .bind(slot.flows);
-        }
-        let rows = self
-            .target
-            .fetch_all(statement)
-            .await
-            .map_err(store_error)?;
+        let rows = fetch_list(&self.target, self.sql.list_timeout, sql, p).await?;
         let Some(first) = rows.first() else {
             return Err(backend("the list statement answered no row"));
         };
