@@ -25,9 +25,10 @@ pub use list::{
     MAX_SEARCH_WORDS, MAX_SEARCH_WORD_CHARS,
 };
 pub use mail::{
-    dispatch_due, Attempt, DispatchReport, EmailAddress, GivenUp, InvalidEmailAddress, InvalidSite,
-    InvitationMail, MailError, MailId, MailOutbox, MailTemplates, Mailer, QueuedMail, RenderedMail,
-    RetryPolicy, SendEmail, Site, StoredMail, TemplateError, DEFAULT_TEMPLATE, MAX_RECIPIENTS,
+    dispatch_due, read_claimed, Attempt, ClaimedRows, DispatchReport, EmailAddress, GivenUp,
+    InvalidEmailAddress, InvalidSite, InvitationMail, MailError, MailId, MailOutbox, MailTemplates,
+    Mailer, QueuedMail, RenderedMail, RetryPolicy, SendEmail, Site, StoredMail, TemplateError,
+    DEFAULT_TEMPLATE, MAX_RECIPIENTS,
 };
 pub use model::{
     CorruptRow, FixedData, FixedDataError, Invitation, InvitationName, InvitationParts,

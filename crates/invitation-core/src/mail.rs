@@ -346,6 +346,59 @@ pub enum Attempt {
     },
 }
 
+impl Attempt {
+    /// What an outbox records for a mail it claimed but cannot read back
+    /// (`error` is the [`StoreError::Corrupt`] reading it gave): given up,
+    /// saying why, so that one bad row neither fails every claim that
+    /// reaches it nor holds back the mails claimed with it. `None` for any
+    /// other error.
+    pub fn unreadable(error: &StoreError) -> Option<Self> {
+        match error {
+            StoreError::Corrupt { reason, .. } => Some(Self::GaveUp {
+                error: format!("the stored mail cannot be read: {reason}"),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The rows a claim leased, read: the mails, and the rows that cannot be
+/// read back, each with the attempt to record for it.
+#[derive(Debug)]
+pub struct ClaimedRows<'r, R> {
+    /// The mails read, in the rows' order.
+    pub mails: Vec<QueuedMail>,
+    /// The rows `read` found corrupt, each with its
+    /// [`Attempt::unreadable`], for the outbox to record as
+    /// [`MailOutbox`]'s contract says.
+    pub unreadable: Vec<(&'r R, Attempt)>,
+}
+
+/// Reads the rows a claim leased with `read` (an adapter's row reader,
+/// which checks through [`QueuedMail::from_stored`]).
+///
+/// # Errors
+/// Any error of `read` but [`StoreError::Corrupt`].
+pub fn read_claimed<R>(
+    rows: &[R],
+    read: impl Fn(&R) -> Result<QueuedMail, StoreError>,
+) -> Result<ClaimedRows<'_, R>, StoreError> {
+    let mut claimed = ClaimedRows {
+        mails: Vec::with_capacity(rows.len()),
+        unreadable: Vec::new(),
+    };
+    for row in rows {
+        match read(row) {
+            Ok(mail) => claimed.mails.push(mail),
+            Err(error) => match Attempt::unreadable(&error) {
+                Some(gave_up) => claimed.unreadable.push((row, gave_up)),
+                None => return Err(error),
+            },
+        }
+    }
+    Ok(claimed)
+}
+
 /// The durable queue of outgoing invitation mail.
 ///
 /// # Contract
@@ -357,6 +410,10 @@ pub enum Attempt {
 ///   at `now`), oldest first, and leases each until `lease_until`: no claim
 ///   returns it again before then, whoever asks (other processes on the
 ///   same storage included). `attempts` counts the attempts recorded so far.
+///   A due mail whose stored row cannot be read back (written by hand, by
+///   another version, or by a bug) is not returned: the claim records it
+///   given up ([`Attempt::unreadable`], [`read_claimed`]) and returns the
+///   others.
 /// - `record(id, attempt, now)` ends the lease: `Sent` and `GaveUp` take
 ///   the mail out of every later claim; `Retry` makes it due again at its
 ///   `next`; each adds one to `attempts`. A mail once sent or given up stays

@@ -10,32 +10,50 @@ use invitation_core::{MailOutbox, StoreError};
 use invitation_testkit::outbox_conformance::MailFixture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mail_row_whose_address_is_not_one_makes_claim_corrupt_naming_the_mail_not_the_address() {
+async fn a_mail_row_that_cannot_be_read_is_given_up_naming_the_mail_not_the_address() {
     let Some(db) = support::store().await else {
         return;
     };
     let f = MailFixture::new(2000);
-    let mail = f.mail("broken", f.at(1, 0, 0));
+    let broken = f.mail("broken", f.at(1, 0, 0));
+    let good = f.mail("good", f.at(1, 1, 0));
     db.store
-        .enqueue(std::slice::from_ref(&mail))
+        .enqueue(&[broken.clone(), good.clone()])
         .await
         .expect("enqueue");
     db.sql(&format!(
         "UPDATE outbox SET cc = ARRAY['Eve <secret.address@example.org>'] WHERE id = '{}'",
-        mail.id
+        broken.id
     ))
     .await
     .expect("the row is edited");
     let now = f.at(2, 0, 0);
-    match db.store.claim(now, now + Duration::minutes(5), 10).await {
-        Err(StoreError::Corrupt {
-            id: None, reason, ..
-        }) => {
-            assert!(reason.contains(&mail.id.to_string()), "{reason}");
-            assert!(!reason.contains("secret.address"), "{reason}");
-        }
-        other => panic!("expected Corrupt naming the mail, got {other:?}"),
-    }
+
+    let claimed = db
+        .store
+        .claim(now, now + Duration::minutes(5), 10)
+        .await
+        .expect("the claim goes on past the unreadable row");
+
+    assert_eq!(claimed, [good]);
+    let client = db.store.pool().get().await.expect("a connection");
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT state, last_error, attempts FROM \"{}\".outbox WHERE id = $1",
+                db.schema.name()
+            ),
+            &[broken.id.as_uuid()],
+        )
+        .await
+        .expect("the row is kept");
+    let (state, error, attempts): (String, String, i32) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((state.as_str(), attempts), ("given_up", 1));
+    assert!(error.contains(&broken.id.to_string()), "{error}");
+    assert!(!error.contains("secret.address"), "{error}");
+    let later = now + Duration::hours(1);
+    let again = db.store.claim(later, later, 10).await.expect("claim");
+    assert_eq!(again.len(), 1, "only the good mail is due again: {again:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -383,3 +383,59 @@ async fn a_list_past_its_limit_inside_the_hosts_transaction_leaves_the_transacti
 
     assert_eq!(db.store.get(added.id()).await.expect("get"), Some(added));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_row_that_cannot_be_read_is_given_up_and_the_others_are_claimed() {
+    use invitation_core::MailOutbox;
+    use invitation_testkit::outbox_conformance::MailFixture;
+
+    let db = support::TestStore::new().await;
+    let f = MailFixture::new(2000);
+    let broken = f.mail("broken", f.at(1, 0, 0));
+    let good = f.mail("good", f.at(1, 1, 0));
+    db.store
+        .enqueue(&[broken.clone(), good.clone()])
+        .await
+        .expect("enqueue");
+    // Edited by hand: an address that is not one, and a row whose id is
+    // not even a UUID.
+    db.sql(&format!(
+        "UPDATE invitation_outbox SET cc = '[\"Eve <secret.address@example.org>\"]' \
+         WHERE id = '{}'; \
+         INSERT INTO invitation_outbox (id, invitation, to_address, cc, bcc, subject, html, \
+                                        plain_text, queued_at, next_attempt_at) \
+         SELECT 'not-a-uuid', invitation, to_address, cc, bcc, subject, html, plain_text, \
+                queued_at, next_attempt_at FROM invitation_outbox WHERE id = '{}'",
+        broken.id, good.id
+    ))
+    .await;
+    let now = f.at(2, 0, 0);
+
+    let claimed = db
+        .store
+        .claim(now, now + chrono::Duration::minutes(5), 10)
+        .await
+        .expect("the claim goes on past the unreadable rows");
+
+    assert_eq!(claimed, [good]);
+    let states: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT id, state, last_error FROM invitation_outbox \
+         WHERE state <> 'queued' ORDER BY id",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .expect("the rows are kept");
+    let ids: Vec<&str> = states.iter().map(|(id, _, _)| id.as_str()).collect();
+    let broken_id = broken.id.to_string();
+    let mut expected = vec![broken_id.as_str(), "not-a-uuid"];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    for (id, state, error) in &states {
+        assert_eq!(state, "given_up");
+        assert!(error.contains("cannot be read"), "{error}");
+        assert!(!error.contains("secret.address"), "{error}");
+        if id == &broken_id {
+            assert!(error.contains(&broken_id), "{error}");
+        }
+    }
+}

@@ -213,8 +213,10 @@ async fn instants_past_what_the_domain_holds_are_corrupt_rows_for_both_adapters_
         return;
     };
     // Rows written by hand: a finite expiry past chrono's range (the table
-    // only refuses infinity), and a mail queued at infinity.
+    // only refuses infinity), and two mails queued at infinity.
     let id = InvitationId::from_uuid(uuid::Uuid::new_v4());
+    let mut mails = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
+    mails.sort();
     let db = pg_support::PgTestStore {
         store: sqlx.clone(),
         schema: std::sync::Arc::new(schema),
@@ -224,8 +226,9 @@ async fn instants_past_what_the_domain_holds_are_corrupt_rows_for_both_adapters_
          VALUES ('{id}', 'far-future', '270000-01-01 00:00:00+00', '{{}}', false, NULL, 1); \
          INSERT INTO outbox (id, invitation, to_address, cc, bcc, subject, html, plain_text, \
                              queued_at, next_attempt_at) \
-         VALUES ('{}', '{id}', 'a@example.org', '{{}}', '{{}}', 's', 'h', 't', 'infinity', now())",
-        uuid::Uuid::new_v4()
+         VALUES ('{}', '{id}', 'a@example.org', '{{}}', '{{}}', 's', 'h', 't', 'infinity', now()), \
+                ('{}', '{id}', 'a@example.org', '{{}}', '{{}}', 's', 'h', 't', 'infinity', now())",
+        mails[0], mails[1]
     ))
     .await
     .unwrap();
@@ -243,9 +246,20 @@ async fn instants_past_what_the_domain_holds_are_corrupt_rows_for_both_adapters_
             Some(&id)
         ));
     }
-    assert!(is_corrupt(&sqlx.claim(now, lease, 10).await, None));
-    db.sql("UPDATE outbox SET lease_until = NULL")
-        .await
-        .unwrap();
-    assert!(is_corrupt(&pg.claim(now, lease, 10).await, None));
+    // Each adapter's claim meets one unreadable mail (oldest first: the
+    // same instant, then by id) and gives it up.
+    assert_eq!(sqlx.claim(now, lease, 1).await.unwrap(), []);
+    assert_eq!(pg.claim(now, lease, 1).await.unwrap(), []);
+    let states: Vec<(uuid::Uuid, String, String)> = invitation_sqlx::sqlx::query_as(&format!(
+        "SELECT id, state, last_error FROM \"{}\".outbox ORDER BY id",
+        db.schema.name
+    ))
+    .fetch_all(sqlx.pool())
+    .await
+    .unwrap();
+    assert_eq!(states.len(), 2);
+    for ((stored, state, error), mail) in states.iter().zip(mails) {
+        assert_eq!((stored, state.as_str()), (&mail, "given_up"));
+        assert!(error.contains(&mail.to_string()), "{error}");
+    }
 }

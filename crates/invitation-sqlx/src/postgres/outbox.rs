@@ -3,7 +3,7 @@
 //! for [`PostgresStore`] and [`PostgresTransactionStore`].
 
 use chrono::{DateTime, Utc};
-use invitation_core::{Attempt, MailId, QueuedMail, StoreError};
+use invitation_core::{read_claimed, Attempt, MailId, QueuedMail, StoreError};
 use invitation_postgres_sql::answers::{db_instant, mail_conflict, recorded, EnqueueBatch};
 use sqlx::query;
 
@@ -71,7 +71,12 @@ impl Session<'_, '_> {
                     .bind(i64::from(limit)),
             )
             .await?;
-        rows.iter().map(mail_at).collect()
+        let claimed = read_claimed(&rows, mail_at)?;
+        for (row, gave_up) in &claimed.unreadable {
+            let id: uuid::Uuid = column(*row, 0, "id", None)?;
+            self.record(&MailId::from_uuid(id), gave_up, now).await?;
+        }
+        Ok(claimed.mails)
     }
 
     async fn record(

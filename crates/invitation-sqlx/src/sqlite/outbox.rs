@@ -4,13 +4,14 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use invitation_core::{Attempt, InvitationId, MailId, QueuedMail, StoreError};
+use invitation_core::{read_claimed, Attempt, InvitationId, MailId, QueuedMail, StoreError};
 use serde_json::json;
 use sqlx::query;
 
 use super::row::mail_at;
 use super::{Session, SqliteStore, SqliteTransactionStore};
 use crate::error::{backend, is_unique_violation, store_error};
+use crate::rows::column;
 
 /// A mail id in the id slot of [`StoreError::Conflict`].
 fn conflict(id: &MailId) -> StoreError {
@@ -84,7 +85,13 @@ impl Session<'_, '_> {
             )
             .await
             .map_err(store_error)?;
-        let mut mails = rows.iter().map(mail_at).collect::<Result<Vec<_>, _>>()?;
+        let mut claimed = read_claimed(&rows, mail_at)?;
+        for (row, gave_up) in &claimed.unreadable {
+            // The id as stored, UUID or not.
+            let id: String = column(*row, 0, "id", None)?;
+            self.record_stored(&id, gave_up, now).await?;
+        }
+        let mut mails = std::mem::take(&mut claimed.mails);
         mails.sort_by_key(|m| (m.queued_at, m.id));
         Ok(mails)
     }
@@ -92,6 +99,17 @@ impl Session<'_, '_> {
     async fn record(
         &self,
         id: &MailId,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_stored(&id.as_uuid().hyphenated().to_string(), attempt, now)
+            .await
+    }
+
+    /// Records an attempt on the row whose id column holds `id`.
+    async fn record_stored(
+        &self,
+        id: &str,
         attempt: &Attempt,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -105,7 +123,7 @@ impl Session<'_, '_> {
         // No row changed: an unknown id, or a mail already finished.
         self.count(
             query(&self.sql.record)
-                .bind(id.as_uuid().hyphenated().to_string())
+                .bind(id)
                 .bind(state)
                 .bind(next)
                 .bind(now.timestamp_micros())
