@@ -404,7 +404,7 @@ pub fn read_claimed<R>(
 /// # Contract
 /// - `enqueue` stores every mail given, or none (one write), with no
 ///   attempts; each is due from its `queued_at`. An id already queued is
-///   [`StoreError::Conflict`] and stores none.
+///   [`StoreError::MailConflict`] and stores none.
 /// - `claim` returns up to `limit` mails that are due at `now` (neither
 ///   sent nor given up, next attempt at or before `now`, no lease running
 ///   at `now`), oldest first, and leases each until `lease_until`: no claim

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::directory::{FlowSummary, UserSummary};
 use crate::ids::{FlowId, InvitationId, UserId};
+use crate::mail::MailId;
 use crate::model::{Invitation, InvitationPatch, Version};
 use crate::query::{ListQuery, StoredPage};
 
@@ -25,6 +26,10 @@ pub enum StoreError {
     /// An invitation with this id is already stored.
     #[error("an invitation with id {0} already exists")]
     Conflict(InvitationId),
+    /// A mail with this id is already queued
+    /// ([`MailOutbox::enqueue`](crate::MailOutbox::enqueue)).
+    #[error("a mail with id {0} is already queued")]
+    MailConflict(MailId),
     /// The backend cannot be reached right now (connection refused, pool
     /// timed out). Retrying later may succeed.
     #[error("invitation storage is unavailable")]

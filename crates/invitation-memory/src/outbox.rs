@@ -8,7 +8,7 @@ use std::sync::{MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use invitation_core::{Attempt, InvitationId, MailId, MailOutbox, QueuedMail, StoreError};
+use invitation_core::{Attempt, MailId, MailOutbox, QueuedMail, StoreError};
 
 use crate::MemoryStore;
 
@@ -50,9 +50,9 @@ impl fmt::Debug for Mails {
     }
 }
 
-/// A mail id in the id slot of [`StoreError::Conflict`].
+/// The enqueue conflict on `id`.
 fn conflict(id: &MailId) -> StoreError {
-    StoreError::Conflict(InvitationId::from_uuid(*id.as_uuid()))
+    StoreError::MailConflict(*id)
 }
 
 impl MemoryStore {

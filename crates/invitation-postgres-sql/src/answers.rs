@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use invitation_core::time::truncate_to_micros;
 use invitation_core::{
-    Attempt, DeleteOutcome, EmailAddress, FlowId, Invitation, InvitationId, QueuedMail,
-    RedeemOutcome, StoreError, UpdateOutcome, Version,
+    Attempt, DeleteOutcome, EmailAddress, FlowId, Invitation, MailId, QueuedMail, RedeemOutcome,
+    StoreError, UpdateOutcome, Version,
 };
 use uuid::Uuid;
 
@@ -76,9 +76,9 @@ pub fn redeem(
     }
 }
 
-/// A mail id in the id slot of [`StoreError::Conflict`].
+/// The enqueue conflict on the mail `id`.
 pub fn mail_conflict(id: &Uuid) -> StoreError {
-    StoreError::Conflict(InvitationId::from_uuid(*id))
+    StoreError::MailConflict(MailId::from_uuid(*id))
 }
 
 /// A batch of mails as `enqueue`'s nine arrays (`$1`…`$9`).
@@ -114,7 +114,7 @@ impl<'a> EnqueueBatch<'a> {
     /// The arrays of `mails`.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] naming an id the batch holds twice (the
+    /// [`StoreError::MailConflict`] naming an id the batch holds twice (the
     /// second is taken by the first).
     pub fn of(mails: &'a [QueuedMail]) -> Result<Self, StoreError> {
         let mut seen = HashSet::with_capacity(mails.len());
@@ -149,7 +149,7 @@ impl<'a> EnqueueBatch<'a> {
     /// `len` mails.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] naming the id already stored;
+    /// [`StoreError::MailConflict`] naming the id already stored;
     /// [`StoreError::Backend`] when another number of mails was stored.
     pub fn answered(len: usize, inserted: i64, taken: Option<Uuid>) -> Result<(), StoreError> {
         if let Some(taken) = taken {

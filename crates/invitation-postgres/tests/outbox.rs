@@ -88,7 +88,7 @@ async fn mail_queued_in_the_hosts_transaction_is_claimable_only_once_it_commits(
         .expect("enqueue");
     let again = scoped.enqueue(&[dropped.clone(), kept.clone()]).await;
     assert!(
-        matches!(again, Err(StoreError::Conflict(id)) if id.as_uuid() == kept.id.as_uuid()),
+        matches!(again, Err(StoreError::MailConflict(id)) if id == kept.id),
         "{again:?}"
     );
     let elsewhere = db.another(2);

@@ -45,7 +45,7 @@ use crate::{Backend, SqlxStore};
 ///   - *PostgreSQL:* a failed statement aborts the whole transaction (the
 ///     host can only roll it back), as any statement of the host's would;
 ///     among the store's, an `enqueue` racing another transaction's
-///     `enqueue` of the same mail id fails so (`StoreError::Conflict`).
+///     `enqueue` of the same mail id fails so (`StoreError::MailConflict`).
 ///     Under `REPEATABLE READ` or `SERIALIZABLE`, a serialization failure
 ///     (`StoreError::Unavailable`) means the host runs its transaction
 ///     again. The connection's `statement_timeout` applies.

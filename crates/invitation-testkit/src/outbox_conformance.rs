@@ -205,7 +205,7 @@ pub async fn enqueue_then_claim_returns_every_field_intact<O: MailOutbox>(outbox
 }
 
 /// `enqueue` is all or none: a batch holding an id already queued is
-/// [`StoreError::Conflict`] naming a mail of the batch, and stores none of
+/// [`StoreError::MailConflict`] naming a mail of the batch, and stores none of
 /// the batch; the mail queued before is unchanged. An empty batch stores
 /// nothing and is no error.
 pub async fn an_enqueue_with_an_id_already_queued_is_a_conflict_and_stores_none_of_it<
@@ -232,7 +232,7 @@ pub async fn an_enqueue_with_an_id_already_queued_is_a_conflict_and_stores_none_
     let result = outbox.enqueue(&batch).await;
     let batch_ids: Vec<Uuid> = batch.iter().map(|m| *m.id.as_uuid()).collect();
     assert!(
-        matches!(&result, Err(StoreError::Conflict(id)) if batch_ids.contains(id.as_uuid())),
+        matches!(&result, Err(StoreError::MailConflict(id)) if batch_ids.contains(id.as_uuid())),
         "expected Conflict naming a mail of the batch, got {result:?}"
     );
     enqueue(outbox, &[]).await;

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use invitation_core::{read_claimed, Attempt, InvitationId, MailId, QueuedMail, StoreError};
+use invitation_core::{read_claimed, Attempt, MailId, QueuedMail, StoreError};
 use serde_json::json;
 use sqlx::query;
 
@@ -13,9 +13,9 @@ use super::{Session, SqliteStore, SqliteTransactionStore};
 use crate::error::{backend, is_unique_violation, store_error};
 use crate::rows::column;
 
-/// A mail id in the id slot of [`StoreError::Conflict`].
+/// The enqueue conflict on `id`.
 fn conflict(id: &MailId) -> StoreError {
-    StoreError::Conflict(InvitationId::from_uuid(*id.as_uuid()))
+    StoreError::MailConflict(*id)
 }
 
 impl Session<'_, '_> {
