@@ -29,6 +29,7 @@ use axum::routing::get;
 use axum::Router;
 use invitation_core::uuid::Uuid;
 use invitation_core::{AllowAll, InvitationService, Principal, UserId};
+use invitation_http::utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use invitation_http::{Api, AppState};
 use invitation_memory::MemoryStore;
 
@@ -70,6 +71,10 @@ pub fn app(
     };
     let admin = Api::new(AppState::with_host_auth(service))
         .with_openapi()
+        // The document says how callers sign in: the `session` cookie.
+        .with_security_scheme(SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+            "session",
+        ))))
         .nested_at("/admin")?
         .into_router()
         .layer(middleware::from_fn_with_state(host.clone(), session_user));

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::openapi::security::SecurityScheme;
 
 use axum::error_handling::{HandleError, HandleErrorLayer};
 use axum::handler::{Handler, HandlerService};
@@ -96,7 +97,7 @@ const READY_PATH: &str = "/-/health/ready/";
 ///     .with_state(HostState);
 /// # let _ = app; Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct Api {
     state: AppState,
@@ -104,6 +105,21 @@ pub struct Api {
     serves_openapi: bool,
     serves_health: bool,
     has_fallback: bool,
+    security: Option<SecurityScheme>,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // utoipa's types implement Debug only with a feature of theirs.
+        f.debug_struct("Api")
+            .field("state", &self.state)
+            .field("prefix", &self.prefix)
+            .field("serves_openapi", &self.serves_openapi)
+            .field("serves_health", &self.serves_health)
+            .field("has_fallback", &self.has_fallback)
+            .field("security_scheme", &self.security.is_some())
+            .finish()
+    }
 }
 
 impl Api {
@@ -116,7 +132,34 @@ impl Api {
             serves_openapi: false,
             serves_health: false,
             has_fallback: false,
+            security: None,
         }
+    }
+
+    /// Names `scheme` in the OpenAPI document as how callers
+    /// authenticate (the scheme `authentik` every operation requires): for
+    /// a host whose middleware authenticates them (a session cookie, a
+    /// gateway's header).
+    ///
+    /// Without it, the document names authentik's `Authorization: Bearer
+    /// <token>` when the state resolves tokens ([`AppState::new`]), and no
+    /// scheme at all with [`AppState::with_host_auth`], whose router takes
+    /// no token.
+    ///
+    /// ```
+    /// use invitation_http::utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+    /// use invitation_http::{Api, AppState};
+    /// # fn wire(service: invitation_core::InvitationService) {
+    /// let api = Api::new(AppState::with_host_auth(service)).with_security_scheme(
+    ///     SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("session"))),
+    /// );
+    /// let document = api.openapi();
+    /// assert!(document.components.unwrap().security_schemes.contains_key("authentik"));
+    /// # }
+    /// ```
+    pub fn with_security_scheme(mut self, scheme: SecurityScheme) -> Self {
+        self.security = Some(scheme);
+        self
     }
 
     /// Also serves the OpenAPI document of this router's routes at
@@ -178,7 +221,13 @@ impl Api {
         if self.serves_health {
             templates.extend([LIVE_PATH, READY_PATH]);
         }
-        openapi::mounted(self.prefix.as_deref().unwrap_or_default(), &templates)
+        let mut document = openapi::mounted(self.prefix.as_deref().unwrap_or_default(), &templates);
+        match (&self.security, self.state.shared.takes_tokens) {
+            (Some(scheme), _) => openapi::set_security_scheme(&mut document, scheme.clone()),
+            (None, true) => {}
+            (None, false) => openapi::remove_security(&mut document),
+        }
+        document
     }
 
     /// The router, for the host's state `S`: it merges into the host's

@@ -71,6 +71,9 @@ use crate::json::json_bytes;
 )]
 struct ApiDoc;
 
+/// The name of the security scheme the operations require (authentik's).
+const SECURITY_SCHEME: &str = "authentik";
+
 /// Adds authentik's `Authorization: Bearer <token>` scheme.
 struct BearerToken;
 
@@ -78,7 +81,7 @@ impl Modify for BearerToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "authentik",
+            SECURITY_SCHEME,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
@@ -167,6 +170,38 @@ pub(crate) fn mounted(prefix: &str, templates: &[&str]) -> utoipa::openapi::Open
         .map(|(path, item)| (format!("{prefix}{path}"), item))
         .collect();
     document
+}
+
+/// `document` with `scheme` as its `authentik` scheme, the one every
+/// operation requires.
+pub(crate) fn set_security_scheme(document: &mut utoipa::openapi::OpenApi, scheme: SecurityScheme) {
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(SECURITY_SCHEME, scheme);
+}
+
+/// `document` without any security scheme or requirement: for a router
+/// that takes no token, whose callers the host authenticates.
+pub(crate) fn remove_security(document: &mut utoipa::openapi::OpenApi) {
+    if let Some(components) = document.components.as_mut() {
+        components.security_schemes.remove(SECURITY_SCHEME);
+    }
+    document.security = None;
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.patch.as_mut(),
+            item.delete.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation.security = None;
+        }
+    }
 }
 
 /// `document` as served: rendered once, when a router is built.

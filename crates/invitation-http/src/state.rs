@@ -37,6 +37,10 @@ pub struct AppState {
 pub(crate) struct Shared {
     pub(crate) service: InvitationService,
     pub(crate) authenticator: Arc<dyn Authenticator>,
+    /// Whether callers authenticate with `Authorization: Bearer <token>`
+    /// (not so with [`AppState::with_host_auth`]): the OpenAPI document
+    /// says so only then.
+    pub(crate) takes_tokens: bool,
     pub(crate) list_budget: Arc<tokio::sync::Semaphore>,
     pub(crate) readiness: Readiness,
 }
@@ -46,10 +50,19 @@ impl AppState {
     /// with `authenticator`. Handlers are bounded by
     /// [`DEFAULT_REQUEST_TIMEOUT`].
     pub fn new(service: InvitationService, authenticator: Arc<dyn Authenticator>) -> Self {
+        Self::build(service, authenticator, true)
+    }
+
+    fn build(
+        service: InvitationService,
+        authenticator: Arc<dyn Authenticator>,
+        takes_tokens: bool,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 service,
                 authenticator,
+                takes_tokens,
                 list_budget: Arc::new(tokio::sync::Semaphore::new(LIST_MEMORY_BUDGET_KIB as usize)),
                 readiness: Readiness::default(),
             }),
@@ -90,7 +103,7 @@ impl AppState {
     /// # let _ = app; }
     /// ```
     pub fn with_host_auth(service: InvitationService) -> Self {
-        Self::new(service, Arc::new(NoTokens))
+        Self::build(service, Arc::new(NoTokens), false)
     }
 
     /// How long a request's handler may run (`None`: as long as it takes)

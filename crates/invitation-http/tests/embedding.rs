@@ -211,6 +211,62 @@ async fn the_document_served_under_admin_names_every_route_under_admin_and_only_
     }
     assert_host_404(&client, &base, "/api/v3/schema/").await;
     assert_host_404(&client, &base, "/-/health/live/").await;
+    // The router takes no token: the document names no scheme.
+    assert_eq!(security_of(&document), (None, 0), "{document}");
+}
+
+/// The document's `authentik` scheme, and how many operations require it.
+fn security_of(document: &Value) -> (Option<Value>, usize) {
+    let scheme = document["components"]["securitySchemes"]["authentik"].clone();
+    let requiring = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter(|operation| operation.get("security").is_some())
+        .count();
+    ((!scheme.is_null()).then_some(scheme), requiring)
+}
+
+#[tokio::test]
+async fn the_document_names_the_scheme_callers_authenticate_with() {
+    use invitation_http::utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+
+    let directory = directory();
+    let document = |api: Api| serde_json::to_value(api.openapi()).unwrap();
+
+    let tokens = document(Api::new(AppState::new(
+        service(&directory),
+        directory.clone(),
+    )));
+    let (scheme, requiring) = security_of(&tokens);
+    assert_eq!(scheme, Some(json!({"type": "http", "scheme": "bearer"})));
+    assert_eq!(requiring, 8, "every invitation operation");
+
+    let cookie = document(
+        Api::new(AppState::with_host_auth(service(&directory))).with_security_scheme(
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("session"))),
+        ),
+    );
+    let (scheme, requiring) = security_of(&cookie);
+    assert_eq!(
+        scheme,
+        Some(json!({"type": "apiKey", "in": "cookie", "name": "session"}))
+    );
+    assert_eq!(requiring, 8);
+
+    // Served as built.
+    let base = serve(
+        Api::new(AppState::with_host_auth(service(&directory)))
+            .with_openapi()
+            .with_security_scheme(SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                "session",
+            ))))
+            .into_router(),
+    )
+    .await;
+    let served = json_of(reqwest::Client::new().get(format!("{base}/api/v3/schema/"))).await;
+    assert_eq!(security_of(&served).0, security_of(&cookie).0);
 }
 
 /// The session id in `Cookie: session=<id>`, among any other cookies.

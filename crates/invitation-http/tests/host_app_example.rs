@@ -56,6 +56,10 @@ async fn the_example_serves_the_api_under_admin_to_its_sessions_only() {
         .await
         .unwrap();
     assert!(schema["paths"][format!("/admin{INVITATIONS_PATH}")].is_object());
+    assert_eq!(
+        schema["components"]["securitySchemes"]["authentik"],
+        serde_json::json!({"type": "apiKey", "in": "cookie", "name": "session"})
+    );
     let page = client.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(page.text().await.unwrap(), "the host");
     let elsewhere = client
