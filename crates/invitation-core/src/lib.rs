@@ -7,6 +7,7 @@
 pub mod builder;
 pub mod directory;
 pub mod ids;
+pub mod json;
 pub mod list;
 pub mod mail;
 pub mod model;

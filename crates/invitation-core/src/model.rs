@@ -201,9 +201,11 @@ impl FixedData {
     /// (or not JSON at all, or nested past the parser's limit), and the
     /// other [`FixedDataError`]s as for input.
     pub fn from_json_str(text: &str) -> Result<Self, FixedDataError> {
-        let map: Map<String, Value> =
-            serde_json::from_str(text).map_err(|_| FixedDataError::NotAnObject)?;
-        Self::try_from(map)
+        // Keys as written: see `json`.
+        match crate::json::from_str(text) {
+            Ok(Value::Object(map)) => Self::try_from(map),
+            _ => Err(FixedDataError::NotAnObject),
+        }
     }
 }
 
@@ -799,6 +801,11 @@ mod tests {
             Err(FixedDataError::ReservedKey)
         );
         assert_eq!(FixedData::try_from(inner), Err(FixedDataError::ReservedKey));
+        // First as written too: every key is read as written.
+        assert_eq!(
+            FixedData::from_json_str(r#"{"a": {"$serde_json::private::RawValue": "[1]"}}"#),
+            Err(FixedDataError::ReservedKey)
+        );
         // Another key with a dollar sign is data like any other.
         let data = FixedData::try_from(json!({"a": {"$ref": 1, "b": 2}})).unwrap();
         assert_eq!(data.as_json(), r#"{"a":{"$ref":1,"b":2}}"#);

@@ -140,7 +140,7 @@ pub(crate) fn read_body(bytes: &[u8]) -> Result<Body, BodyRefusal> {
         // Not an object, or not JSON: read again as any value, which words
         // the refusal.
         Err(_) => {
-            let value: Value = serde_json::from_slice(bytes).map_err(BodyRefusal::Syntax)?;
+            let value = invitation_core::json::from_slice(bytes).map_err(BodyRefusal::Syntax)?;
             return Err(BodyRefusal::Invalid(FieldErrors::single(
                 Key::NonField,
                 format!(
@@ -154,7 +154,8 @@ pub(crate) fn read_body(bytes: &[u8]) -> Result<Body, BodyRefusal> {
     for (field, raw) in Field::ALL.into_iter().zip(members.0) {
         if let Some(raw) = raw {
             // Valid JSON, but it may nest past serde_json's limit.
-            let value = serde_json::from_str(raw.get()).map_err(BodyRefusal::Syntax)?;
+            // Object keys as written (see `invitation_core::json`).
+            let value = invitation_core::json::from_str(raw.get()).map_err(BodyRefusal::Syntax)?;
             body = body.read(field, value);
         }
     }
@@ -325,7 +326,7 @@ const UPSTREAM_DEFAULT_TEMPLATE: &str = "invitation";
 /// A body that is not JSON ([`BodyRefusal::Syntax`]), not an object, or
 /// whose fields have the wrong types (field errors).
 pub(crate) fn read_send_email(bytes: &[u8]) -> Result<SendEmail, BodyRefusal> {
-    let mut map = match serde_json::from_slice::<Value>(bytes).map_err(BodyRefusal::Syntax)? {
+    let mut map = match invitation_core::json::from_slice(bytes).map_err(BodyRefusal::Syntax)? {
         Value::Object(map) => map,
         other => {
             return Err(BodyRefusal::Invalid(FieldErrors::single(

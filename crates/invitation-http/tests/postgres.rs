@@ -64,6 +64,7 @@ api_tests!(
     json_nested_within_the_limit_is_stored_and_answered,
     json_nested_past_the_fixed_data_limit_is_a_field_error,
     a_serde_json_private_key_in_fixed_data_is_a_field_error,
+    nested_serde_json_tokens_are_refused_and_the_server_keeps_serving,
     a_body_over_one_mebibyte_is_refused_with_413_and_nothing_is_stored,
     a_body_of_exactly_one_mebibyte_is_accepted,
     a_body_that_is_not_json_is_refused_with_415_and_nothing_is_stored,
