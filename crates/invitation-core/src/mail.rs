@@ -413,7 +413,9 @@ pub fn read_claimed<R>(
 ///   A due mail whose stored row cannot be read back (written by hand, by
 ///   another version, or by a bug) is not returned: the claim records it
 ///   given up ([`Attempt::unreadable`], [`read_claimed`]) and returns the
-///   others.
+///   others. Giving it up is best effort: should that write fail, the
+///   claim still returns the others, and the row comes round again once
+///   its lease ends.
 /// - `record(id, attempt, now)` ends the lease: `Sent` and `GaveUp` take
 ///   the mail out of every later claim; `Retry` makes it due again at its
 ///   `next`; each adds one to `attempts`. A mail once sent or given up stays

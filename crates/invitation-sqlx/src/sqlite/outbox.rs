@@ -87,9 +87,15 @@ impl Session<'_, '_> {
             .map_err(store_error)?;
         let mut claimed = read_claimed(&rows, mail_at)?;
         for (row, gave_up) in &claimed.unreadable {
-            // The id as stored, UUID or not.
-            let id: String = column(*row, 0, "id", None)?;
-            self.record_stored(&id, gave_up, now).await?;
+            // Best effort: a row not given up comes round again once its
+            // lease ends; the mails read are answered either way. The id
+            // as stored, UUID or not.
+            let Ok(id) = column::<_, String>(*row, 0, "id", None) else {
+                continue;
+            };
+            if self.record_stored(&id, gave_up, now).await.is_err() {
+                break;
+            }
         }
         let mut mails = std::mem::take(&mut claimed.mails);
         mails.sort_by_key(|m| (m.queued_at, m.id));
