@@ -69,8 +69,7 @@ pub(crate) async fn fetch_list(
     sql: String,
     params: Params,
 ) -> Result<Vec<SqliteRow>, StoreError> {
-    let deadline = limit.and_then(|limit| Instant::now().checked_add(limit));
-    let (Some(limit), Some(deadline)) = (limit, deadline) else {
+    let Some(limit) = limit else {
         return target
             .fetch_all(bind(&sql, params))
             .await
@@ -91,7 +90,7 @@ pub(crate) async fn fetch_list(
                     // Nobody waits for the rows any more.
                     return Ok(Vec::new());
                 }
-                run(&mut connection, deadline, &state, &sql, params).await
+                run(&mut connection, limit, &state, &sql, params).await
             });
             match task.await {
                 Ok(answer) => answer,
@@ -108,7 +107,7 @@ pub(crate) async fn fetch_list(
                 state: Arc::clone(&state),
                 on_drop: OVER,
             };
-            run(&mut connection, deadline, &state, &sql, params).await
+            run(&mut connection, limit, &state, &sql, params).await
         }
     };
     answer.map_err(|error| {
@@ -124,20 +123,23 @@ pub(crate) async fn fetch_list(
 }
 
 /// Runs the statement on `connection` with the progress handler set, and
-/// removes the handler after.
+/// removes the handler after. The limit counts from here: waiting for the
+/// connection does not count.
 async fn run(
     connection: &mut SqliteConnection,
-    deadline: Instant,
+    limit: Duration,
     state: &Arc<AtomicU8>,
     sql: &str,
     params: Params,
 ) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    // No instant that far: no limit.
+    let deadline = Instant::now().checked_add(limit);
     let seen = Arc::clone(state);
     connection
         .lock_handle()
         .await?
         .set_progress_handler(OPS, move || match seen.load(Ordering::Acquire) {
-            RUNNING => Instant::now() < deadline,
+            RUNNING => deadline.is_none_or(|deadline| Instant::now() < deadline),
             ABANDONED => false,
             _ => true,
         });

@@ -76,13 +76,16 @@ impl SqlxStore<Sqlite> {
     /// takes. A list is the one statement whose work grows with the table:
     /// the others find their rows through an index.
     ///
-    /// The limit is kept with SQLite's progress handler, which the store
-    /// sets on the connection for the statement and removes after it (a
-    /// handler of the host's own on that connection is replaced). A list
-    /// whose caller stops waiting (its future dropped) is interrupted at
-    /// once on a connection of the pool; inside the host's transaction the
-    /// statement runs on to its end, the handler then doing nothing (it
-    /// cannot tell the list from the host's next statement).
+    /// The limit counts from when the statement starts on its connection
+    /// (waiting for one does not count). It is kept with SQLite's progress
+    /// handler, which the store sets on the connection for the statement
+    /// and removes after it: a progress handler the host set on its
+    /// connections (say in `after_connect`) is replaced, and gone after a
+    /// list; such a host lifts the limit with `None`. A list whose caller
+    /// stops waiting (its future dropped) is interrupted at once on a
+    /// connection of the pool; inside the host's transaction the statement
+    /// runs on to its end, the handler then doing nothing (it cannot tell
+    /// the list from the host's next statement).
     #[must_use]
     pub fn with_list_timeout(mut self, limit: Option<Duration>) -> Self {
         Arc::make_mut(&mut self.sql).list_timeout = limit;
