@@ -206,16 +206,46 @@ fn strip_scheme<'t>(text: &'t str, prefix: &str) -> Option<&'t str> {
         .then(|| &text[prefix.len()..])
 }
 
+/// The scheme `text` starts with (`mysql` of `mysql://…`), if it starts
+/// with one: a letter, then letters, digits, `+`, `-` or `.`, then `:`.
+fn scheme_of(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
 /// The storage a `--database-url` names: `memory:`, `sqlite://PATH` or
 /// `sqlite:PATH` (the path as written, relative to the working directory
-/// unless it starts with `/`), else a PostgreSQL connection string.
+/// unless it starts with `/`), a `postgres://` or `postgresql://` URL, or
+/// PostgreSQL's `key=value` pairs. Anything else is refused here, naming
+/// only its scheme (the rest may hold a password).
 fn storage_of(url: &DatabaseUrl) -> Result<Storage, String> {
     let text = url.expose();
     if text.eq_ignore_ascii_case("memory:") {
         return Ok(Storage::Memory);
     }
     let Some(rest) = strip_scheme(text, "sqlite:") else {
-        return Ok(Storage::Postgres(url.clone()));
+        return match scheme_of(text) {
+            Some(scheme)
+                if scheme.eq_ignore_ascii_case("postgres")
+                    || scheme.eq_ignore_ascii_case("postgresql") =>
+            {
+                Ok(Storage::Postgres(url.clone()))
+            }
+            Some(scheme) => Err(format!(
+                "--database-url: the scheme {scheme:?} is not a store of this server; \
+                 use sqlite://PATH, postgres://…, PostgreSQL's key=value pairs or memory:"
+            )),
+            None if text.contains('=') => Ok(Storage::Postgres(url.clone())),
+            None => Err(
+                "--database-url is neither a URL nor PostgreSQL's key=value pairs; \
+                 an SQLite file is sqlite://PATH"
+                    .to_owned(),
+            ),
+        };
     };
     let path = rest.strip_prefix("//").unwrap_or(rest);
     if path.is_empty() {
@@ -903,6 +933,30 @@ mod tests {
         ] {
             let e = usage(&["--database-url", bad]);
             assert!(e.contains(bad), "{e}");
+        }
+        // Another scheme is named, and nothing after it (a password).
+        for (bad, scheme) in [
+            ("mysql://app:hunter2@db/x", "\"mysql\""),
+            ("HTTP://db/x", "\"HTTP\""),
+            ("file:x.db", "\"file\""),
+            ("c:invitations.db", "\"c\""),
+        ] {
+            let e = usage(&["--database-url", bad]);
+            assert!(
+                e.contains(&format!("the scheme {scheme} is not a store")),
+                "{e}"
+            );
+            assert!(!e.contains("hunter2") && !e.contains("db/x"), "{e}");
+        }
+        for bad in ["x.db", "./data/invitations.db", ""] {
+            let e = usage(&["--database-url", bad]);
+            assert!(e.contains("an SQLite file is sqlite://PATH"), "{e}");
+        }
+        for pg in ["postgresql://db/x", "POSTGRES://db/x", "dbname=x"] {
+            assert_eq!(
+                storage_of_flags(&["--database-url", pg]),
+                Ok(Storage::Postgres(DatabaseUrl::from(pg.to_owned())))
+            );
         }
     }
 
