@@ -487,7 +487,7 @@ designation = "enrollment"
     }
 
     #[tokio::test]
-    async fn the_example_of_issue_4_is_read_with_authentiks_defaults() {
+    async fn the_example_directory_is_read_with_authentiks_defaults() {
         let d = parse(EXAMPLE).unwrap();
         let alice = d.user_by_pk(7).unwrap();
         assert_eq!(alice.username, "alice");
