@@ -34,7 +34,12 @@ async fn main() -> ExitCode {
             let mut message = format!("invitation-server: {e}");
             let mut source = e.source();
             while let Some(s) = source {
-                message.push_str(&format!(": {s}"));
+                // Some errors (sqlx's among them) print their source in
+                // their own text: say each cause once.
+                let text = s.to_string();
+                if !message.ends_with(&text) {
+                    message.push_str(&format!(": {text}"));
+                }
                 source = s.source();
             }
             eprintln!("{message}");

@@ -465,3 +465,36 @@ fn an_unreachable_database_stops_the_server_with_a_message() {
     assert!(stderr.contains("PostgreSQL"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
 }
+
+#[test]
+fn an_sqlite_file_that_cannot_be_opened_stops_the_server_saying_each_cause_once() {
+    let (code, stderr) = run_to_exit(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        "sqlite:///nonexistent/invitations.db",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot set up SQLite storage at /nonexistent/invitations.db"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("unable to open database file").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_database_url_of_another_scheme_is_a_usage_error_that_shows_no_password() {
+    let (code, stderr) = run_to_exit(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        "mysql://app:hunter2@127.0.0.1/invitations",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("\"mysql\""), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+}
