@@ -1,6 +1,6 @@
 //! What the conformance suites do not cover: migrations run from several
-//! pools at once, the table prefix, a busy database, and what a new pool
-//! reads from the file.
+//! pools at once, the table prefix, a busy database, what a new pool
+//! reads from the file, and the modes of the files `open` creates.
 #![cfg(feature = "sqlite")]
 // Tests: failing loudly is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -153,6 +153,39 @@ async fn an_acknowledged_insert_is_read_by_a_new_pool_after_the_first_is_closed(
         matches!(closed, Err(StoreError::Unavailable(_))),
         "{closed:?}"
     );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_open_creates_is_its_owners_only_and_an_existing_file_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("new.db");
+    let store = SqliteStore::open(&path).await.expect("the file is created");
+    store.insert(&invitation("private")).await.expect("insert");
+    for file in ["new.db", "new.db-wal", "new.db-shm"] {
+        assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
+    }
+
+    let shared = dir.path().join("shared.db");
+    std::fs::write(&shared, b"").expect("an empty file");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    SqliteStore::open(&shared)
+        .await
+        .expect("an empty file opens");
+    assert_eq!(mode(&shared), 0o640);
+
+    let missing = dir.path().join("no-such-directory").join("x.db");
+    let refused = SqliteStore::open(&missing).await;
+    assert!(matches!(refused, Err(SqlxError::Connect(_))), "{refused:?}");
 }
 
 #[tokio::test]

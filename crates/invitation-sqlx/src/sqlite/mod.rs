@@ -112,7 +112,8 @@ impl SqlxStore<Sqlite> {
     ///   long for another connection's (or process's) write lock;
     /// - `foreign_keys = ON` (the adapter's tables have none; for the
     ///   host's, in the same file);
-    /// - the file is created when missing.
+    /// - the file is created when missing, by SQLite with the process's
+    ///   umask (commonly `0644`; [`open`](Self::open) makes it `0600`).
     pub fn connect_options(path: impl AsRef<Path>) -> SqliteConnectOptions {
         SqliteConnectOptions::new()
             .filename(path)
@@ -127,10 +128,17 @@ impl SqlxStore<Sqlite> {
     /// [`connect_options`](Self::connect_options) and a pool of
     /// [`DEFAULT_POOL_SIZE`] connections, and migrates it.
     ///
+    /// A file it creates is readable and writable by its owner only (mode
+    /// `0600` on Unix; SQLite gives its `-wal` and `-shm` files the same):
+    /// an invitation's id is the secret of its link. An existing file keeps
+    /// its permissions.
+    ///
     /// # Errors
-    /// [`SqlxError::Connect`] when the file cannot be opened;
+    /// [`SqlxError::Connect`] when the file cannot be created or opened;
     /// [`SqlxError::Migration`] when a migration fails.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, SqlxError> {
+        let path = path.as_ref();
+        create_private(path).map_err(|e| SqlxError::Connect(sqlx::Error::Io(e)))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(DEFAULT_POOL_SIZE)
             .connect_with(Self::connect_options(path))
@@ -164,6 +172,20 @@ impl SqlxStore<Sqlite> {
         let store = Self::new(pool);
         store.migrate().await?;
         Ok(store)
+    }
+}
+
+/// Creates an empty file at `path` that only its owner may read or write
+/// (an empty file is an empty SQLite database), unless one is there.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
