@@ -15,6 +15,29 @@ pub(crate) fn instant(micros: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)
 }
 
+/// A UUID from its stored text, which must be the form the adapter writes
+/// (lowercase, hyphenated): the statements compare the text, so a row
+/// holding another form of a UUID (uppercase, braced, without hyphens)
+/// would be listed but never found, updated or redeemed.
+fn parse_uuid(text: &str, name: &str, id: Option<&Uuid>) -> Result<Uuid, StoreError> {
+    let uuid = Uuid::parse_str(text).map_err(|e| {
+        corrupt(
+            id,
+            format_args!("{name} {text:?} is not a UUID"),
+            Some(Box::new(e)),
+        )
+    })?;
+    let mut canonical = Uuid::encode_buffer();
+    if uuid.hyphenated().encode_lower(&mut canonical) != text {
+        return Err(corrupt(
+            id,
+            format_args!("{name} {text:?} is not a lowercase hyphenated UUID"),
+            None,
+        ));
+    }
+    Ok(uuid)
+}
+
 /// A UUID from its stored text.
 fn uuid_at(
     row: &SqliteRow,
@@ -23,13 +46,7 @@ fn uuid_at(
     id: Option<&Uuid>,
 ) -> Result<Uuid, StoreError> {
     let text: &str = column(row, index, name, id)?;
-    Uuid::parse_str(text).map_err(|e| {
-        corrupt(
-            id,
-            format_args!("{name} {text:?} is not a UUID"),
-            Some(Box::new(e)),
-        )
-    })
+    parse_uuid(text, name, id)
 }
 
 /// The id of the row in the columns of
@@ -37,16 +54,7 @@ fn uuid_at(
 /// when it is NULL (the empty side of an outer join).
 pub(crate) fn id_at(row: &SqliteRow, first: usize) -> Result<Option<Uuid>, StoreError> {
     let text: Option<&str> = column(row, first, "id", None)?;
-    text.map(|text| {
-        Uuid::parse_str(text).map_err(|e| {
-            corrupt(
-                None,
-                format_args!("id {text:?} is not a UUID"),
-                Some(Box::new(e)),
-            )
-        })
-    })
-    .transpose()
+    text.map(|text| parse_uuid(text, "id", None)).transpose()
 }
 
 /// The invitation in the columns of [`COLUMNS`](super::statements::COLUMNS)
@@ -64,17 +72,7 @@ pub(crate) fn invitation_at(row: &SqliteRow, first: usize) -> Result<Invitation,
         .transpose()?;
     let fixed_data: &str = column(row, first + 3, "fixed_data", at)?;
     let flow: Option<&str> = column(row, first + 5, "flow", at)?;
-    let flow = flow
-        .map(|text| {
-            Uuid::parse_str(text).map_err(|e| {
-                corrupt(
-                    at,
-                    format_args!("flow {text:?} is not a UUID"),
-                    Some(Box::new(e)),
-                )
-            })
-        })
-        .transpose()?;
+    let flow = flow.map(|text| parse_uuid(text, "flow", at)).transpose()?;
     let stored = StoredInvitation {
         id,
         name,
