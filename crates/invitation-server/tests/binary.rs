@@ -468,22 +468,26 @@ fn an_unreachable_database_stops_the_server_with_a_message() {
 
 #[test]
 fn an_sqlite_file_that_cannot_be_opened_stops_the_server_saying_each_cause_once() {
-    let (code, stderr) = run_to_exit(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--database-url",
-        "sqlite:///nonexistent/invitations.db",
-    ]);
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("cannot set up SQLite storage at /nonexistent/invitations.db"),
-        "{stderr}"
-    );
-    assert_eq!(
-        stderr.matches("unable to open database file").count(),
-        1,
-        "{stderr}"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_database = dir.path().join("notes.txt");
+    std::fs::write(&not_a_database, "x".repeat(4096)).unwrap();
+    let missing = dir.path().join("no-such-directory").join("invitations.db");
+    for (path, cause) in [
+        (&not_a_database, "file is not a database"),
+        (&missing, "No such file or directory"),
+    ] {
+        let url = format!("sqlite://{}", path.display());
+        let (code, stderr) = run_to_exit(&["--listen", "127.0.0.1:0", "--database-url", &url]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "cannot set up SQLite storage at {}",
+                path.display()
+            )),
+            "{stderr}"
+        );
+        assert_eq!(stderr.matches(cause).count(), 1, "{stderr}");
+    }
 }
 
 #[test]
