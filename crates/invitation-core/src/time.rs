@@ -55,11 +55,29 @@ fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
 }
 
 /// Truncates a timestamp to whole microseconds, the precision the library
-/// stores (and PostgreSQL keeps).
+/// stores (and PostgreSQL keeps). A leap second (chrono's `:60`) becomes
+/// the same fraction of the next second's first, as the SQL stores count
+/// microseconds since the epoch.
 pub fn truncate_to_micros(ts: DateTime<Utc>) -> DateTime<Utc> {
     let nanos = ts.timestamp_subsec_nanos();
+    if nanos >= 1_000_000_000 {
+        return DateTime::from_timestamp_micros(ts.timestamp_micros()).unwrap_or(ts);
+    }
     ts.with_nanosecond(nanos - nanos % 1000).unwrap_or(ts)
 }
+
+/// The first instant an expiry may name: 0001-01-01T00:00:00Z.
+pub const EXPIRES_MIN: DateTime<Utc> = match DateTime::from_timestamp(-62_135_596_800, 0) {
+    Some(at) => at,
+    None => DateTime::<Utc>::MIN_UTC,
+};
+
+/// The last instant an expiry may name: 9999-12-31T23:59:59.999999Z.
+pub const EXPIRES_MAX: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 999_999_000)
+{
+    Some(at) => at,
+    None => DateTime::<Utc>::MAX_UTC,
+};
 
 #[cfg(test)]
 mod tests {
@@ -72,6 +90,30 @@ mod tests {
         assert_eq!(format_timestamp(&at), "2024-07-29T15:51:28Z");
         let at = at + chrono::Duration::microseconds(71_000);
         assert_eq!(format_timestamp(&at), "2024-07-29T15:51:28.071000Z");
+    }
+
+    #[test]
+    fn the_expiry_bounds_are_the_first_and_last_microsecond_of_years_1_to_9999() {
+        assert_eq!(format_timestamp(&EXPIRES_MIN), "0001-01-01T00:00:00Z");
+        assert_eq!(
+            format_timestamp(&EXPIRES_MAX),
+            "9999-12-31T23:59:59.999999Z"
+        );
+    }
+
+    #[test]
+    fn a_leap_second_is_truncated_into_the_next_second() {
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_789))
+            .unwrap()
+            .and_utc();
+        let next = Utc.with_ymd_and_hms(2017, 1, 1, 0, 0, 0).unwrap()
+            + chrono::Duration::microseconds(500_000);
+        assert_eq!(truncate_to_micros(leap), next);
+        assert_eq!(
+            truncate_to_micros(leap).timestamp_micros(),
+            leap.timestamp_micros()
+        );
     }
 
     #[test]

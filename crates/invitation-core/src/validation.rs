@@ -54,6 +54,12 @@ pub enum FieldError {
     /// The fixed data is not acceptable.
     #[error(transparent)]
     FixedData(FixedDataError),
+    /// The expiry is outside the years 0001 to 9999 in UTC
+    /// ([`EXPIRES_MIN`](crate::time::EXPIRES_MIN) to
+    /// [`EXPIRES_MAX`](crate::time::EXPIRES_MAX)), which answers write and
+    /// every store keeps (an offset can carry a written year past them).
+    #[error("Datetime value out of range.")]
+    ExpiresOutOfRange,
     /// No flow has this id.
     #[error("Invalid pk \"{0}\" - object does not exist.")]
     FlowNotFound(FlowId),
@@ -265,8 +271,18 @@ pub(crate) fn validate(input: InvitationInput, mode: Mode) -> (Changes, Validati
                 .for_each(|e| errors.add(Field::Name, FieldError::Name(e))),
         }
     }
-    changes.expires = given(Field::Expires, input.expires, &mut errors)
-        .map(|e| e.map(crate::time::truncate_to_micros));
+    changes.expires = match given(Field::Expires, input.expires, &mut errors) {
+        Some(Some(at)) => {
+            let at = crate::time::truncate_to_micros(at);
+            if (crate::time::EXPIRES_MIN..=crate::time::EXPIRES_MAX).contains(&at) {
+                Some(Some(at))
+            } else {
+                errors.add(Field::Expires, FieldError::ExpiresOutOfRange);
+                None
+            }
+        }
+        other => other,
+    };
     match given(Field::FixedData, input.fixed_data, &mut errors) {
         Some(Ok(data)) => changes.fixed_data = Some(data),
         Some(Err(e)) => errors.add(Field::FixedData, FieldError::FixedData(e)),

@@ -130,6 +130,39 @@ fn expiries_are_kept_to_whole_microseconds() {
     );
 }
 
+#[test]
+fn expiries_are_kept_within_the_years_1_to_9999_in_utc() {
+    use crate::time::{EXPIRES_MAX, EXPIRES_MIN};
+    for at in [EXPIRES_MIN, EXPIRES_MAX] {
+        let changes = ok(InvitationInput::new().name("n").expires(Some(at)));
+        assert_eq!(changes.expires, Some(Some(at)));
+    }
+    // The last microsecond of 9999 with nanoseconds to spare is truncated
+    // into range first.
+    let last = EXPIRES_MAX + chrono::Duration::nanoseconds(999);
+    assert_eq!(
+        ok(InvitationInput::new().name("n").expires(Some(last))).expires,
+        Some(Some(EXPIRES_MAX))
+    );
+    let out = "Datetime value out of range.".to_owned();
+    for at in [
+        EXPIRES_MAX + chrono::Duration::microseconds(1),
+        EXPIRES_MIN - chrono::Duration::microseconds(1),
+        DateTime::<Utc>::MAX_UTC,
+        DateTime::<Utc>::MIN_UTC,
+    ] {
+        let input = InvitationInput::new().name("NOT A SLUG").expires(Some(at));
+        assert_eq!(
+            errors(input, Mode::Full),
+            [
+                (Field::Name, SLUG.to_owned()),
+                (Field::Expires, out.clone())
+            ],
+            "{at:?}"
+        );
+    }
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

@@ -116,6 +116,17 @@ fn every_accepted_timestamp_form_parses_and_others_get_the_format_message() {
         );
     }
     assert_eq!(create(json!({"name": "n", "expires": null})), json!({}));
+    // Four-digit years that an offset carries out of 0001..=9999 in UTC.
+    for out in ["9999-12-31T23:00:00-23:00", "0001-01-01T00:00:00+00:01"] {
+        assert_eq!(
+            create(json!({"name": "n", "expires": out})),
+            json!({"expires": ["Datetime value out of range."]}),
+            "{out}"
+        );
+    }
+    for edge in ["9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z"] {
+        assert_eq!(create(json!({"name": "n", "expires": edge})), json!({}));
+    }
     for bad in [
         json!(""),
         json!(1_700_000_000),
