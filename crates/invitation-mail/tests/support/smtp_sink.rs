@@ -180,6 +180,10 @@ pub struct SmtpSink {
     python: PathBuf,
     auth: Option<String>,
     child: Option<(Child, ChildStdin)>,
+    /// While stopped: a socket bound to the port but not listening, so
+    /// that connections to it are refused and nothing else (another
+    /// test's server on port 0) is given the port.
+    held: Option<tokio::net::TcpSocket>,
 }
 
 impl SmtpSink {
@@ -202,6 +206,7 @@ impl SmtpSink {
             python,
             auth,
             child: None,
+            held: None,
         };
         // Another process may take the free port before the sink binds it.
         let mut last = String::new();
@@ -301,18 +306,28 @@ impl SmtpSink {
         }
     }
 
-    /// Stops the server (its port refuses connections); the messages stay.
+    /// Stops the server; the messages stay. Its port refuses connections
+    /// and stays this sink's until [`SmtpSink::restart_on_same_port`]
+    /// (when the port can be held: a connection the sink had may keep it
+    /// busy for a while).
     pub fn stop(&mut self) {
         if let Some((mut child, stdin)) = self.child.take() {
             drop(stdin);
             let _ = child.kill();
             let _ = child.wait();
+            self.held = tokio::net::TcpSocket::new_v4()
+                .and_then(|socket| {
+                    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], self.port)))?;
+                    Ok(socket)
+                })
+                .ok();
         }
     }
 
     /// Starts the server again on the same port, after [`SmtpSink::stop`].
     pub fn restart_on_same_port(&mut self) {
         self.stop();
+        self.held = None;
         let mut last = String::new();
         // The old socket may linger for a moment.
         for _ in 0..50 {
