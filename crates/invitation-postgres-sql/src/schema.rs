@@ -213,11 +213,14 @@ impl Statements {
             // and what expires, $5 fixed_data, $6 single_use, $7/$8 whether
             // and what flow; a NULL means "keep") to the row as it is when
             // its lock is taken, if it is at the expected version ($9, NULL
-            // for any), and answer the row written; otherwise the row as the
-            // statement found it, for the caller to classify. Under READ
-            // COMMITTED the WHERE is re-checked on the latest row version
-            // after waiting for a concurrent writer, so a compare-and-set
-            // never passes on a version another write has replaced.
+            // for any), and answer the row written; otherwise the row as it
+            // is now, for the caller to classify. Under READ COMMITTED the
+            // WHERE is re-checked on the latest row version after waiting
+            // for a concurrent writer, so a compare-and-set never passes on
+            // a version another write has replaced; the row it answers
+            // instead is read with `FOR SHARE`, which also follows to the
+            // latest committed version (or finds none, once deleted) where a
+            // plain read would see the statement's snapshot.
             update: format!(
                 "WITH updated AS ( \
                    UPDATE {t} SET \
@@ -228,22 +231,28 @@ impl Statements {
                      flow = CASE WHEN $7 THEN $8 ELSE flow END, \
                      version = version + 1 \
                    WHERE id = $1 AND ($9::bigint IS NULL OR version = $9) \
-                   RETURNING {COLUMNS}) \
+                   RETURNING {COLUMNS}), \
+                 found AS ( \
+                   SELECT {COLUMNS} FROM {t} \
+                    WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated) \
+                   FOR SHARE) \
                  SELECT true AS written, {COLUMNS} FROM updated \
                  UNION ALL \
-                 SELECT false AS written, {COLUMNS} FROM {t} \
-                  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM updated)"
+                 SELECT false AS written, {COLUMNS} FROM found"
             ),
             // As `update`: delete at the expected version ($2, NULL for
-            // any), or answer the version found.
+            // any), or answer the version there is now (read `FOR SHARE`).
             delete: format!(
                 "WITH deleted AS ( \
                    DELETE FROM {t} WHERE id = $1 AND ($2::bigint IS NULL OR version = $2) \
-                   RETURNING version) \
+                   RETURNING version), \
+                 found AS ( \
+                   SELECT version FROM {t} \
+                    WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deleted) \
+                   FOR SHARE) \
                  SELECT true AS deleted, version FROM deleted \
                  UNION ALL \
-                 SELECT false AS deleted, version FROM {t} \
-                  WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deleted)"
+                 SELECT false AS deleted, version FROM found"
             ),
             // One statement: consume the row if it is single-use and valid
             // ($1 id, $2 flow, $3 now); otherwise return it as it was when

@@ -1029,3 +1029,105 @@ mod outage {
         );
     }
 }
+
+/// A compare-and-set that waits for another transaction's write to the
+/// same row answers from the row as that write left it.
+mod concurrent_writes {
+    use super::*;
+    use invitation_core::{DeleteOutcome, InvitationPatch, UpdateOutcome, Version};
+
+    /// Runs `write` in a transaction of its own that stays open while
+    /// `call` starts (and waits for the row lock), then commits it, and
+    /// returns what `call` answered.
+    async fn after_a_concurrent<T: Send + 'static>(
+        db: &TestStore,
+        write: &str,
+        call: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        let client = db.store.pool().get().await.expect("connection");
+        client
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL search_path TO \"{}\"; {write}",
+                db.schema.name()
+            ))
+            .await
+            .expect("the concurrent write");
+        let call = tokio::spawn(call);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!call.is_finished(), "the call waits for the row lock");
+        client.batch_execute("COMMIT").await.expect("commit");
+        call.await.expect("the call's task")
+    }
+
+    fn rename() -> InvitationPatch {
+        InvitationPatch {
+            name: Some(invitation_core::InvitationName::parse("renamed").expect("a valid name")),
+            ..InvitationPatch::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_update_or_delete_names_the_version_the_other_write_left() {
+        let Some(db) = support::store().await else {
+            return;
+        };
+        let invitation = Invitation::from_parts(Fixture::new().invitation("raced"));
+        put(&db.store, &invitation).await;
+        let id = *invitation.id();
+        let bump = format!("UPDATE invitations SET version = version + 1 WHERE id = '{id}'");
+        let store = db.store.clone();
+        let updated = after_a_concurrent(&db, &bump, async move {
+            store.update(&id, &rename(), Some(Version::FIRST)).await
+        })
+        .await
+        .expect("update");
+        let second = Version::FIRST.next();
+        assert_eq!(updated, UpdateOutcome::VersionMismatch { current: second });
+
+        let bump = format!("UPDATE invitations SET version = version + 1 WHERE id = '{id}'");
+        let store = db.store.clone();
+        let deleted =
+            after_a_concurrent(
+                &db,
+                &bump,
+                async move { store.delete(&id, Some(second)).await },
+            )
+            .await
+            .expect("delete");
+        assert_eq!(
+            deleted,
+            DeleteOutcome::VersionMismatch {
+                current: second.next()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_update_or_delete_of_a_row_another_write_deleted_is_not_found() {
+        let Some(db) = support::store().await else {
+            return;
+        };
+        for delete in [false, true] {
+            let invitation = Invitation::from_parts(Fixture::new().invitation("gone"));
+            put(&db.store, &invitation).await;
+            let id = *invitation.id();
+            let remove = format!("DELETE FROM invitations WHERE id = '{id}'");
+            let store = db.store.clone();
+            if delete {
+                let answer = after_a_concurrent(&db, &remove, async move {
+                    store.delete(&id, Some(Version::FIRST)).await
+                })
+                .await
+                .expect("delete");
+                assert_eq!(answer, DeleteOutcome::NotFound);
+            } else {
+                let answer = after_a_concurrent(&db, &remove, async move {
+                    store.update(&id, &rename(), Some(Version::FIRST)).await
+                })
+                .await
+                .expect("update");
+                assert_eq!(answer, UpdateOutcome::NotFound);
+            }
+        }
+    }
+}
