@@ -374,6 +374,26 @@ pub struct ClaimedRows<'r, R> {
     pub unreadable: Vec<(&'r R, Attempt)>,
 }
 
+impl<'r, R> ClaimedRows<'r, R> {
+    /// Gives up each unreadable row through `give_up` (the adapter's write
+    /// of the attempt to the row, by whatever identifies it; `Ok` without
+    /// writing when not even its id can be read) and returns the mails
+    /// read. Best effort: the first failed write ends the round, and a row
+    /// not given up comes round again once its lease ends.
+    pub async fn give_up_unreadable<F, Fut>(self, mut give_up: F) -> Vec<QueuedMail>
+    where
+        F: FnMut(&'r R, Attempt) -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        for (row, gave_up) in self.unreadable {
+            if give_up(row, gave_up).await.is_err() {
+                break;
+            }
+        }
+        self.mails
+    }
+}
+
 /// Reads the rows a claim leased with `read` (an adapter's row reader,
 /// which checks through [`QueuedMail::from_stored`]).
 ///

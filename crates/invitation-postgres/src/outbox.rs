@@ -78,21 +78,14 @@ impl Session<'_> {
             )
             .await?;
         let claimed = read_claimed(&rows, mail_at)?;
-        for (row, gave_up) in &claimed.unreadable {
-            // Best effort: a row not given up comes round again once its
-            // lease ends; the mails read are answered either way.
-            let Ok(id) = column::<uuid::Uuid>(row, 0, "id", None) else {
-                continue;
-            };
-            if self
-                .record(&MailId::from_uuid(id), gave_up, now)
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-        Ok(claimed.mails)
+        Ok(claimed
+            .give_up_unreadable(|row, gave_up| async move {
+                let Ok(id) = column::<uuid::Uuid>(row, 0, "id", None) else {
+                    return Ok(());
+                };
+                self.record(&MailId::from_uuid(id), &gave_up, now).await
+            })
+            .await)
     }
 
     async fn record(

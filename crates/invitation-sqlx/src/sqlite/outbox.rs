@@ -85,19 +85,16 @@ impl Session<'_, '_> {
             )
             .await
             .map_err(store_error)?;
-        let mut claimed = read_claimed(&rows, mail_at)?;
-        for (row, gave_up) in &claimed.unreadable {
-            // Best effort: a row not given up comes round again once its
-            // lease ends; the mails read are answered either way. The id
-            // as stored, UUID or not.
-            let Ok(id) = column::<_, String>(*row, 0, "id", None) else {
-                continue;
-            };
-            if self.record_stored(&id, gave_up, now).await.is_err() {
-                break;
-            }
-        }
-        let mut mails = std::mem::take(&mut claimed.mails);
+        let claimed = read_claimed(&rows, mail_at)?;
+        let mut mails = claimed
+            .give_up_unreadable(|row, gave_up| async move {
+                // The id as stored, UUID or not.
+                let Ok(id) = column::<_, String>(row, 0, "id", None) else {
+                    return Ok(());
+                };
+                self.record_stored(&id, &gave_up, now).await
+            })
+            .await;
         mails.sort_by_key(|m| (m.queued_at, m.id));
         Ok(mails)
     }
