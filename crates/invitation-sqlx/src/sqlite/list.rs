@@ -19,6 +19,7 @@ use invitation_core::{ListQuery, SearchTerm, SortField};
 use serde_json::json;
 use sqlx::query;
 
+use super::row::uuid_text;
 use super::Query;
 
 use super::statements::COLUMNS;
@@ -224,7 +225,7 @@ pub(crate) fn params(query: &ListQuery) -> Option<Params> {
     let flows = filters.flow.as_ref().map(|ids| {
         json!(ids
             .iter()
-            .map(|f| f.as_uuid().to_string())
+            .map(|f| uuid_text(f.as_uuid()))
             .collect::<Vec<_>>())
         .to_string()
     });
@@ -251,7 +252,7 @@ pub(crate) fn params(query: &ListQuery) -> Option<Params> {
             json!(term
                 .flows
                 .iter()
-                .map(|f| f.as_uuid().to_string())
+                .map(|f| uuid_text(f.as_uuid()))
                 .collect::<Vec<_>>())
             .to_string(),
         )
@@ -276,7 +277,7 @@ pub(crate) fn params(query: &ListQuery) -> Option<Params> {
                 json!({
                     "p": search_pattern(&term.text),
                     "c": term.creators.iter().map(|u| u.get()).collect::<Vec<_>>(),
-                    "f": term.flows.iter().map(|f| f.as_uuid().to_string()).collect::<Vec<_>>(),
+                    "f": term.flows.iter().map(|f| uuid_text(f.as_uuid())).collect::<Vec<_>>(),
                 })
             })
             .collect();

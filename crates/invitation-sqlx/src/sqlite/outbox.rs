@@ -8,7 +8,7 @@ use invitation_core::{read_claimed, Attempt, MailId, QueuedMail, StoreError};
 use serde_json::json;
 use sqlx::query;
 
-use super::row::mail_at;
+use super::row::{mail_at, uuid_text};
 use super::{Session, SqliteStore, SqliteTransactionStore};
 use crate::error::{backend, is_unique_violation, store_error};
 use crate::rows::column;
@@ -34,8 +34,8 @@ impl Session<'_, '_> {
             .iter()
             .map(|m| {
                 json!({
-                    "id": m.id.as_uuid().hyphenated().to_string(),
-                    "invitation": m.invitation.as_uuid().hyphenated().to_string(),
+                    "id": uuid_text(m.id.as_uuid()),
+                    "invitation": uuid_text(m.invitation.as_uuid()),
                     "to": m.to.as_str(),
                     "cc": m.cc.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
                     "bcc": m.bcc.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
@@ -105,7 +105,7 @@ impl Session<'_, '_> {
         attempt: &Attempt,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.record_stored(&id.as_uuid().hyphenated().to_string(), attempt, now)
+        self.record_stored(&uuid_text(id.as_uuid()), attempt, now)
             .await
     }
 

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use invitation_core::{Invitation, QueuedMail, StoreError, StoredInvitation, StoredMail};
 use sqlx::sqlite::SqliteRow;
+use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
 pub(crate) use crate::rows::{column, corrupt, mail_corrupt};
@@ -15,10 +16,21 @@ pub(crate) fn instant(micros: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)
 }
 
-/// A UUID from its stored text, which must be the form the adapter writes
-/// (lowercase, hyphenated): the statements compare the text, so a row
-/// holding another form of a UUID (uppercase, braced, without hyphens)
-/// would be listed but never found, updated or redeemed.
+/// The text the adapter stores for a UUID (lowercase, hyphenated), which
+/// every statement compares, written into `buffer`.
+fn stored_uuid<'b>(uuid: &Uuid, buffer: &'b mut [u8; Hyphenated::LENGTH]) -> &'b str {
+    uuid.hyphenated().encode_lower(buffer)
+}
+
+/// [`stored_uuid`]'s text, to bind.
+pub(crate) fn uuid_text(uuid: &Uuid) -> String {
+    stored_uuid(uuid, &mut [0; Hyphenated::LENGTH]).to_owned()
+}
+
+/// A UUID from its stored text, which must be [`stored_uuid`]'s: the
+/// statements compare the text, so a row holding another form of a UUID
+/// (uppercase, braced, without hyphens) would be listed but never found,
+/// updated or redeemed.
 fn parse_uuid(text: &str, name: &str, id: Option<&Uuid>) -> Result<Uuid, StoreError> {
     let uuid = Uuid::parse_str(text).map_err(|e| {
         corrupt(
@@ -27,8 +39,7 @@ fn parse_uuid(text: &str, name: &str, id: Option<&Uuid>) -> Result<Uuid, StoreEr
             Some(Box::new(e)),
         )
     })?;
-    let mut canonical = Uuid::encode_buffer();
-    if uuid.hyphenated().encode_lower(&mut canonical) != text {
+    if stored_uuid(&uuid, &mut [0; Hyphenated::LENGTH]) != text {
         return Err(corrupt(
             id,
             format_args!("{name} {text:?} is not a lowercase hyphenated UUID"),

@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::deadline::fetch_list;
 use super::list::{params, statement};
-use super::row::{column, id_at, invitation_at};
+use super::row::{column, id_at, invitation_at, uuid_text};
 use super::{Session, SqliteStore, SqliteTransactionStore};
 use crate::error::{backend, store_error};
 
@@ -26,10 +26,6 @@ const RACES: usize = 16;
 /// past SQLite's integers (so it never matches).
 fn version_param(version: Version) -> i64 {
     i64::try_from(version.get()).unwrap_or(-1)
-}
-
-fn uuid_text(uuid: &uuid::Uuid) -> String {
-    uuid.hyphenated().to_string()
 }
 
 /// The stored version in `row`'s first column.
